@@ -1,0 +1,1 @@
+//! The daemon: wires FIX sessions through the normalizer into the CURVE publisher.

@@ -1,0 +1,1 @@
+//! TOML configuration (`fixcurve run --config FILE`), validated at start-up.

@@ -1,0 +1,1 @@
+//! CurveZMQ (RFC 26) and ZMTP-CURVE (RFC 25): sans-IO handshake and message boxes.

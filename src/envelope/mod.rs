@@ -1,0 +1,1 @@
+//! The MessagePack envelope every published payload is wrapped in.

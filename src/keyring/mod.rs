@@ -1,0 +1,1 @@
+//! The directory keyring (`keys/`): authorized and revoked CURVE keys, watched live.

@@ -1,0 +1,1 @@
+//! Prometheus text exposition of per-session and per-subscriber counters.

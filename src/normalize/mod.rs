@@ -1,0 +1,1 @@
+//! FIX application messages to typed, lossless events (sans-IO).

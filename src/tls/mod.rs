@@ -1,0 +1,1 @@
+//! TLS policy for the FIX side (rustls): verification, pinning, CRLs, identities, tooling.
