@@ -181,10 +181,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/audit.jsonl");
         let log = AuditLog::open(&path).unwrap();
-        log.record(AuditRecord::new(Side::Curve, "handshake_denied", false).peer("tcp://127.0.0.1:5").reason("unknown key"));
-        log.clone().record(AuditRecord::new(Side::Fix, "logon_accepted", true).comp_id("CLIENT1"));
+        log.record(
+            AuditRecord::new(Side::Curve, "handshake_denied", false)
+                .peer("tcp://127.0.0.1:5")
+                .reason("unknown key"),
+        );
+        log.clone()
+            .record(AuditRecord::new(Side::Fix, "logon_accepted", true).comp_id("CLIENT1"));
         let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["event"], "handshake_denied");
         assert_eq!(lines[0]["side"], "curve");

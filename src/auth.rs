@@ -45,9 +45,9 @@ impl TopicAcl {
     pub fn may_overlap(&self, subscription: &[u8]) -> bool {
         match &self.0 {
             None => true,
-            Some(prefixes) => prefixes
-                .iter()
-                .any(|p| p.as_bytes().starts_with(subscription) || subscription.starts_with(p.as_bytes())),
+            Some(prefixes) => prefixes.iter().any(|p| {
+                p.as_bytes().starts_with(subscription) || subscription.starts_with(p.as_bytes())
+            }),
         }
     }
 }

@@ -1,8 +1,11 @@
 //! `fixcurve certs ...`: development PKI and mTLS onboarding checks.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Args as ClapArgs, Subcommand};
+
+use crate::tls::certs_dev::{generate, DevOptions};
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
@@ -16,6 +19,12 @@ pub enum CertsCommand {
     Dev {
         #[arg(long)]
         out: PathBuf,
+        /// RSA-2048 keys (for peers such as QuickFIX 1.15 that load only RSA/DSA keys).
+        #[arg(long)]
+        rsa: bool,
+        /// Validity of the server and client certificates, in days.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
     },
     /// Check a certificate (and key, CA, CRL) the way mTLS onboarding troubleshooting does.
     Check {
@@ -27,9 +36,46 @@ pub enum CertsCommand {
         ca: Option<PathBuf>,
         #[arg(long)]
         crl: Option<PathBuf>,
+        /// Host name or IP address the certificate must be valid for.
+        #[arg(long)]
+        host: Option<String>,
+    },
+    /// Handshake with a TLS server like `openssl s_client` and report what was negotiated.
+    Probe {
+        /// HOST:PORT
+        target: String,
+        #[arg(long)]
+        cert: Option<PathBuf>,
+        #[arg(long)]
+        key: Option<PathBuf>,
+        #[arg(long)]
+        ca: Option<PathBuf>,
+        /// Name to verify (default: the host part of the target).
+        #[arg(long)]
+        server_name: Option<String>,
     },
 }
 
-pub async fn run(_args: Args) -> super::Outcome {
-    super::not_yet("certs")
+pub async fn run(args: Args) -> super::Outcome {
+    match args.command {
+        CertsCommand::Dev { out, rsa, days } => {
+            let pki = generate(&out, &DevOptions { rsa, days })?;
+            println!("CA certificate:        {}", pki.ca.display());
+            println!("server certificate:    {}", pki.server_cert.display());
+            println!("server key:            {}", pki.server_key.display());
+            println!(
+                "client certificate:    {}  (CN=client1)",
+                pki.client_cert.display()
+            );
+            println!("client key:            {}", pki.client_key.display());
+            println!("client combined PEM:   {}", pki.client_combined.display());
+            println!(
+                "second client (CN=client2): {}",
+                pki.client2_combined.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        CertsCommand::Check { .. } => super::not_yet("certs check"),
+        CertsCommand::Probe { .. } => super::not_yet("certs probe"),
+    }
 }

@@ -1,5 +1,10 @@
 //! The FIX side: codec, session layer, sequence store and the TLS transports.
+//!
+//! Everything here except `transport` is sans-IO: bytes and time in, bytes and events out.
 
+pub mod codec;
 pub mod field;
+pub mod message;
 
 pub use field::Field;
+pub use message::Message;

@@ -125,7 +125,10 @@ mod tests {
     /// The ZMQ RFC 32 (Z85) test vector and the libzmq test keypair.
     #[test]
     fn z85_vectors() {
-        assert_eq!(z85::encode([0x86, 0x4F, 0xD2, 0x6F, 0xB5, 0x59, 0xF7, 0x5B]), "HelloWorld");
+        assert_eq!(
+            z85::encode([0x86, 0x4F, 0xD2, 0x6F, 0xB5, 0x59, 0xF7, 0x5B]),
+            "HelloWorld"
+        );
         // tests/testutil_security.hpp in libzmq: a valid server keypair.
         let public = PublicKey::from_z85("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7").unwrap();
         let secret = SecretKey::from_z85("JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6").unwrap();
@@ -135,7 +138,8 @@ mod tests {
     #[test]
     fn rejects_bad_text() {
         assert_eq!(PublicKey::from_z85("short"), Err(KeyError::BadLength(5)));
-        assert!(PublicKey::from_z85(&"~".repeat(40)).is_err() || PublicKey::from_z85(&"\"".repeat(40)).is_err());
+        // '"' is outside the Z85 alphabet.
+        assert_eq!(PublicKey::from_z85(&"\"".repeat(40)), Err(KeyError::BadZ85));
     }
 
     #[test]

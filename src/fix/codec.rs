@@ -1,0 +1,931 @@
+//! Streaming FIX tag=value codec.
+//!
+//! The decoder is fed whatever a socket read returned (half a message, many messages, garbage)
+//! and yields whole validated messages. It is a single pass per frame: BeginString and
+//! BodyLength locate the frame, the checksum is one vectorisable byte sum, and the field index
+//! is built with `memchr` SOH scans — no allocation per field, one `Vec` per message. The frame
+//! itself is split off the input buffer as a refcounted `Bytes`, so messages are zero-copy.
+//!
+//! A frame that fails validation is reported once as a [`DecodeError`] and skipped: the decoder
+//! resynchronises on the next `8=FIX`, as the FIX session spec asks for garbled messages.
+
+use bytes::{Buf, BytesMut};
+use memchr::memmem;
+
+use super::field::Field;
+use super::message::{FieldIx, Message};
+
+/// Field delimiter.
+pub const SOH: u8 = 0x01;
+
+const BEGIN_PREFIX: &[u8] = b"8=FIX";
+/// Longest BeginString value we accept ("FIXT.1.1" is 8; leave room for odd variants).
+const MAX_BEGIN_STRING: usize = 16;
+/// Longest BodyLength value, zero padding included (jspurefix sends `9=000086`).
+const MAX_BODY_LENGTH_DIGITS: usize = 10;
+/// Tags are at most 9 digits (u32 without overflow checks inside the hot loop).
+const MAX_TAG_DIGITS: usize = 9;
+
+/// Bounds the decoder enforces on hostile input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecoderLimits {
+    /// Whole frame, `8=` to the SOH after `10=nnn`.
+    pub max_message_size: usize,
+    /// Fields per message, header and trailer included.
+    pub max_fields: usize,
+}
+
+impl Default for DecoderLimits {
+    fn default() -> Self {
+        DecoderLimits {
+            max_message_size: 1 << 20,
+            max_fields: 16 * 1024,
+        }
+    }
+}
+
+/// Why a frame was dropped. Each variant says what was wrong so it can be logged with the peer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("{skipped} bytes of garbage before the next 8=FIX")]
+    Garbage { skipped: usize },
+    #[error("BeginString (8) malformed or not first")]
+    BeginString,
+    #[error("BodyLength (9) missing, malformed or not second")]
+    BodyLength,
+    #[error("message of {size} bytes exceeds the {max}-byte limit")]
+    TooLarge { size: usize, max: usize },
+    #[error("CheckSum (10) not where BodyLength {declared} puts it")]
+    BodyLengthMismatch { declared: usize },
+    #[error("CheckSum (10) is not three digits")]
+    ChecksumFormat,
+    #[error("CheckSum mismatch: declared {declared:03}, computed {computed:03}")]
+    Checksum { declared: u8, computed: u8 },
+    #[error("MsgType (35) missing, empty or not third")]
+    MsgType,
+    #[error("malformed tag at byte {offset}")]
+    Tag { offset: usize },
+    #[error("tag {tag} value not terminated by SOH")]
+    Unterminated { tag: u32 },
+    #[error("data field {tag}: length missing, invalid or overrunning the message")]
+    DataLength { tag: u32 },
+    #[error("CheckSum (10) appears before the end of the message")]
+    ChecksumNotLast,
+    #[error("more than {max} fields")]
+    TooManyFields { max: usize },
+}
+
+/// Streaming decoder: `feed` bytes, then iterate for messages.
+#[derive(Debug)]
+pub struct Decoder {
+    buf: BytesMut,
+    limits: DecoderLimits,
+    garbled: u64,
+}
+
+impl Decoder {
+    pub fn new(limits: DecoderLimits) -> Decoder {
+        Decoder {
+            buf: BytesMut::with_capacity(8192),
+            limits,
+            garbled: 0,
+        }
+    }
+
+    /// Appends bytes read from the transport. Call `next()` until it returns `None` before
+    /// feeding again: the buffer then never holds more than one partial frame (bounded by
+    /// `max_message_size`) plus one read.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Bytes held back waiting for the rest of a frame.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Frames dropped as garbled since creation.
+    pub fn garbled_count(&self) -> u64 {
+        self.garbled
+    }
+
+    pub fn limits(&self) -> DecoderLimits {
+        self.limits
+    }
+
+    /// Drops at least one byte and everything up to the next `8=FIX`, keeping a possible
+    /// partial `8=FI` at the end of the buffer.
+    fn resync(&mut self) -> usize {
+        let buf = &self.buf[..];
+        let skip = match memmem::find(buf.get(1..).unwrap_or(&[]), BEGIN_PREFIX) {
+            Some(i) => i + 1,
+            None => {
+                let keep = (1..BEGIN_PREFIX.len())
+                    .rev()
+                    .find(|&k| k < buf.len() && buf.ends_with(&BEGIN_PREFIX[..k]))
+                    .unwrap_or(0);
+                buf.len() - keep
+            }
+        };
+        let skip = skip.max(1).min(self.buf.len());
+        self.buf.advance(skip);
+        skip
+    }
+
+    fn fail(&mut self, e: DecodeError) -> Option<Result<Message, DecodeError>> {
+        self.garbled += 1;
+        self.resync();
+        Some(Err(e))
+    }
+
+    /// The next complete frame: `None` when more bytes are needed, `Some(Err)` once per dropped
+    /// garbled frame (decoding continues afterwards).
+    pub fn decode_next(&mut self) -> Option<Result<Message, DecodeError>> {
+        let buf = &self.buf[..];
+        if buf.is_empty() {
+            return None;
+        }
+        if !buf.starts_with(BEGIN_PREFIX) {
+            if BEGIN_PREFIX.starts_with(buf) {
+                return None;
+            }
+            // Garbage before a frame: skip to the next candidate and report it once.
+            let skipped = match memmem::find(buf, BEGIN_PREFIX) {
+                Some(i) => i,
+                None => self.buf.len(),
+            };
+            self.garbled += 1;
+            if skipped == self.buf.len() {
+                self.resync();
+            } else {
+                self.buf.advance(skipped);
+            }
+            return Some(Err(DecodeError::Garbage { skipped }));
+        }
+        let header = match locate_frame(buf, &self.limits) {
+            Ok(Some(h)) => h,
+            Ok(None) => return None,
+            Err(e) => return self.fail(e),
+        };
+        let mut fields = Vec::with_capacity(header.body_len / 7 + 4);
+        if let Err(e) = parse_frame(&buf[..header.total], &header, &self.limits, &mut fields) {
+            return self.fail(e);
+        }
+        let raw = self.buf.split_to(header.total).freeze();
+        Some(Ok(Message::from_parts(raw, fields)))
+    }
+}
+
+impl Iterator for Decoder {
+    type Item = Result<Message, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.decode_next()
+    }
+}
+
+/// Where the parts of a frame lie, from BeginString and BodyLength.
+struct FrameHeader {
+    /// Value range of tag 8.
+    begin: (usize, usize),
+    /// Value range of tag 9.
+    body_length: (usize, usize),
+    /// First byte after `9=...SOH`.
+    body_start: usize,
+    body_len: usize,
+    /// Whole frame length.
+    total: usize,
+}
+
+/// Reads `8=...SOH9=...SOH` at the start of `buf`. `Ok(None)`: incomplete.
+fn locate_frame(buf: &[u8], limits: &DecoderLimits) -> Result<Option<FrameHeader>, DecodeError> {
+    let search_end = buf.len().min(2 + MAX_BEGIN_STRING + 1);
+    let begin_end = match memchr::memchr(SOH, &buf[2..search_end]) {
+        Some(i) => 2 + i,
+        None if buf.len() < 2 + MAX_BEGIN_STRING + 1 => return Ok(None),
+        None => return Err(DecodeError::BeginString),
+    };
+    let p = begin_end + 1;
+    match buf.get(p..p + 2) {
+        None => {
+            if buf.len() > p && buf[p] != b'9' {
+                return Err(DecodeError::BodyLength);
+            }
+            return Ok(None);
+        }
+        Some(t) if t != b"9=" => return Err(DecodeError::BodyLength),
+        Some(_) => {}
+    }
+    let vstart = p + 2;
+    let mut i = vstart;
+    let mut body_len: usize = 0;
+    loop {
+        let Some(&b) = buf.get(i) else {
+            return Ok(None);
+        };
+        if b == SOH {
+            break;
+        }
+        let d = b.wrapping_sub(b'0');
+        if d > 9 || i - vstart >= MAX_BODY_LENGTH_DIGITS {
+            return Err(DecodeError::BodyLength);
+        }
+        body_len = body_len * 10 + d as usize;
+        i += 1;
+    }
+    if i == vstart {
+        return Err(DecodeError::BodyLength);
+    }
+    let body_start = i + 1;
+    let total = body_start
+        .saturating_add(body_len)
+        .saturating_add(b"10=000\x01".len());
+    if total > limits.max_message_size {
+        return Err(DecodeError::TooLarge {
+            size: total,
+            max: limits.max_message_size,
+        });
+    }
+    if buf.len() < total {
+        return Ok(None);
+    }
+    Ok(Some(FrameHeader {
+        begin: (2, begin_end),
+        body_length: (vstart, i),
+        body_start,
+        body_len,
+        total,
+    }))
+}
+
+/// Sum of bytes mod 256, the FIX CheckSum. Written as a plain wrapping fold so it vectorises.
+#[inline]
+pub fn checksum(bytes: &[u8]) -> u8 {
+    // Chunked so the compiler keeps wide accumulators; mod 256 is preserved by wrapping adds.
+    let mut acc = [0u8; 32];
+    let mut chunks = bytes.chunks_exact(32);
+    for c in &mut chunks {
+        for (a, &b) in acc.iter_mut().zip(c) {
+            *a = a.wrapping_add(b);
+        }
+    }
+    let mut s = acc.iter().fold(0u8, |x, &y| x.wrapping_add(y));
+    for &b in chunks.remainder() {
+        s = s.wrapping_add(b);
+    }
+    s
+}
+
+/// For a length field, the tag of the data field whose value it measures.
+#[inline]
+pub fn data_tag_for_length(tag: u32) -> Option<u32> {
+    Some(match tag {
+        90 => 91,     // SecureDataLen -> SecureData
+        93 => 89,     // SignatureLength -> Signature
+        95 => 96,     // RawDataLength -> RawData
+        212 => 213,   // XmlDataLen -> XmlData
+        348 => 349,   // EncodedIssuerLen
+        350 => 351,   // EncodedSecurityDescLen
+        352 => 353,   // EncodedListExecInstLen
+        354 => 355,   // EncodedTextLen
+        356 => 357,   // EncodedSubjectLen
+        358 => 359,   // EncodedHeadlineLen
+        360 => 361,   // EncodedAllocTextLen
+        362 => 363,   // EncodedUnderlyingIssuerLen
+        364 => 365,   // EncodedUnderlyingSecurityDescLen
+        445 => 446,   // EncodedListStatusTextLen
+        618 => 619,   // EncodedLegIssuerLen
+        621 => 622,   // EncodedLegSecurityDescLen
+        1184 => 1185, // SecurityXMLLen
+        1277 => 1278, // DerivativeEncodedIssuerLen
+        1401 => 1402, // EncryptedPasswordLen
+        1403 => 1404, // EncryptedNewPasswordLen
+        _ => return None,
+    })
+}
+
+/// Validates the located frame and builds its field index.
+fn parse_frame(
+    frame: &[u8],
+    h: &FrameHeader,
+    limits: &DecoderLimits,
+    fields: &mut Vec<FieldIx>,
+) -> Result<(), DecodeError> {
+    let trailer = h.total - 7;
+    let t = &frame[trailer..];
+    if &t[..3] != b"10=" || t[6] != SOH {
+        return Err(DecodeError::BodyLengthMismatch {
+            declared: h.body_len,
+        });
+    }
+    let mut declared: u32 = 0;
+    for &b in &t[3..6] {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return Err(DecodeError::ChecksumFormat);
+        }
+        declared = declared * 10 + d as u32;
+    }
+    if declared > 255 {
+        return Err(DecodeError::ChecksumFormat);
+    }
+    let computed = checksum(&frame[..trailer]);
+    if computed as u32 != declared {
+        return Err(DecodeError::Checksum {
+            declared: declared as u8,
+            computed,
+        });
+    }
+    // The body must end with SOH right before "10=" (BodyLength exact).
+    if h.body_len == 0 || frame[trailer - 1] != SOH {
+        return Err(DecodeError::BodyLengthMismatch {
+            declared: h.body_len,
+        });
+    }
+
+    fields.push(FieldIx {
+        tag: 8,
+        start: h.begin.0 as u32,
+        end: h.begin.1 as u32,
+    });
+    fields.push(FieldIx {
+        tag: 9,
+        start: h.body_length.0 as u32,
+        end: h.body_length.1 as u32,
+    });
+
+    let body = &frame[..trailer];
+    let mut pos = h.body_start;
+    let mut pending_data: Option<(u32, usize)> = None;
+    let max_fields = limits.max_fields.saturating_sub(1);
+    while pos < trailer {
+        // Tag: 1..=9 ASCII digits then '='. The body ends with SOH, so the loop stops in bounds.
+        let tag_start = pos;
+        let mut tag: u32 = 0;
+        loop {
+            let b = body[pos];
+            if b == b'=' {
+                break;
+            }
+            let d = b.wrapping_sub(b'0');
+            if d > 9 || pos - tag_start >= MAX_TAG_DIGITS {
+                return Err(DecodeError::Tag { offset: tag_start });
+            }
+            tag = tag * 10 + d as u32;
+            pos += 1;
+        }
+        if tag == 0 {
+            return Err(DecodeError::Tag { offset: tag_start });
+        }
+        let vstart = pos + 1;
+        let vend = match pending_data.take() {
+            Some((data_tag, len)) if data_tag == tag => vstart
+                .checked_add(len)
+                .filter(|&e| e < trailer && body[e] == SOH)
+                .ok_or(DecodeError::DataLength { tag })?,
+            _ => match memchr::memchr(SOH, &body[vstart..]) {
+                Some(i) => vstart + i,
+                None => return Err(DecodeError::Unterminated { tag }),
+            },
+        };
+        if fields.len() == 2 && (tag != 35 || vend == vstart) {
+            return Err(DecodeError::MsgType);
+        }
+        if tag == 10 {
+            return Err(DecodeError::ChecksumNotLast);
+        }
+        if let Some(data_tag) = data_tag_for_length(tag) {
+            let len = super::message::parse_u64(&body[vstart..vend])
+                .filter(|&n| n <= limits.max_message_size as u64)
+                .ok_or(DecodeError::DataLength { tag: data_tag })?;
+            pending_data = Some((data_tag, len as usize));
+        }
+        if fields.len() >= max_fields {
+            return Err(DecodeError::TooManyFields {
+                max: limits.max_fields,
+            });
+        }
+        fields.push(FieldIx {
+            tag,
+            start: vstart as u32,
+            end: vend as u32,
+        });
+        pos = vend + 1;
+    }
+    if fields.len() < 3 {
+        return Err(DecodeError::MsgType);
+    }
+    fields.push(FieldIx {
+        tag: 10,
+        start: (trailer + 3) as u32,
+        end: (trailer + 6) as u32,
+    });
+    Ok(())
+}
+
+/// Appends `tag=value SOH`.
+#[inline]
+pub fn put_field(out: &mut Vec<u8>, tag: u32, value: &[u8]) {
+    put_uint(out, tag as u64);
+    out.push(b'=');
+    out.extend_from_slice(value);
+    out.push(SOH);
+}
+
+/// Appends `tag=<decimal n> SOH`.
+#[inline]
+pub fn put_uint_field(out: &mut Vec<u8>, tag: u32, n: u64) {
+    put_uint(out, tag as u64);
+    out.push(b'=');
+    put_uint(out, n);
+    out.push(SOH);
+}
+
+/// Appends `n` in decimal without allocating.
+#[inline]
+pub fn put_uint(out: &mut Vec<u8>, mut n: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&tmp[i..]);
+}
+
+fn uint_len(mut n: u64) -> usize {
+    let mut l = 1;
+    while n >= 10 {
+        n /= 10;
+        l += 1;
+    }
+    l
+}
+
+/// Frames a message whose body (starting with `35=`, ending with SOH) is already encoded:
+/// writes `8=`, `9=` (exact BodyLength), the body and `10=` (CheckSum) to `out`.
+pub fn frame_body(begin_string: &str, body: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.reserve(body.len() + begin_string.len() + 24);
+    out.extend_from_slice(b"8=");
+    out.extend_from_slice(begin_string.as_bytes());
+    out.push(SOH);
+    put_uint_field(out, 9, body.len() as u64);
+    out.extend_from_slice(body);
+    let sum = checksum(&out[start..]);
+    out.extend_from_slice(b"10=");
+    out.push(b'0' + sum / 100);
+    out.push(b'0' + (sum / 10) % 10);
+    out.push(b'0' + sum % 10);
+    out.push(SOH);
+}
+
+/// Encodes one message: `fields` are everything after 35 (rest of the header, then the body),
+/// in the order given. BodyLength and CheckSum are computed.
+pub fn encode(begin_string: &str, msg_type: &str, fields: &[Field<'_>], out: &mut Vec<u8>) {
+    let body_len = 3
+        + msg_type.len()
+        + 1
+        + fields
+            .iter()
+            .map(|f| uint_len(f.tag as u64) + 2 + f.value.len())
+            .sum::<usize>();
+    let start = out.len();
+    out.reserve(body_len + begin_string.len() + 24);
+    out.extend_from_slice(b"8=");
+    out.extend_from_slice(begin_string.as_bytes());
+    out.push(SOH);
+    put_uint_field(out, 9, body_len as u64);
+    put_field(out, 35, msg_type.as_bytes());
+    for f in fields {
+        put_field(out, f.tag, f.value);
+    }
+    let sum = checksum(&out[start..]);
+    out.extend_from_slice(b"10=");
+    out.push(b'0' + sum / 100);
+    out.push(b'0' + (sum / 10) % 10);
+    out.push(b'0' + sum % 10);
+    out.push(SOH);
+}
+
+/// An encoder bound to one BeginString.
+#[derive(Clone, Debug)]
+pub struct Encoder {
+    begin_string: String,
+}
+
+impl Encoder {
+    pub fn new(begin_string: impl Into<String>) -> Encoder {
+        Encoder {
+            begin_string: begin_string.into(),
+        }
+    }
+
+    pub fn begin_string(&self) -> &str {
+        &self.begin_string
+    }
+
+    /// See [`encode`].
+    pub fn encode(&self, msg_type: &str, fields: &[Field<'_>], out: &mut Vec<u8>) {
+        encode(&self.begin_string, msg_type, fields, out)
+    }
+
+    /// Encodes into a fresh buffer.
+    pub fn to_vec(&self, msg_type: &str, fields: &[Field<'_>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode(msg_type, fields, &mut out);
+        out
+    }
+}
+
+/// What an acceptor needs from the first message of a connection to pick the session (and to
+/// check the TLS identity binding) before a `Session` exists.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LogonInfo {
+    pub begin_string: String,
+    /// The peer's SenderCompID (49): our TargetCompID.
+    pub sender_comp_id: String,
+    /// The peer's TargetCompID (56): our SenderCompID.
+    pub target_comp_id: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub heartbeat_secs: Option<u64>,
+    pub reset_seq_num: bool,
+    pub default_appl_ver_id: Option<String>,
+    pub seq_num: Option<u64>,
+}
+
+impl std::fmt::Debug for LogonInfo {
+    /// The password is never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogonInfo")
+            .field("begin_string", &self.begin_string)
+            .field("sender_comp_id", &self.sender_comp_id)
+            .field("target_comp_id", &self.target_comp_id)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("heartbeat_secs", &self.heartbeat_secs)
+            .field("reset_seq_num", &self.reset_seq_num)
+            .field("default_appl_ver_id", &self.default_appl_ver_id)
+            .field("seq_num", &self.seq_num)
+            .finish()
+    }
+}
+
+/// Decodes the first complete frame in `bytes` (leading garbage skipped) and returns its
+/// identity if it is a valid Logon (35=A). `None`: incomplete, garbled, or not a Logon.
+pub fn peek_logon(bytes: &[u8]) -> Option<LogonInfo> {
+    let mut d = Decoder::new(DecoderLimits::default());
+    d.feed(bytes);
+    let msg = d.find_map(|r| r.ok())?;
+    if msg.msg_type() != b"A" {
+        return None;
+    }
+    let text = |tag| msg.get_str(tag).map(str::to_owned);
+    Some(LogonInfo {
+        begin_string: std::str::from_utf8(msg.begin_string()).ok()?.to_owned(),
+        sender_comp_id: text(49)?,
+        target_comp_id: text(56)?,
+        username: text(553),
+        password: text(554),
+        heartbeat_secs: msg.get_u64(108),
+        reset_seq_num: msg.get(141).map(|f| f.value == b"Y").unwrap_or(false),
+        default_appl_ver_id: text(1137),
+        seq_num: msg.seq_num(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(s: &str) -> Vec<u8> {
+        s.replace('|', "\x01").into_bytes()
+    }
+
+    fn framed(begin: &str, body: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        frame_body(begin, &wire(body), &mut out);
+        out
+    }
+
+    fn decoder() -> Decoder {
+        Decoder::new(DecoderLimits::default())
+    }
+
+    /// Computed independently (Python: sum of bytes mod 256).
+    const HB: &str = "8=FIX.4.4|9=54|35=0|49=VENUE|56=BRIDGE|34=2|52=20261122-09:30:10.846|10=005|";
+
+    #[test]
+    fn encoder_matches_known_frame() {
+        let mut out = Vec::new();
+        encode(
+            "FIX.4.4",
+            "0",
+            &[
+                Field::new(49, b"VENUE"),
+                Field::new(56, b"BRIDGE"),
+                Field::new(34, b"2"),
+                Field::new(52, b"20261122-09:30:10.846"),
+            ],
+            &mut out,
+        );
+        let body = "35=0|49=VENUE|56=BRIDGE|34=2|52=20261122-09:30:10.846|";
+        assert_eq!(out, framed("FIX.4.4", body));
+        let cs = checksum(&out[..out.len() - 7]);
+        assert_eq!(&out[out.len() - 7..], format!("10={cs:03}\x01").as_bytes());
+        assert_eq!(out, wire(HB));
+        let mut d = decoder();
+        d.feed(&out);
+        let m = d.next().unwrap().unwrap();
+        assert_eq!(m.msg_type(), b"0");
+        assert_eq!(m.seq_num(), Some(2));
+        assert_eq!(m.sender_comp_id(), Some(&b"VENUE"[..]));
+        assert_eq!(m.target_comp_id(), Some(&b"BRIDGE"[..]));
+        assert_eq!(m.as_bytes(), &out[..]);
+        let tags: Vec<u32> = m.fields().map(|f| f.tag).collect();
+        assert_eq!(tags, vec![8, 9, 35, 49, 56, 34, 52, 10]);
+        assert!(d.next().is_none());
+    }
+
+    #[test]
+    fn partial_reads_byte_by_byte() {
+        let a = framed("FIX.4.4", "35=0|49=A|56=B|34=1|52=20260101-00:00:00.000|");
+        let b = framed(
+            "FIX.4.4",
+            "35=1|49=A|56=B|34=2|52=20260101-00:00:00.000|112=x|",
+        );
+        let all = [a.clone(), b.clone()].concat();
+        let mut d = decoder();
+        let mut got = Vec::new();
+        for byte in &all {
+            d.feed(std::slice::from_ref(byte));
+            for m in &mut d {
+                got.push(m.unwrap());
+            }
+        }
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].as_bytes(), &a[..]);
+        assert_eq!(got[1].as_bytes(), &b[..]);
+        assert_eq!(got[1].get_str(112), Some("x"));
+        assert_eq!(d.buffered(), 0);
+    }
+
+    #[test]
+    fn many_messages_per_read() {
+        let mut all = Vec::new();
+        for i in 1..=50 {
+            all.extend(framed(
+                "FIX.4.2",
+                &format!("35=D|49=A|56=B|34={i}|52=20260101-00:00:00|11=o{i}|"),
+            ));
+        }
+        let mut d = decoder();
+        d.feed(&all);
+        let seqs: Vec<u64> = d.map(|m| m.unwrap().seq_num().unwrap()).collect();
+        assert_eq!(seqs, (1..=50).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn zero_padded_body_length_accepted() {
+        let body = wire("35=0|49=A|56=B|34=1|52=20260101-00:00:00.000|");
+        let mut raw = format!("8=FIXT.1.1\x019={:06}\x01", body.len()).into_bytes();
+        raw.extend_from_slice(&body);
+        let cs = checksum(&raw);
+        raw.extend_from_slice(format!("10={cs:03}\x01").as_bytes());
+        let mut d = decoder();
+        d.feed(&raw);
+        let m = d.next().unwrap().unwrap();
+        assert_eq!(m.begin_string(), b"FIXT.1.1");
+        assert_eq!(
+            m.get(9).unwrap().value,
+            format!("{:06}", body.len()).as_bytes()
+        );
+    }
+
+    #[test]
+    fn binary_data_fields_may_contain_soh_and_equals() {
+        let data = b"a\x01b=c\x0110=123\x01\x00\xff";
+        let mut body = wire("35=B|49=A|56=B|34=3|52=20260101-00:00:00.000|148=hi|95=");
+        body.extend_from_slice(data.len().to_string().as_bytes());
+        body.extend_from_slice(b"\x0196=");
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\x0110001=z\x01");
+        let mut raw = Vec::new();
+        frame_body("FIX.4.4", &body, &mut raw);
+        let mut d = decoder();
+        d.feed(&raw);
+        let m = d.next().unwrap().unwrap();
+        assert_eq!(m.get(96).unwrap().value, &data[..]);
+        assert_eq!(m.get_str(10001), Some("z"));
+        // A data length that overruns the frame is a garbled message.
+        let mut bad = wire("35=B|49=A|56=B|34=3|52=20260101-00:00:00.000|95=500|96=x|");
+        let mut raw = Vec::new();
+        frame_body("FIX.4.4", &bad, &mut raw);
+        d.feed(&raw);
+        assert_eq!(d.next(), Some(Err(DecodeError::DataLength { tag: 96 })));
+        bad = wire("35=B|49=A|56=B|34=3|52=20260101-00:00:00.000|95=x|96=x|");
+        raw.clear();
+        frame_body("FIX.4.4", &bad, &mut raw);
+        d.feed(&raw);
+        assert_eq!(d.next(), Some(Err(DecodeError::DataLength { tag: 96 })));
+    }
+
+    /// Each validation failure is reported once and the next good frame still decodes.
+    fn expect_error_then_good(bad: Vec<u8>, want: DecodeError) {
+        let good = framed("FIX.4.4", "35=0|49=A|56=B|34=9|52=20260101-00:00:00.000|");
+        let mut d = decoder();
+        d.feed(&bad);
+        d.feed(&good);
+        assert_eq!(
+            d.next(),
+            Some(Err(want)),
+            "bad frame {:?}",
+            String::from_utf8_lossy(&bad)
+        );
+        let m = d.next().expect("resynced").expect("good frame");
+        assert_eq!(m.seq_num(), Some(9));
+        assert!(d.next().is_none());
+        assert_eq!(d.garbled_count(), 1);
+    }
+
+    fn with_checksum(s: &str) -> Vec<u8> {
+        let mut raw = wire(s);
+        let cs = checksum(&raw);
+        raw.extend_from_slice(format!("10={cs:03}\x01").as_bytes());
+        raw
+    }
+
+    #[test]
+    fn bad_checksum() {
+        let mut bad = framed("FIX.4.4", "35=0|49=A|56=B|34=1|52=20260101-00:00:00.000|");
+        let n = bad.len();
+        let declared = (checksum(&bad[..n - 7]) as u32 + 1) % 256;
+        bad[n - 4..n - 1].copy_from_slice(format!("{declared:03}").as_bytes());
+        expect_error_then_good(
+            bad,
+            DecodeError::Checksum {
+                declared: declared as u8,
+                computed: (declared as u8).wrapping_sub(1),
+            },
+        );
+    }
+
+    #[test]
+    fn checksum_not_three_digits() {
+        let mut bad = framed("FIX.4.4", "35=0|49=A|56=B|34=1|52=20260101-00:00:00.000|");
+        let n = bad.len();
+        bad[n - 2] = b'x';
+        expect_error_then_good(bad, DecodeError::ChecksumFormat);
+    }
+
+    #[test]
+    fn body_length_too_short_and_too_long() {
+        let body = "35=0|49=A|56=B|34=1|52=20260101-00:00:00.000|";
+        let n = body.len();
+        for declared in [n - 1, n + 1] {
+            let bad = with_checksum(&format!("8=FIX.4.4|9={declared}|{body}"));
+            expect_error_then_good(bad, DecodeError::BodyLengthMismatch { declared });
+        }
+    }
+
+    #[test]
+    fn begin_string_must_be_first() {
+        let bad = with_checksum("8=FIX.4.4AAAAAAAAAAAAAAAAAAAAAAA|9=5|35=0|");
+        expect_error_then_good(bad, DecodeError::BeginString);
+    }
+
+    #[test]
+    fn body_length_must_be_second() {
+        let bad = with_checksum("8=FIX.4.4|35=0|9=5|");
+        expect_error_then_good(bad, DecodeError::BodyLength);
+        let bad = with_checksum("8=FIX.4.4|9=1x|35=0|");
+        expect_error_then_good(bad, DecodeError::BodyLength);
+        let bad = with_checksum("8=FIX.4.4|9=|35=0|");
+        expect_error_then_good(bad, DecodeError::BodyLength);
+    }
+
+    #[test]
+    fn msg_type_must_be_third() {
+        let body = "49=A|35=0|56=B|34=1|52=20260101-00:00:00.000|";
+        let bad = with_checksum(&format!("8=FIX.4.4|9={}|{body}", body.len()));
+        expect_error_then_good(bad, DecodeError::MsgType);
+        let body = "35=|49=A|56=B|34=1|";
+        let bad = with_checksum(&format!("8=FIX.4.4|9={}|{body}", body.len()));
+        expect_error_then_good(bad, DecodeError::MsgType);
+    }
+
+    #[test]
+    fn checksum_must_be_last() {
+        let body = "35=0|49=A|10=000|56=B|";
+        let bad = with_checksum(&format!("8=FIX.4.4|9={}|{body}", body.len()));
+        expect_error_then_good(bad, DecodeError::ChecksumNotLast);
+    }
+
+    #[test]
+    fn malformed_tags() {
+        for body in [
+            "35=0|4x9=A|",
+            "35=0|=A|",
+            "35=0|0=A|",
+            "35=0|1234567890=A|",
+            "35=0|49A|",
+        ] {
+            let bad = with_checksum(&format!("8=FIX.4.4|9={}|{body}", body.len()));
+            let mut d = decoder();
+            d.feed(&bad);
+            assert!(
+                matches!(d.next(), Some(Err(DecodeError::Tag { .. }))),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn max_message_size_enforced_before_buffering() {
+        let mut d = Decoder::new(DecoderLimits {
+            max_message_size: 100,
+            ..Default::default()
+        });
+        d.feed(b"8=FIX.4.4\x019=5000\x0135=0");
+        assert!(matches!(
+            d.next(),
+            Some(Err(DecodeError::TooLarge { max: 100, .. }))
+        ));
+        let good = framed("FIX.4.4", "35=0|49=A|56=B|34=1|");
+        d.feed(&good);
+        assert_eq!(d.next().unwrap().unwrap().seq_num(), Some(1));
+    }
+
+    #[test]
+    fn too_many_fields() {
+        let mut d = Decoder::new(DecoderLimits {
+            max_fields: 6,
+            ..Default::default()
+        });
+        d.feed(&framed("FIX.4.4", "35=0|49=A|56=B|34=1|52=x|"));
+        assert_eq!(d.next(), Some(Err(DecodeError::TooManyFields { max: 6 })));
+    }
+
+    #[test]
+    fn garbage_between_frames_is_skipped_and_reported() {
+        let good = framed("FIX.4.4", "35=0|49=A|56=B|34=9|52=20260101-00:00:00.000|");
+        let mut d = decoder();
+        d.feed(b"hello\r\n");
+        d.feed(&good);
+        assert_eq!(d.next(), Some(Err(DecodeError::Garbage { skipped: 7 })));
+        assert_eq!(d.next().unwrap().unwrap().seq_num(), Some(9));
+        // A lone partial prefix waits for more bytes.
+        d.feed(b"8=FI");
+        assert!(d.next().is_none());
+        assert_eq!(d.buffered(), 4);
+    }
+
+    #[test]
+    fn truncated_frame_followed_by_new_frame_resyncs() {
+        let good = framed("FIX.4.4", "35=0|49=A|56=B|34=9|52=20260101-00:00:00.000|");
+        let mut d = decoder();
+        d.feed(&good[..30]);
+        d.feed(&good);
+        // The truncated frame's BodyLength reaches into the next one: its trailer is wrong.
+        assert!(matches!(d.next(), Some(Err(_))));
+        assert_eq!(d.next().unwrap().unwrap().seq_num(), Some(9));
+    }
+
+    #[test]
+    fn peek_logon_reads_identity_and_hides_password() {
+        let raw = framed(
+            "FIX.4.4",
+            "35=A|49=CLIENT1|56=BRIDGE|34=1|52=20260101-00:00:00.000|98=0|108=30|141=Y|553=user|554=secret|",
+        );
+        let info = peek_logon(&raw).unwrap();
+        assert_eq!(info.sender_comp_id, "CLIENT1");
+        assert_eq!(info.target_comp_id, "BRIDGE");
+        assert_eq!(info.username.as_deref(), Some("user"));
+        assert_eq!(info.password.as_deref(), Some("secret"));
+        assert_eq!(info.heartbeat_secs, Some(30));
+        assert!(info.reset_seq_num);
+        assert!(!format!("{info:?}").contains("secret"));
+        assert!(peek_logon(&raw[..raw.len() - 1]).is_none());
+        let hb = framed("FIX.4.4", "35=0|49=A|56=B|34=1|");
+        assert!(peek_logon(&hb).is_none());
+    }
+
+    #[test]
+    fn shared_samples_decode() {
+        for s in [
+            &include_bytes!("testdata/md_w.fix")[..],
+            &include_bytes!("testdata/md_x.fix")[..],
+            &include_bytes!("testdata/er_8.fix")[..],
+        ] {
+            let mut d = decoder();
+            d.feed(s);
+            let m = d.next().unwrap().unwrap();
+            assert_eq!(m.as_bytes(), s);
+        }
+    }
+}

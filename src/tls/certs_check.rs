@@ -1,0 +1,1 @@
+//! `fixcurve certs check` (filled in below).

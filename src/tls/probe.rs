@@ -1,0 +1,1 @@
+//! `fixcurve certs probe` (filled in below).
