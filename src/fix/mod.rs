@@ -5,6 +5,7 @@
 pub mod codec;
 pub mod field;
 pub mod message;
+pub mod transport;
 
 pub use field::Field;
 pub use message::Message;
