@@ -5,7 +5,12 @@ use std::process::ExitCode;
 
 use clap::{Args as ClapArgs, Subcommand};
 
+use rustls::pki_types::UnixTime;
+
+use crate::tls::certs_check::{check, CheckInput, Verdict};
 use crate::tls::certs_dev::{generate, DevOptions};
+use crate::tls::probe::probe;
+use crate::tls::ClientTlsSettings;
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
@@ -75,7 +80,74 @@ pub async fn run(args: Args) -> super::Outcome {
             );
             Ok(ExitCode::SUCCESS)
         }
-        CertsCommand::Check { .. } => super::not_yet("certs check"),
-        CertsCommand::Probe { .. } => super::not_yet("certs probe"),
+        CertsCommand::Check {
+            cert,
+            key,
+            ca,
+            crl,
+            host,
+        } => {
+            let input = CheckInput {
+                cert,
+                key,
+                ca,
+                crl,
+                host,
+            };
+            let checks = check(&input, UnixTime::now());
+            let mut failed = 0;
+            for c in &checks {
+                println!("{c}");
+                if c.verdict == Verdict::Fail {
+                    failed += 1;
+                }
+            }
+            if failed > 0 {
+                println!("{failed} check(s) failed");
+                Ok(ExitCode::FAILURE)
+            } else {
+                println!("all checks passed");
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+        CertsCommand::Probe {
+            target,
+            cert,
+            key,
+            ca,
+            server_name,
+        } => {
+            let s = ClientTlsSettings {
+                cert,
+                key,
+                ca,
+                server_name,
+                ..Default::default()
+            };
+            let r = probe(&target, &s).await?;
+            println!("target: {target}");
+            println!(
+                "protocol: {}",
+                r.protocol.as_deref().unwrap_or("(no handshake)")
+            );
+            println!("cipher suite: {}", r.suite.as_deref().unwrap_or("-"));
+            println!("peer chain: {} certificate(s)", r.chain.len());
+            for c in &r.chain {
+                println!("  {c}");
+            }
+            match &r.verification {
+                Some(Ok(())) => println!("verification: OK"),
+                Some(Err(e)) => println!("verification: FAILED: {e}"),
+                None => println!("verification: not checked (no --ca)"),
+            }
+            if let Some(why) = &r.refused_after_handshake {
+                println!("refused: {why}");
+            }
+            Ok(if r.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
     }
 }

@@ -1,1 +1,366 @@
-//! The MessagePack envelope every published payload is wrapped in.
+//! The MessagePack envelope every published payload is wrapped in (schema version 1).
+//!
+//! A map with named fields, so any msgpack library decodes it without our code, and new
+//! optional fields can be added without breaking old readers (a breaking change bumps
+//! `version`). Decimals are exact strings. The field names are the contract in the README's
+//! "Wire schema" section and are pinned by a test.
+//!
+//! ```text
+//! version      u32     schema version, 1
+//! epoch        u64     publisher start time (ns); a new epoch restarts every sequence at 1
+//! seq          u64     per-topic sequence, rises by exactly 1 per message on the topic
+//! received_ns  u64     when the FIX message was read (ns since the Unix epoch)
+//! venue        str     configured venue name (the VENUE part of the topic)
+//! session      str     FIX session `OURS->THEIRS`
+//! fix_seq      u64|nil MsgSeqNum (34) of the FIX message the event came from
+//! kind         str     event kind (execution, book_snapshot, book_update, trade, quote, ...)
+//! body         map     the event, see `normalize::Event`
+//! ```
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::normalize::Event;
+
+/// The schema version this build writes and reads.
+pub const VERSION: u32 = 1;
+
+/// Most topics the sequencer tracks; a message for a new topic beyond it is refused (and
+/// counted) rather than growing memory without bound for a venue that invents symbols.
+pub const MAX_TOPICS: usize = 1_000_000;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub version: u32,
+    pub epoch: u64,
+    pub seq: u64,
+    pub received_ns: u64,
+    pub venue: String,
+    pub session: String,
+    #[serde(default)]
+    pub fix_seq: Option<u64>,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("not a fixcurve envelope: {0}")]
+    Decode(String),
+    #[error("envelope schema version {0} is not supported (this build reads {VERSION})")]
+    Version(u32),
+    #[error("cannot encode envelope: {0}")]
+    Encode(String),
+}
+
+/// Only the version, decoded first so a newer schema is reported as such rather than as a
+/// confusing field error.
+#[derive(Deserialize)]
+struct VersionProbe {
+    version: u32,
+}
+
+impl Envelope {
+    /// MessagePack with named fields (a map), as the wire schema says.
+    pub fn encode(&self) -> Result<Vec<u8>, EnvelopeError> {
+        rmp_serde::to_vec_named(self).map_err(|e| EnvelopeError::Encode(e.to_string()))
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        let probe: VersionProbe =
+            rmp_serde::from_slice(bytes).map_err(|e| EnvelopeError::Decode(e.to_string()))?;
+        if probe.version != VERSION {
+            return Err(EnvelopeError::Version(probe.version));
+        }
+        rmp_serde::from_slice(bytes).map_err(|e| EnvelopeError::Decode(e.to_string()))
+    }
+
+    pub fn kind(&self) -> &'static str {
+        self.event.kind()
+    }
+}
+
+/// Assigns per-topic sequence numbers (sans-IO; the publishing task owns one).
+#[derive(Debug)]
+pub struct Sequencer {
+    epoch: u64,
+    next: HashMap<String, u64>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("topic table full ({MAX_TOPICS} topics): refusing new topic {0:?}")]
+pub struct TopicTableFull(pub String);
+
+impl Sequencer {
+    pub fn new(epoch: u64) -> Self {
+        Sequencer {
+            epoch,
+            next: HashMap::new(),
+        }
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The sequence number for the next message on `topic`: 1, 2, 3... with no gaps.
+    pub fn next(&mut self, topic: &str) -> Result<u64, TopicTableFull> {
+        if let Some(n) = self.next.get_mut(topic) {
+            *n += 1;
+            return Ok(*n);
+        }
+        if self.next.len() >= MAX_TOPICS {
+            return Err(TopicTableFull(topic.chars().take(80).collect()));
+        }
+        self.next.insert(topic.to_owned(), 1);
+        Ok(1)
+    }
+
+    pub fn topics(&self) -> usize {
+        self.next.len()
+    }
+}
+
+/// What a subscriber concludes from one envelope's sequence (shared by the Rust and CLI
+/// subscribers; the Python client implements the same rules).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SeqCheck {
+    /// The next one expected, or the first seen on this topic.
+    InOrder,
+    /// `missing` messages on the topic were never received (`expected` is the first of them).
+    Gap { expected: u64, missing: u64 },
+    /// The publisher restarted (new epoch): sequences start again.
+    Restart,
+    /// An old or repeated sequence: ignore.
+    Duplicate,
+}
+
+/// Per-topic gap detection on the receiving side.
+#[derive(Debug, Default)]
+pub struct GapDetector {
+    last: HashMap<Vec<u8>, (u64, u64)>,
+}
+
+impl GapDetector {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records `seq` (of `epoch`) on `topic` and says how it relates to what came before.
+    pub fn check(&mut self, topic: &[u8], epoch: u64, seq: u64) -> SeqCheck {
+        let Some(entry) = self.last.get_mut(topic) else {
+            // Bounded like the publisher's table: a subscriber tracks at most MAX_TOPICS.
+            if self.last.len() < MAX_TOPICS {
+                self.last.insert(topic.to_vec(), (epoch, seq));
+            }
+            return SeqCheck::InOrder;
+        };
+        let (last_epoch, last_seq) = *entry;
+        if epoch != last_epoch {
+            *entry = (epoch, seq);
+            return SeqCheck::Restart;
+        }
+        if seq <= last_seq {
+            return SeqCheck::Duplicate;
+        }
+        *entry = (epoch, seq);
+        if seq == last_seq + 1 {
+            SeqCheck::InOrder
+        } else {
+            SeqCheck::Gap {
+                expected: last_seq + 1,
+                missing: seq - last_seq - 1,
+            }
+        }
+    }
+
+    /// Forgets everything (after a reconnect the first message of each topic is accepted).
+    pub fn reset(&mut self) {
+        self.last.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::normalize::*;
+
+    fn sample_exec() -> Envelope {
+        Envelope {
+            version: VERSION,
+            epoch: 1_700_000_000_000_000_000,
+            seq: 42,
+            received_ns: 1_700_000_000_123_456_789,
+            venue: "VENUE1".into(),
+            session: "BRIDGE->CLIENT1".into(),
+            fix_seq: Some(7),
+            event: Event::Execution(Execution {
+                order_id: "O1".into(),
+                cl_ord_id: Some("C1".into()),
+                orig_cl_ord_id: None,
+                exec_id: "E1".into(),
+                exec_type: ExecType::PartialFill,
+                ord_status: OrdStatus::Other("Z".into()),
+                side: Side::Buy,
+                symbol: "EUR/USD".into(),
+                last_px: Some(Decimal::from_str("1.08765000").unwrap()),
+                last_qty: Some(Decimal::from_str("0.00000001").unwrap()),
+                cum_qty: None,
+                leaves_qty: None,
+                avg_px: None,
+                price: Some(Decimal::from_str("-12345678901234567890.12345678").unwrap()),
+                order_qty: None,
+                account: None,
+                currency: None,
+                transact_time: Some("20240102-10:00:00.123456".into()),
+                text: None,
+            }),
+        }
+    }
+
+    fn book() -> Envelope {
+        let mut e = sample_exec();
+        e.event = Event::BookUpdate(BookUpdate {
+            symbol: "EUR/USD".into(),
+            md_req_id: None,
+            changes: vec![BookChange {
+                action: UpdateAction::Delete,
+                entry: BookEntry {
+                    side: Some(EntryType::Offer),
+                    price: Some(Decimal::from_str("1.10").unwrap()),
+                    size: None,
+                    entry_id: Some("x".into()),
+                    position: Some(3),
+                    orders: None,
+                },
+            }],
+        });
+        e
+    }
+
+    #[test]
+    fn round_trip_every_kind_sample() {
+        for env in [sample_exec(), book()] {
+            let bytes = env.encode().unwrap();
+            assert_eq!(Envelope::decode(&bytes).unwrap(), env);
+        }
+    }
+
+    /// Decodes with a schema-agnostic reader, as a Python subscriber would.
+    fn as_json(env: &Envelope) -> serde_json::Value {
+        let bytes = env.encode().unwrap();
+        rmp_serde::from_slice::<serde_json::Value>(&bytes).unwrap()
+    }
+
+    #[test]
+    fn schema_field_names_are_pinned() {
+        let v = as_json(&sample_exec());
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "body",
+                "epoch",
+                "fix_seq",
+                "kind",
+                "received_ns",
+                "seq",
+                "session",
+                "venue",
+                "version"
+            ]
+        );
+        assert_eq!(v["version"], 1);
+        assert_eq!(v["kind"], "execution");
+        assert_eq!(v["seq"], 42);
+        assert_eq!(v["fix_seq"], 7);
+        let body = &v["body"];
+        // Decimals are exact strings (scale kept), never numbers.
+        assert_eq!(body["last_px"], "1.08765000");
+        assert_eq!(body["last_qty"], "0.00000001");
+        assert_eq!(body["price"], "-12345678901234567890.12345678");
+        assert_eq!(body["exec_type"], "partial_fill");
+        assert_eq!(body["ord_status"], "Z");
+        assert_eq!(body["side"], "buy");
+        assert_eq!(body["cum_qty"], serde_json::Value::Null);
+
+        let b = as_json(&book());
+        assert_eq!(b["kind"], "book_update");
+        let ch = &b["body"]["changes"][0];
+        assert_eq!(ch["action"], "delete");
+        assert_eq!(ch["side"], "offer");
+        assert_eq!(ch["price"], "1.10");
+        assert_eq!(ch["position"], 3);
+    }
+
+    #[test]
+    fn no_float_on_the_wire() {
+        // msgpack float32/float64 markers are 0xca / 0xcb; the encoding of a message full of
+        // decimals must use strings, so neither marker may appear as a value type. Decode
+        // generically and walk the tree.
+        fn walk(v: &serde_json::Value) {
+            match v {
+                serde_json::Value::Number(n) => assert!(!n.is_f64(), "float on the wire: {n}"),
+                serde_json::Value::Array(a) => a.iter().for_each(walk),
+                serde_json::Value::Object(o) => o.values().for_each(walk),
+                _ => {}
+            }
+        }
+        walk(&as_json(&sample_exec()));
+        walk(&as_json(&book()));
+    }
+
+    #[test]
+    fn newer_version_and_garbage_are_typed_errors() {
+        let mut env = sample_exec();
+        env.version = 2;
+        let bytes = env.encode().unwrap();
+        assert!(matches!(
+            Envelope::decode(&bytes),
+            Err(EnvelopeError::Version(2))
+        ));
+        assert!(matches!(
+            Envelope::decode(b"\xc1garbage"),
+            Err(EnvelopeError::Decode(_))
+        ));
+        assert!(matches!(
+            Envelope::decode(b""),
+            Err(EnvelopeError::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn sequencer_rises_by_one_per_topic() {
+        let mut s = Sequencer::new(9);
+        assert_eq!(s.next("md.A").unwrap(), 1);
+        assert_eq!(s.next("md.B").unwrap(), 1);
+        assert_eq!(s.next("md.A").unwrap(), 2);
+        assert_eq!(s.next("md.A").unwrap(), 3);
+        assert_eq!(s.next("md.B").unwrap(), 2);
+        assert_eq!(s.topics(), 2);
+    }
+
+    #[test]
+    fn gap_detector() {
+        let mut g = GapDetector::new();
+        assert_eq!(g.check(b"t", 1, 5), SeqCheck::InOrder);
+        assert_eq!(g.check(b"t", 1, 6), SeqCheck::InOrder);
+        assert_eq!(
+            g.check(b"t", 1, 9),
+            SeqCheck::Gap {
+                expected: 7,
+                missing: 2
+            }
+        );
+        assert_eq!(g.check(b"t", 1, 9), SeqCheck::Duplicate);
+        assert_eq!(g.check(b"u", 1, 1), SeqCheck::InOrder);
+        assert_eq!(g.check(b"t", 2, 1), SeqCheck::Restart);
+        assert_eq!(g.check(b"t", 2, 2), SeqCheck::InOrder);
+    }
+}
