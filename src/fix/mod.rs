@@ -5,6 +5,8 @@
 pub mod codec;
 pub mod field;
 pub mod message;
+pub mod session;
+pub mod store;
 pub mod transport;
 
 pub use field::Field;
