@@ -22,8 +22,8 @@ use super::TransportError;
 use crate::audit::{AuditLog, AuditRecord, Side};
 use crate::fix::codec::{peek_logon, LogonInfo};
 use crate::fix::session::SessionConfig;
-use crate::tls::{AllowList, ConnectionLimits, PeerIdentity, PreHandshake, ReloadableServer};
 use crate::tls::ServerTlsSettings;
+use crate::tls::{AllowList, ConnectionLimits, PeerIdentity, PreHandshake, ReloadableServer};
 
 /// Largest first message we wait for before deciding it is not a Logon.
 const MAX_LOGON_BYTES: usize = 8 * 1024;
@@ -326,12 +326,12 @@ async fn handle(
         }
     };
     let sid = binding.id();
+    let inserted = match ctx.active.lock() {
+        Ok(mut active) => active.insert(sid.clone()),
+        Err(_) => false,
+    };
     {
-        let Ok(mut active) = ctx.active.lock() else {
-            return;
-        };
-        if !active.insert(sid.clone()) {
-            drop(active);
+        if !inserted {
             ctx.audit.record(
                 AuditRecord::new(Side::Fix, "logon_refused", false)
                     .peer(peer)
@@ -359,14 +359,16 @@ async fn handle(
             buffered: buf,
             peer: peer.to_string(),
         },
-        drive::Role::Acceptor,
-        &binding.venue,
         &binding.session,
-        &ctx.state_dir,
-        &ctx.out,
-        ctx.shutdown.clone(),
-        &ctx.outbox,
-        &ctx.audit,
+        drive::Env {
+            venue: &binding.venue,
+            state_dir: &ctx.state_dir,
+            out: &ctx.out,
+            shutdown: ctx.shutdown.clone(),
+            outbox: &ctx.outbox,
+            audit: &ctx.audit,
+            after_logon: Vec::new(),
+        },
     )
     .await;
 }

@@ -6,15 +6,18 @@
 pub mod acceptor;
 pub mod credentials;
 mod drive;
+pub mod from_config;
 pub mod initiator;
 mod refuse;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use acceptor::{run_acceptor, AcceptorConfig, SessionBinding};
+pub use acceptor::{run_acceptor, run_acceptor_with, AcceptorConfig, SessionBinding};
 pub use credentials::{CredentialSettings, Credentials};
-pub use drive::{FixEvent, Outbox, OutboundApp};
-pub use initiator::{run_initiator, InitiatorConfig, Reconnect};
+pub use drive::{FixEvent, OutboundApp, Outbox};
+pub use initiator::{
+    market_data_request, run_initiator, run_initiator_with, InitiatorConfig, Reconnect,
+};
 
 /// Why a transport stopped. Per-connection problems never end up here: they are logged and
 /// audited, and the listener or reconnect loop carries on.
