@@ -5,6 +5,8 @@
 pub mod codec;
 pub mod field;
 pub mod message;
+pub mod session;
+pub mod store;
 
 pub use field::Field;
 pub use message::Message;

@@ -286,6 +286,15 @@ impl Normalizer {
         }
     }
 
+    /// [`Normalizer::normalize`] over a decoded message.
+    pub fn normalize_message(
+        &self,
+        msg: &crate::fix::message::Message,
+    ) -> Result<Vec<Normalized>, NormalizeError> {
+        let fields: Vec<Field<'_>> = msg.fields().collect();
+        self.normalize(&fields)
+    }
+
     /// A session status event (built by the bridge from session-layer events).
     pub fn session_status(&self, status: SessionStatus) -> Normalized {
         Normalized {

@@ -1,0 +1,218 @@
+//! The sans-IO core of the daemon: FIX messages and session events in, `[topic, payload]`
+//! frames out. One pipeline is owned by the publishing task, so per-topic sequence numbers
+//! need no locking and rise by exactly one in publish order.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::envelope::{Envelope, Sequencer, VERSION};
+use crate::fix::Field;
+use crate::metrics::{Registry, SessionCounters};
+use crate::normalize::{Normalized, Normalizer, SessionStatus};
+
+/// What the pipeline knows about the session a message came from.
+#[derive(Clone)]
+pub struct SessionCtx {
+    pub normalizer: Normalizer,
+    /// `OURS->THEIRS`.
+    pub session: String,
+    pub counters: Arc<SessionCounters>,
+}
+
+impl SessionCtx {
+    pub fn new(venue: &str, session: &str, registry: &Registry) -> Self {
+        SessionCtx {
+            normalizer: Normalizer::new(venue),
+            session: session.to_owned(),
+            counters: registry.session(venue, session),
+        }
+    }
+}
+
+/// One message ready for the publisher.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outgoing {
+    pub topic: Bytes,
+    pub payload: Bytes,
+}
+
+pub struct Pipeline {
+    sequencer: Sequencer,
+    registry: Arc<Registry>,
+}
+
+impl Pipeline {
+    /// `epoch` tells subscribers a restart from a gap (use the start time in ns).
+    pub fn new(epoch: u64, registry: Arc<Registry>) -> Self {
+        Pipeline {
+            sequencer: Sequencer::new(epoch),
+            registry,
+        }
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.sequencer.epoch()
+    }
+
+    /// An application message. Errors are logged with the session and counted, never fatal.
+    pub fn on_app(
+        &mut self,
+        ctx: &SessionCtx,
+        fields: &[Field<'_>],
+        received_ns: u64,
+        out: &mut Vec<Outgoing>,
+    ) {
+        match ctx.normalizer.normalize(fields) {
+            Ok(events) => {
+                let fix_seq = crate::normalize::msg_seq_num(fields);
+                for n in events {
+                    self.emit(ctx, n, fix_seq, received_ns, out);
+                }
+            }
+            Err(e) => {
+                ctx.counters
+                    .normalize_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(venue = ctx.normalizer.venue(), session = %ctx.session, error = %e, "message not normalized");
+            }
+        }
+    }
+
+    /// A session status change (logon, logout, gap...), published on `status.<VENUE>`.
+    pub fn on_status(
+        &mut self,
+        ctx: &SessionCtx,
+        status: SessionStatus,
+        received_ns: u64,
+        out: &mut Vec<Outgoing>,
+    ) {
+        let n = ctx.normalizer.session_status(status);
+        self.emit(ctx, n, None, received_ns, out);
+    }
+
+    fn emit(
+        &mut self,
+        ctx: &SessionCtx,
+        n: Normalized,
+        fix_seq: Option<u64>,
+        received_ns: u64,
+        out: &mut Vec<Outgoing>,
+    ) {
+        let seq = match self.sequencer.next(&n.topic) {
+            Ok(s) => s,
+            Err(e) => {
+                self.registry.topics_refused.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(session = %ctx.session, error = %e, "event refused");
+                return;
+            }
+        };
+        let env = Envelope {
+            version: VERSION,
+            epoch: self.sequencer.epoch(),
+            seq,
+            received_ns,
+            venue: ctx.normalizer.venue().to_owned(),
+            session: ctx.session.clone(),
+            fix_seq,
+            event: n.event,
+        };
+        match env.encode() {
+            Ok(payload) => {
+                ctx.counters.events_out.fetch_add(1, Ordering::Relaxed);
+                self.registry.published.fetch_add(1, Ordering::Relaxed);
+                out.push(Outgoing {
+                    topic: Bytes::from(n.topic.into_bytes()),
+                    payload: Bytes::from(payload),
+                });
+            }
+            Err(e) => {
+                tracing::error!(session = %ctx.session, error = %e, "envelope not encoded");
+            }
+        }
+    }
+}
+
+/// Nanoseconds since the Unix epoch, for `received_ns` and the publisher epoch.
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::{Event, SessionState};
+
+    fn fields(msg: &str) -> Vec<(u32, Vec<u8>)> {
+        msg.split('|')
+            .filter(|s| !s.is_empty())
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap();
+                (k.parse().unwrap(), v.as_bytes().to_vec())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sequences_rise_per_topic_and_errors_are_counted() {
+        let reg = Registry::new();
+        let ctx = SessionCtx::new("V", "B->C", &reg);
+        let mut p = Pipeline::new(77, reg.clone());
+        let mut out = Vec::new();
+        let quote = |sym: &str, seq: u32| {
+            fields(&format!(
+                "8=FIX.4.4|9=1|35=S|49=C|56=B|34={seq}|55={sym}|132=1.5|10=000|"
+            ))
+        };
+        for (i, sym) in ["A", "B", "A", "A"].iter().enumerate() {
+            let o = quote(sym, i as u32 + 1);
+            let f: Vec<Field<'_>> = o.iter().map(|(t, v)| Field::new(*t, v)).collect();
+            p.on_app(&ctx, &f, 1000 + i as u64, &mut out);
+        }
+        let bad = fields("8=FIX.4.4|9=1|35=S|49=C|56=B|34=9|10=000|");
+        let f: Vec<Field<'_>> = bad.iter().map(|(t, v)| Field::new(*t, v)).collect();
+        p.on_app(&ctx, &f, 0, &mut out);
+        p.on_status(
+            &ctx,
+            SessionStatus {
+                state: SessionState::Logon,
+                session: "B->C".into(),
+                gap_from: None,
+                gap_to: None,
+                text: None,
+            },
+            5,
+            &mut out,
+        );
+        let got: Vec<(String, u64, Option<u64>, u64)> = out
+            .iter()
+            .map(|o| {
+                let e = Envelope::decode(&o.payload).unwrap();
+                (
+                    String::from_utf8(o.topic.to_vec()).unwrap(),
+                    e.seq,
+                    e.fix_seq,
+                    e.epoch,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("md.V.A".into(), 1, Some(1), 77),
+                ("md.V.B".into(), 1, Some(2), 77),
+                ("md.V.A".into(), 2, Some(3), 77),
+                ("md.V.A".into(), 3, Some(4), 77),
+                ("status.V".into(), 1, None, 77),
+            ]
+        );
+        let last = Envelope::decode(&out[4].payload).unwrap();
+        assert!(matches!(last.event, Event::Session(_)));
+        assert_eq!(ctx.counters.normalize_errors.load(Ordering::Relaxed), 1);
+        assert_eq!(ctx.counters.events_out.load(Ordering::Relaxed), 5);
+    }
+}
