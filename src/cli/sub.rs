@@ -1,4 +1,5 @@
-//! `fixcurve sub`: a command-line CURVE subscriber printing one event per line.
+//! `fixcurve sub`: a command-line CURVE subscriber printing one event per line: decoded
+//! envelopes (readable, or `--json`) with sequence gaps reported on stderr, or `--raw` hex.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -7,6 +8,7 @@ use std::process::ExitCode;
 use bytes::Bytes;
 use clap::Args as ClapArgs;
 
+use crate::client::{json_line, text_line, FrameDecoder, Update};
 use crate::pubsub::{SubEvent, Subscriber, SubscriberConfig};
 
 #[derive(Debug, ClapArgs)]
@@ -57,6 +59,9 @@ pub async fn run(args: Args) -> super::Outcome {
     if args.count == Some(0) {
         return Ok(ExitCode::SUCCESS);
     }
+    // Envelopes are decoded with per-topic gap detection unless --raw.
+    let mut decoder = FrameDecoder::new();
+    let mut updates = Vec::new();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         let ev = tokio::select! {
@@ -69,9 +74,34 @@ pub async fn run(args: Args) -> super::Outcome {
             Some(SubEvent::Connected) => eprintln!("connected: {}", args.connect),
             Some(SubEvent::Disconnected { reason }) => eprintln!("disconnected: {reason}"),
             Some(SubEvent::Message(parts)) => {
-                let line = parts.iter().map(hex::encode).collect::<Vec<_>>().join(" ");
                 let mut out = std::io::stdout().lock();
-                writeln!(out, "{line}")?;
+                if args.raw {
+                    let line = parts.iter().map(hex::encode).collect::<Vec<_>>().join(" ");
+                    writeln!(out, "{line}")?;
+                } else {
+                    updates.clear();
+                    decoder.push(&parts, &mut updates);
+                    for u in &updates {
+                        match u {
+                            Update::Event(r) if args.json => writeln!(out, "{}", json_line(r))?,
+                            Update::Event(r) => writeln!(out, "{}", text_line(r))?,
+                            Update::Gap {
+                                topic,
+                                expected,
+                                missing,
+                            } => eprintln!("gap: {topic}: {missing} missing from seq {expected}"),
+                            Update::Restart { topic } => {
+                                eprintln!(
+                                    "restart: {topic}: publisher restarted, sequence begins again"
+                                )
+                            }
+                            Update::Undecodable { topic, error } => {
+                                eprintln!("undecodable: {topic}: {error} (use --raw for non-fixcurve payloads)")
+                            }
+                            Update::Connected | Update::Disconnected { .. } => {}
+                        }
+                    }
+                }
                 out.flush()?;
                 received += 1;
                 if args.count.is_some_and(|n| received >= n) {
