@@ -7,6 +7,7 @@ pub mod field;
 pub mod message;
 pub mod session;
 pub mod store;
+pub mod transport;
 
 pub use field::Field;
 pub use message::Message;
