@@ -2,7 +2,7 @@
 //
 //   qfpeer initiator|acceptor ssl|plain SETTINGS_FILE
 //
-// stdout (one line per event, flushed): READY, LOGON <sid>, LOGOUT <sid>,
+// stdout (one line per event, flushed): LISTENING <port> (acceptors), READY, LOGON <sid>, LOGOUT <sid>,
 //   ADMIN_IN|APP_IN|ADMIN_OUT|APP_OUT <message with '|' as separator>, SEQ sender=N target=M
 // stdin commands:
 //   send <MsgType> [tag=value|tag=value...]   application message to the session's peer
@@ -18,6 +18,10 @@
 #include <quickfix/SocketInitiator.h>
 #include <quickfix/ThreadedSSLSocketAcceptor.h>
 #include <quickfix/ThreadedSSLSocketInitiator.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <iostream>
 #include <memory>
@@ -90,6 +94,20 @@ int main(int argc, char **argv) {
     if (ids.empty())
       throw std::runtime_error("no session in settings");
     FIX::SessionID sid = *ids.begin();
+    if (acc) {
+      // SocketAcceptPort=0 binds an ephemeral port; report it so tests never guess ports.
+      for (int fd = 3; fd < 1024; ++fd) {
+        int listening = 0;
+        socklen_t len = sizeof(listening);
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening)
+          continue;
+        sockaddr_in addr{};
+        socklen_t alen = sizeof(addr);
+        if (getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &alen) == 0 &&
+            addr.sin_family == AF_INET)
+          emit("LISTENING " + std::to_string(ntohs(addr.sin_port)));
+      }
+    }
     emit("READY");
     std::string line;
     while (std::getline(std::cin, line)) {

@@ -206,3 +206,44 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def tell(proc, line):
+    """Writes one command line to a spawned process's stdin."""
+    proc.p.stdin.write((line + "\n").encode())
+    proc.p.stdin.flush()
+
+
+def mark(proc):
+    return len(proc.stdout_lines)
+
+
+def wait_line(proc, pattern, since=0, timeout=15.0):
+    """First stdout line matching `pattern` at index >= `since`; returns (index, match)."""
+    import re
+    rx = re.compile(pattern)
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = proc.stdout_lines
+        for i in range(since, len(lines)):
+            m = rx.search(lines[i])
+            if m:
+                return i, m
+        if proc.p.poll() is not None and time.monotonic() > deadline - timeout + 0.5:
+            # process ended: one last look happened above
+            raise AssertionError(f"process ended before {pattern!r}\n{proc.dump()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timeout waiting for {pattern!r}\n{proc.dump()}")
+        time.sleep(0.02)
+
+
+def fields_of(line):
+    """Tag/value pairs of a `PREFIX 8=...|9=...|` line."""
+    msg = line.split(" ", 1)[1] if " " in line else line
+    msg = msg.split(" ", 1)[1] if not msg.startswith("8=") and " " in msg else msg
+    out = {}
+    for part in msg.split("|"):
+        if "=" in part:
+            t, v = part.split("=", 1)
+            out.setdefault(int(t), v)
+    return out
