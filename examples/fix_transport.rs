@@ -112,5 +112,6 @@ async fn main() -> anyhow::Result<()> {
     }
     while tasks.join_next().await.is_some() {}
     println!("STOPPED");
-    Ok(())
+    // tokio's stdin reader sits in a blocking thread the runtime would wait for forever.
+    std::process::exit(0)
 }
