@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod bridge;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod curve;
 pub mod envelope;

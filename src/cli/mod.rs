@@ -3,6 +3,7 @@
 
 pub mod certs;
 pub mod demo;
+pub(crate) mod keyfiles;
 pub mod keys;
 pub mod publish;
 pub mod run;

@@ -1,8 +1,15 @@
-//! `fixcurve sub`: a command-line CURVE subscriber printing one event per line.
+//! `fixcurve sub`: a command-line CURVE subscriber printing one event per line: decoded
+//! envelopes (readable, or `--json`) with sequence gaps reported on stderr, or `--raw` hex.
 
+use std::io::Write;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
+use bytes::Bytes;
 use clap::Args as ClapArgs;
+
+use crate::client::{json_line, text_line, FrameDecoder, Update};
+use crate::pubsub::{SubEvent, Subscriber, SubscriberConfig};
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
@@ -27,8 +34,80 @@ pub struct Args {
     /// Exit after N messages.
     #[arg(long)]
     pub count: Option<u64>,
+    /// Heartbeat (PING) interval in milliseconds; 0 disables.
+    #[arg(long, default_value_t = 10_000)]
+    pub heartbeat_ms: u64,
 }
 
-pub async fn run(_args: Args) -> super::Outcome {
-    super::not_yet("sub")
+pub async fn run(args: Args) -> super::Outcome {
+    let server_key = super::keyfiles::read_public(&args.server_key)?;
+    let client = super::keyfiles::read_secret(&args.key)?;
+    let mut cfg = SubscriberConfig::new(args.connect.clone(), server_key, client);
+    cfg.subscriptions = if args.topic.is_empty() {
+        vec![Bytes::new()]
+    } else {
+        args.topic
+            .iter()
+            .map(|t| Bytes::from(t.clone().into_bytes()))
+            .collect()
+    };
+    cfg.heartbeat_ivl =
+        (args.heartbeat_ms > 0).then(|| std::time::Duration::from_millis(args.heartbeat_ms));
+    cfg.heartbeat_timeout = std::time::Duration::from_millis(args.heartbeat_ms.max(1000) * 3);
+    let mut sub = Subscriber::connect(cfg)?;
+    let mut received = 0u64;
+    if args.count == Some(0) {
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Envelopes are decoded with per-topic gap detection unless --raw.
+    let mut decoder = FrameDecoder::new();
+    let mut updates = Vec::new();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        let ev = tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+            _ = term.recv() => return Ok(ExitCode::SUCCESS),
+            ev = sub.recv() => ev,
+        };
+        match ev {
+            None => return Ok(ExitCode::FAILURE),
+            Some(SubEvent::Connected) => eprintln!("connected: {}", args.connect),
+            Some(SubEvent::Disconnected { reason }) => eprintln!("disconnected: {reason}"),
+            Some(SubEvent::Message(parts)) => {
+                let mut out = std::io::stdout().lock();
+                if args.raw {
+                    let line = parts.iter().map(hex::encode).collect::<Vec<_>>().join(" ");
+                    writeln!(out, "{line}")?;
+                } else {
+                    updates.clear();
+                    decoder.push(&parts, &mut updates);
+                    for u in &updates {
+                        match u {
+                            Update::Event(r) if args.json => writeln!(out, "{}", json_line(r))?,
+                            Update::Event(r) => writeln!(out, "{}", text_line(r))?,
+                            Update::Gap {
+                                topic,
+                                expected,
+                                missing,
+                            } => eprintln!("gap: {topic}: {missing} missing from seq {expected}"),
+                            Update::Restart { topic } => {
+                                eprintln!(
+                                    "restart: {topic}: publisher restarted, sequence begins again"
+                                )
+                            }
+                            Update::Undecodable { topic, error } => {
+                                eprintln!("undecodable: {topic}: {error} (use --raw for non-fixcurve payloads)")
+                            }
+                            Update::Connected | Update::Disconnected { .. } => {}
+                        }
+                    }
+                }
+                out.flush()?;
+                received += 1;
+                if args.count.is_some_and(|n| received >= n) {
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+        }
+    }
 }

@@ -8,6 +8,7 @@ pub mod groups;
 pub mod message;
 pub mod session;
 pub mod store;
+pub mod transport;
 
 pub use field::Field;
 pub use message::Message;

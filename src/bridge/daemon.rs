@@ -1,0 +1,297 @@
+//! The running bridge: FIX transports → one bounded channel → the publishing task (pipeline
+//! + CURVE publisher), plus the metrics endpoint. Used by `fixcurve run` and `fixcurve demo`.
+//!
+//! Back-pressure: every FIX session driver sends into one bounded channel and awaits room;
+//! while the publishing task is behind, drivers stop reading their sockets, so the FIX peers
+//! see TCP back-pressure and nothing is dropped before the per-subscriber queues.
+//!
+//! Shutdown order matters for "flush": the transports are told first (each session sends
+//! its Logout and ends), their channel senders drop, the publishing task drains what is
+//! left and ends, and only then the publisher flushes its queues and closes.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use super::pipeline::{Outgoing, Pipeline, SessionCtx};
+use crate::audit::AuditLog;
+use crate::auth::Authorizer;
+use crate::config::{Config, SlowPolicy};
+use crate::fix::session::SessionEvent;
+use crate::fix::transport::{self, FixEvent};
+use crate::keys::Keypair;
+use crate::metrics::{Registry, SubscriberSample};
+use crate::normalize::{SessionState, SessionStatus};
+use crate::pubsub::{OverflowPolicy, Publisher, PublisherConfig};
+
+/// What the publisher authenticates with and against.
+pub struct PublishKeys {
+    pub server: Keypair,
+    pub authorizer: Arc<dyn Authorizer>,
+}
+
+/// Totals reported at the end (and by `fixcurve demo`'s summary line).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub fix_messages: u64,
+    pub events_published: u64,
+}
+
+pub struct Bridge {
+    publisher: Arc<Publisher>,
+    registry: Arc<Registry>,
+    shutdown: watch::Sender<bool>,
+    transports: JoinSet<(String, Result<(), transport::TransportError>)>,
+    publish_task: tokio::task::JoinHandle<Totals>,
+    metrics_task: Option<tokio::task::JoinHandle<()>>,
+    endpoints: Vec<String>,
+}
+
+fn publisher_config(cfg: &Config, server: Keypair) -> PublisherConfig {
+    let mut p = PublisherConfig::new(cfg.publish.bind.clone(), server);
+    p.queue_capacity = cfg.publish.queue;
+    p.overflow = match cfg.publish.slow_policy {
+        SlowPolicy::Drop => OverflowPolicy::Drop,
+        SlowPolicy::Disconnect => OverflowPolicy::Disconnect,
+    };
+    p.heartbeat_ivl =
+        (cfg.publish.heartbeat_secs > 0).then(|| Duration::from_secs(cfg.publish.heartbeat_secs));
+    p.heartbeat_timeout = Duration::from_secs(cfg.publish.heartbeat_secs.max(1) * 3);
+    p.max_connections = cfg.publish.max_subscribers;
+    p
+}
+
+impl Bridge {
+    /// Binds the publisher (printing `listening: publish <ep>`), the metrics endpoint and
+    /// every FIX acceptor/initiator of `cfg`. Fails on anything that cannot start.
+    pub async fn start(cfg: &Config, keys: PublishKeys, audit: AuditLog) -> anyhow::Result<Bridge> {
+        std::fs::create_dir_all(&cfg.state.dir)
+            .with_context(|| format!("state dir {}", cfg.state.dir.display()))?;
+        let registry = Registry::new();
+        let publisher = Arc::new(
+            Publisher::bind(
+                publisher_config(cfg, keys.server),
+                keys.authorizer,
+                audit.clone(),
+            )
+            .await
+            .context("publisher")?,
+        );
+        let endpoints = publisher.local_endpoints();
+        for ep in &endpoints {
+            eprintln!("listening: publish {ep}");
+        }
+        {
+            let p = publisher.clone();
+            registry.set_subscriber_source(Box::new(move || {
+                p.stats()
+                    .into_iter()
+                    .map(|s| SubscriberSample {
+                        peer: s.peer,
+                        name: s.name,
+                        sent: s.sent,
+                        dropped: s.dropped,
+                        queue_depth: s.queue_depth as u64,
+                    })
+                    .collect()
+            }));
+        }
+        let metrics_task = match &cfg.metrics {
+            Some(m) => Some(
+                crate::metrics::serve(m.listen, registry.clone())
+                    .await
+                    .with_context(|| format!("metrics listen {}", m.listen))?
+                    .1,
+            ),
+            None => None,
+        };
+
+        let (tx, rx) = mpsc::channel::<FixEvent>(cfg.bridge.channel);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut transports = JoinSet::new();
+        let state_dir: PathBuf = cfg.state.dir.clone();
+        for a in &cfg.acceptor {
+            let ac =
+                transport::from_config::acceptor_config(cfg, a).map_err(anyhow::Error::from)?;
+            let (st, au, tx, sd) = (
+                state_dir.clone(),
+                audit.clone(),
+                tx.clone(),
+                shutdown_rx.clone(),
+            );
+            let name = format!("acceptor:{}", a.name);
+            transports
+                .spawn(async move { (name, transport::run_acceptor(ac, st, au, tx, sd).await) });
+        }
+        for i in &cfg.initiator {
+            let ic =
+                transport::from_config::initiator_config(cfg, i).map_err(anyhow::Error::from)?;
+            let (st, au, tx, sd) = (
+                state_dir.clone(),
+                audit.clone(),
+                tx.clone(),
+                shutdown_rx.clone(),
+            );
+            let name = format!("initiator:{}", i.name);
+            transports
+                .spawn(async move { (name, transport::run_initiator(ic, st, au, tx, sd).await) });
+        }
+        drop(tx);
+        let epoch = super::now_ns();
+        let publish_task = tokio::spawn(publish_loop(
+            rx,
+            Pipeline::new(epoch, registry.clone()),
+            publisher.clone(),
+            registry.clone(),
+        ));
+        Ok(Bridge {
+            publisher,
+            registry,
+            shutdown,
+            transports,
+            publish_task,
+            metrics_task,
+            endpoints,
+        })
+    }
+
+    /// The publisher's bound endpoints (real ports).
+    pub fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    pub fn publisher(&self) -> &Arc<Publisher> {
+        &self.publisher
+    }
+
+    /// Waits until a transport fails (returns its error) — a daemon whose listener died
+    /// should not keep running half-blind. Never returns while all are healthy.
+    pub async fn failed(&mut self) -> anyhow::Error {
+        loop {
+            match self.transports.join_next().await {
+                Some(Ok((name, Err(e)))) => return anyhow::anyhow!("{name}: {e}"),
+                Some(Ok((_, Ok(())))) => continue,
+                Some(Err(e)) => return anyhow::anyhow!("transport task: {e}"),
+                None => std::future::pending::<()>().await,
+            }
+        }
+    }
+
+    /// Graceful stop: Logout on every FIX session, drain the channel, flush subscribers.
+    pub async fn stop(mut self) -> Totals {
+        let _ = self.shutdown.send(true);
+        let deadline = tokio::time::sleep(Duration::from_secs(10));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                r = self.transports.join_next() => match r {
+                    None => break,
+                    Some(Ok((name, Err(e)))) => tracing::warn!(%name, error = %e, "transport ended with an error"),
+                    Some(_) => {}
+                },
+                _ = &mut deadline => {
+                    tracing::warn!("FIX sessions did not end within 10 s; closing them");
+                    self.transports.abort_all();
+                }
+            }
+        }
+        let totals = (&mut self.publish_task).await.unwrap_or_default();
+        self.publisher.shutdown().await;
+        if let Some(t) = self.metrics_task.take() {
+            t.abort();
+        }
+        totals
+    }
+}
+
+fn status(ctx: &SessionCtx, state: SessionState, text: Option<String>) -> SessionStatus {
+    SessionStatus {
+        state,
+        session: ctx.session.clone(),
+        gap_from: None,
+        gap_to: None,
+        text,
+    }
+}
+
+/// Most sessions' contexts cached (bounded by configuration in practice).
+const MAX_CTX: usize = 4096;
+
+async fn publish_loop(
+    mut rx: mpsc::Receiver<FixEvent>,
+    mut pipeline: Pipeline,
+    publisher: Arc<Publisher>,
+    registry: Arc<Registry>,
+) -> Totals {
+    let mut ctxs: HashMap<(String, String), SessionCtx> = HashMap::new();
+    let mut out: Vec<Outgoing> = Vec::with_capacity(16);
+    let mut totals = Totals::default();
+    while let Some(ev) = rx.recv().await {
+        let key = (ev.venue, ev.session);
+        if !ctxs.contains_key(&key) && ctxs.len() >= MAX_CTX {
+            ctxs.clear();
+        }
+        let ctx = ctxs
+            .entry(key.clone())
+            .or_insert_with(|| SessionCtx::new(&key.0, &key.1, &registry));
+        let c = &ctx.counters;
+        match ev.event {
+            SessionEvent::App(msg) => {
+                c.messages_in.fetch_add(1, Ordering::Relaxed);
+                totals.fix_messages += 1;
+                // One short-lived field index per message (borrowing the message's buffer).
+                let fields: Vec<_> = msg.fields().collect();
+                pipeline.on_app(ctx, &fields, ev.received_ns, &mut out);
+            }
+            SessionEvent::LoggedOn { .. } => {
+                // A logon after an earlier one on this session is a reconnect.
+                let state = if c.logons.fetch_add(1, Ordering::Relaxed) == 0 {
+                    SessionState::Logon
+                } else {
+                    SessionState::Reconnect
+                };
+                c.logged_on.store(1, Ordering::Relaxed);
+                let s = status(ctx, state, None);
+                pipeline.on_status(ctx, s, ev.received_ns, &mut out);
+            }
+            SessionEvent::LoggedOut { reason } => {
+                c.logged_on.store(0, Ordering::Relaxed);
+                let s = status(ctx, SessionState::Logout, Some(reason));
+                pipeline.on_status(ctx, s, ev.received_ns, &mut out);
+            }
+            SessionEvent::Disconnect { reason } => {
+                let was_on = c.logged_on.swap(0, Ordering::Relaxed) == 1;
+                if was_on {
+                    let s = status(ctx, SessionState::Disconnect, Some(reason));
+                    pipeline.on_status(ctx, s, ev.received_ns, &mut out);
+                }
+            }
+            SessionEvent::Gap { expected, received } => {
+                c.gaps.fetch_add(1, Ordering::Relaxed);
+                let mut s = status(ctx, SessionState::Gap, None);
+                s.gap_from = Some(expected);
+                s.gap_to = Some(received);
+                pipeline.on_status(ctx, s, ev.received_ns, &mut out);
+            }
+            SessionEvent::ResendRequested { .. } => {
+                c.resends.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        for o in out.drain(..) {
+            totals.events_published += 1;
+            publisher.publish(o.topic, o.payload);
+        }
+    }
+    totals
+}

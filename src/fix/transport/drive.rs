@@ -1,0 +1,308 @@
+//! Drives one sans-IO `Session` over one connection: bytes from the socket into the session,
+//! the session's bytes onto the socket, its events onto the bridge's bounded channel, its
+//! timers onto the tokio clock. Awaiting a full channel pauses reading, which is how
+//! back-pressure reaches the peer.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::audit::{AuditLog, AuditRecord, Side};
+use crate::fix::session::{Session, SessionConfig, SessionEvent};
+use crate::fix::store::FileStore;
+use crate::fix::Field;
+
+/// Writes that make no progress for this long mean the peer stopped reading.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Application messages queued by callers per session.
+const OUTBOX_DEPTH: usize = 1024;
+
+/// What the transports hand the bridge.
+#[derive(Clone, Debug)]
+pub struct FixEvent {
+    /// The configured VENUE of the session.
+    pub venue: String,
+    /// `SENDER->TARGET` from our side.
+    pub session: String,
+    pub event: SessionEvent,
+    /// Wall-clock receive time, ns since the Unix epoch.
+    pub received_ns: u64,
+}
+
+/// An application message to send on a session (the session writes the header).
+#[derive(Clone, Debug)]
+pub struct OutboundApp {
+    pub msg_type: String,
+    pub fields: Vec<(u32, Vec<u8>)>,
+}
+
+impl OutboundApp {
+    /// From `tag=value|tag=value` text (tests, tooling).
+    pub fn parse(msg_type: &str, text: &str) -> Option<Self> {
+        let mut fields = Vec::new();
+        for kv in text.split('|').filter(|s| !s.is_empty()) {
+            let (t, v) = kv.split_once('=')?;
+            fields.push((t.trim().parse().ok()?, v.as_bytes().to_vec()));
+        }
+        Some(OutboundApp {
+            msg_type: msg_type.to_string(),
+            fields,
+        })
+    }
+}
+
+/// Where callers send application messages to live sessions, by `SENDER->TARGET` id.
+#[derive(Clone, Default)]
+pub struct Outbox(Arc<Mutex<HashMap<String, mpsc::Sender<OutboundApp>>>>);
+
+impl Outbox {
+    /// Queues a message for a logged-on session; fails if it is not connected or its queue
+    /// is full (never blocks the caller).
+    pub fn send(&self, session: &str, msg: OutboundApp) -> Result<(), String> {
+        let tx = self
+            .0
+            .lock()
+            .map_err(|_| "outbox poisoned".to_string())?
+            .get(session)
+            .cloned()
+            .ok_or_else(|| format!("session {session} is not connected"))?;
+        tx.try_send(msg)
+            .map_err(|e| format!("session {session}: cannot queue: {e}"))
+    }
+
+    /// Ids of the sessions currently connected.
+    pub fn sessions(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn register(&self, session: &str) -> mpsc::Receiver<OutboundApp> {
+        let (tx, rx) = mpsc::channel(OUTBOX_DEPTH);
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(session.to_string(), tx);
+        }
+        rx
+    }
+
+    fn unregister(&self, session: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.remove(session);
+        }
+    }
+}
+
+pub(crate) struct Conn<S> {
+    pub stream: S,
+    /// Bytes already read (the acceptor peeks at the Logon before the session exists).
+    pub buffered: Vec<u8>,
+    pub peer: String,
+}
+
+/// Everything a session task needs besides its connection.
+pub(crate) struct Env<'a> {
+    pub venue: &'a str,
+    pub state_dir: &'a Path,
+    pub out: &'a mpsc::Sender<FixEvent>,
+    pub shutdown: watch::Receiver<bool>,
+    pub outbox: &'a Outbox,
+    pub audit: &'a AuditLog,
+    /// Sent once the session is logged on (the initiator's MarketDataRequest).
+    pub after_logon: Vec<OutboundApp>,
+}
+
+/// How a connection ended.
+pub(crate) struct Ended {
+    pub was_logged_on: bool,
+    pub shutdown: bool,
+}
+
+fn session_label(cfg: &SessionConfig) -> String {
+    format!("{}->{}", cfg.sender_comp_id, cfg.target_comp_id)
+}
+
+fn send_app(session: &mut Session, m: &OutboundApp, label: &str) {
+    let fields: Vec<Field<'_>> = m
+        .fields
+        .iter()
+        .map(|(t, v)| Field::new(*t, v.as_slice()))
+        .collect();
+    if let Err(e) = session.send_app(&m.msg_type, &fields, std::time::Instant::now()) {
+        tracing::warn!(session = %label, error = %e, "application message not sent");
+    }
+}
+
+/// Runs the session until the connection ends. Never panics on peer input.
+pub(crate) async fn serve<S>(conn: Conn<S>, cfg: &SessionConfig, mut env: Env<'_>) -> Ended
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let label = session_label(cfg);
+    let mut ended = Ended {
+        was_logged_on: false,
+        shutdown: false,
+    };
+    let store = match FileStore::open(env.state_dir, &cfg.session_id()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(session = %label, error = %e, "sequence store unavailable; closing");
+            return ended;
+        }
+    };
+    let mut session = match Session::new(cfg.clone(), Box::new(store), std::time::Instant::now()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(session = %label, error = %e, "session not started");
+            return ended;
+        }
+    };
+    let mut outbox_rx = env.outbox.register(&label);
+    let (mut rd, mut wr) = tokio::io::split(conn.stream);
+    session.connect(std::time::Instant::now());
+    if !conn.buffered.is_empty() {
+        session.handle_input(&conn.buffered, std::time::Instant::now());
+    }
+    let mut rbuf = vec![0u8; 64 * 1024];
+    let mut wbuf = Vec::with_capacity(64 * 1024);
+    let mut logging_out = false;
+    let mut disconnect_reason: Option<String> = None;
+    let mut shutdown_deadline: Option<Instant> = None;
+    let mut announced = false;
+    loop {
+        wbuf.clear();
+        session.drain_transmit(&mut wbuf);
+        if !wbuf.is_empty() {
+            let w = tokio::time::timeout(WRITE_TIMEOUT, async {
+                wr.write_all(&wbuf).await?;
+                wr.flush().await
+            })
+            .await;
+            if !matches!(w, Ok(Ok(()))) {
+                disconnect_reason = Some("write failed or timed out".into());
+                break;
+            }
+        }
+        while let Some(ev) = session.poll_event() {
+            match &ev {
+                SessionEvent::LoggedOn { heartbeat_secs, .. } => {
+                    ended.was_logged_on = true;
+                    tracing::info!(session = %label, peer = %conn.peer, heartbeat_secs, "FIX session logged on");
+                    for m in std::mem::take(&mut env.after_logon) {
+                        send_app(&mut session, &m, &label);
+                    }
+                }
+                SessionEvent::LoggedOut { reason } => {
+                    tracing::info!(session = %label, reason = %reason, "FIX session logged out");
+                }
+                SessionEvent::Disconnect { reason } => {
+                    disconnect_reason = Some(reason.clone());
+                }
+                SessionEvent::Gap { expected, received } => {
+                    tracing::info!(session = %label, expected, received, "sequence gap; ResendRequest sent");
+                }
+                SessionEvent::ResendRequested { begin, end } => {
+                    tracing::info!(session = %label, begin, end, "peer ResendRequest answered");
+                }
+                _ => {}
+            }
+            let is_disconnect = matches!(ev, SessionEvent::Disconnect { .. });
+            announced |= is_disconnect;
+            let fe = FixEvent {
+                venue: env.venue.to_string(),
+                session: label.clone(),
+                event: ev,
+                received_ns: super::now_ns(),
+            };
+            // Awaiting here (channel full) pauses reading: TCP back-pressure.
+            if env.out.send(fe).await.is_err() && !is_disconnect && !logging_out {
+                // The bridge is gone: wind down as for a shutdown.
+                logging_out = true;
+                ended.shutdown = true;
+                session.logout("shutting down", std::time::Instant::now());
+                shutdown_deadline =
+                    Some(Instant::now() + cfg.logout_timeout + Duration::from_secs(1));
+            }
+        }
+        if disconnect_reason.is_some() {
+            // Flush whatever the session queued with its Disconnect (e.g. a Logout).
+            wbuf.clear();
+            session.drain_transmit(&mut wbuf);
+            if !wbuf.is_empty() {
+                let _ = tokio::time::timeout(Duration::from_secs(2), wr.write_all(&wbuf)).await;
+            }
+            break;
+        }
+        if logging_out && !wbuf.is_empty() {
+            continue;
+        }
+        let timer = session.poll_timeout().map(Instant::from_std);
+        let deadline = match (timer, shutdown_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        tokio::select! {
+            r = env.shutdown.changed(), if !logging_out => {
+                if r.is_err() || *env.shutdown.borrow() {
+                    logging_out = true;
+                    ended.shutdown = true;
+                    session.logout("shutting down", std::time::Instant::now());
+                    shutdown_deadline = Some(Instant::now() + cfg.logout_timeout + Duration::from_secs(1));
+                }
+            }
+            r = rd.read(&mut rbuf) => match r {
+                Ok(0) => {
+                    disconnect_reason = Some("connection closed by peer".into());
+                    break;
+                }
+                Ok(n) => session.handle_input(rbuf.get(..n).unwrap_or_default(), std::time::Instant::now()),
+                Err(e) => {
+                    disconnect_reason = Some(format!("read error: {e}"));
+                    break;
+                }
+            },
+            _ = sleep_until_opt(deadline) => {
+                if shutdown_deadline.is_some_and(|d| Instant::now() >= d) {
+                    disconnect_reason = Some("shutdown: Logout not answered in time".into());
+                    break;
+                }
+                session.handle_timeout(std::time::Instant::now());
+            }
+            Some(m) = outbox_rx.recv(), if !logging_out => send_app(&mut session, &m, &label),
+        }
+    }
+    env.outbox.unregister(&label);
+    let reason = disconnect_reason.unwrap_or_else(|| "closed".into());
+    // Tell the bridge about connection ends the session itself did not announce.
+    if !announced {
+        let _ = env.out.try_send(FixEvent {
+            venue: env.venue.to_string(),
+            session: label.clone(),
+            event: SessionEvent::Disconnect {
+                reason: reason.clone(),
+            },
+            received_ns: super::now_ns(),
+        });
+    }
+    env.audit.record(
+        AuditRecord::new(Side::Fix, "session_closed", true)
+            .peer(&conn.peer)
+            .name(format!("{}:{}", env.venue, label))
+            .reason(&reason),
+    );
+    tracing::info!(session = %label, peer = %conn.peer, reason = %reason, "FIX connection closed");
+    let _ = tokio::time::timeout(Duration::from_secs(2), wr.shutdown()).await;
+    ended
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,378 @@
+"""The bridge end to end: FIX in over mTLS (from QuickFIX C++), normalized events out over
+CURVE to the Python client (stock libzmq) and the Rust subscriber; revocation, a stalled
+subscriber, metrics; and `fixcurve demo` with a pyzmq subscriber authorized in its keyring.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import zmq
+import zmq.auth
+
+from conftest import BIN, PEERS, ROOT
+
+try:
+    import fixcurve_client
+except ImportError:
+    sys.path.insert(0, str(ROOT / "clients" / "python"))
+    import fixcurve_client
+
+from fixcurve_client import Subscriber
+
+QFVENUE = PEERS / "qfvenue"
+EXAMPLE = ROOT / "target" / "debug" / "examples" / "subscribe"
+
+
+def keypair(keys, name, authorize=True, topics=None):
+    """A ZPL keypair written by pyzmq into keys/clients (secret 0600), authorized if asked."""
+    clients = keys / "clients"
+    clients.mkdir(parents=True, exist_ok=True)
+    pub, sec = zmq.auth.create_certificates(str(clients), name)
+    os.chmod(sec, 0o600)
+    if authorize:
+        (keys / "authorized").mkdir(exist_ok=True)
+        text = Path(pub).read_text()
+        if topics:
+            text = text.replace("metadata\n", f"metadata\n    topics = \"{topics}\"\n", 1)
+        (keys / "authorized" / f"{name}.key").write_text(text)
+    return Path(pub), Path(sec)
+
+
+def server_keys(keys):
+    (keys / "server").mkdir(parents=True, exist_ok=True)
+    pub, sec = zmq.auth.create_certificates(str(keys / "server"), "server")
+    os.chmod(sec, 0o600)
+    return Path(pub)
+
+
+def scrape(addr):
+    with urllib.request.urlopen(f"http://{addr}/metrics", timeout=5) as r:
+        return r.read().decode()
+
+
+def metric(text, name, **labels):
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def wait_until(pred, timeout=15.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError(f"timeout waiting for {what}")
+
+
+class Bridge:
+    """A `fixcurve run` with an mTLS acceptor for CLIENT1 (CN=client1) and a metrics port."""
+
+    def __init__(self, spawn, tmp, queue=1000, heartbeat=2):
+        self.dir = tmp
+        self.keys = tmp / "keys"
+        subprocess.run([BIN, "certs", "dev", "--out", tmp / "certs", "--rsa"], check=True, capture_output=True)
+        self.server_pub = server_keys(self.keys)
+        (self.keys / "revoked").mkdir(parents=True, exist_ok=True)
+        self.config = tmp / "fixcurve.toml"
+        self.config.write_text(
+            f"""
+[publish]
+bind = ["tcp://127.0.0.1:0"]
+keys = "keys"
+queue = {queue}
+heartbeat_secs = {heartbeat}
+
+[state]
+dir = "state"
+
+[audit]
+path = "state/audit.jsonl"
+
+[metrics]
+listen = "127.0.0.1:0"
+
+[[acceptor]]
+name = "edge"
+listen = "127.0.0.1:0"
+cert = "certs/server.crt"
+key = "certs/server.key"
+client_ca = "certs/ca.crt"
+allow_ips = ["127.0.0.0/8"]
+
+[[session]]
+venue = "VENUE1"
+acceptor = "edge"
+begin_string = "FIX.4.4"
+sender_comp_id = "BRIDGE"
+target_comp_id = "CLIENT1"
+tls_identity = "client1"
+heartbeat_secs = 30
+"""
+        )
+        self.spawn = spawn
+        self.proc = None
+
+    def start(self, keys_before=()):
+        self.proc = self.spawn(BIN, "run", "--config", self.config)
+        self.publish = self.proc.listening("publish")
+        self.fix = self.proc.listening("acceptor:edge")
+        self.metrics = self.proc.listening("metrics")
+        return self
+
+    def venue(self):
+        host, port = self.fix.rsplit(":", 1)
+        d = self.dir / "qf"
+        d.mkdir(exist_ok=True)
+        c = self.dir / "certs"
+        settings = d / "venue.cfg"
+        settings.write_text(
+            f"""[DEFAULT]
+ConnectionType=initiator
+ReconnectInterval=1
+FileStorePath={d}/store
+FileLogPath={d}/log
+StartTime=00:00:00
+EndTime=00:00:00
+UseDataDictionary=N
+ResetOnLogon=Y
+SSLProtocol=+TLSv1.2
+ClientCertificateFile={c}/client.crt
+ClientCertificateKeyFile={c}/client.key
+CertificationAuthoritiesFile={c}/ca.crt
+
+[SESSION]
+BeginString=FIX.4.4
+SenderCompID=CLIENT1
+TargetCompID=BRIDGE
+SocketConnectHost={host}
+SocketConnectPort={port}
+HeartBtInt=30
+"""
+        )
+        v = self.spawn(QFVENUE, settings)
+        v.wait_for(r"^READY", stream="out")
+        v.wait_for(r"^LOGON ", timeout=20, stream="out")
+        return v
+
+    def subscribers(self):
+        return metric(scrape(self.metrics), "fixcurve_subscribers") or 0
+
+
+def send(proc, line):
+    proc.p.stdin.write((line + "\n").encode())
+    proc.p.stdin.flush()
+
+
+def collect(sub, n, timeout=15.0):
+    out = []
+    deadline = time.monotonic() + timeout
+    while len(out) < n:
+        left = int((deadline - time.monotonic()) * 1000)
+        if left <= 0:
+            break
+        ev = sub.recv(timeout_ms=left)
+        if ev is not None:
+            out.append(ev)
+    return out
+
+
+needs_quickfix = pytest.mark.skipif(not QFVENUE.exists(), reason="QuickFIX venue peer not built (tests/setup.d)")
+
+# What the venue's `script` produces, in publish order: (topic, kind, seq).
+SCRIPT = [
+    ("md.VENUE1.EUR/USD", "book_snapshot", 1),
+    ("md.VENUE1.USD/JPY", "book_snapshot", 1),
+    ("md.VENUE1.EUR/USD", "book_update", 2),
+    ("md.VENUE1.EUR/USD", "trade", 3),
+    ("md.VENUE1.EUR/USD", "book_update", 4),
+    ("md.VENUE1.USD/JPY", "book_update", 2),
+    ("md.VENUE1.USD/JPY", "quote", 3),
+    ("exec.VENUE1.ACC-7", "execution", 1),
+    ("exec.VENUE1.ACC-7", "execution", 2),
+]
+
+
+def check_script_events(evs):
+    """Exact decimals and gapless per-topic sequences for the scripted venue messages."""
+    got = [(e["topic"], e["kind"], e["seq"]) for e in evs]
+    assert got == SCRIPT
+    snap = evs[0]["body"]
+    assert [str(x["price"]) for x in snap["entries"]] == ["1.08760", "1.08755", "1.08770"]
+    assert [str(x["size"]) for x in snap["entries"]] == ["1000000", "2500000.50", "2000000"]
+    assert [x["side"] for x in snap["entries"]] == ["bid", "bid", "offer"]
+    trade = evs[3]["body"]
+    assert str(trade["price"]) == "1.08765" and str(trade["size"]) == "250000" and trade["trade_id"] == "T-1"
+    delete = evs[4]["body"]["changes"][0]
+    assert delete["action"] == "delete" and delete["entry_id"] == "ask-2" and delete["price"] is None
+    quote = evs[6]["body"]
+    assert str(quote["bid_px"]) == "151.240" and str(quote["offer_px"]) == "151.260"
+    fill = evs[8]["body"]
+    assert fill["exec_type"] == "trade" and fill["ord_status"] == "filled" and fill["side"] == "buy"
+    assert str(fill["avg_px"]) == "1.087662500" and str(fill["last_qty"]) == "750000"
+    assert fill["account"] == "ACC-7" and fill["transact_time"] == "20240102-10:00:00.123"
+    for e in evs:
+        assert e["venue"] == "VENUE1" and e["session"] == "BRIDGE->CLIENT1"
+        assert isinstance(e["fix_seq"], int) and e["fix_seq"] >= 2
+
+
+def py_event(ev):
+    return {"topic": ev.topic, "kind": ev.kind, "seq": ev.seq, "body": ev.body, "venue": ev.venue,
+            "session": ev.session, "fix_seq": ev.fix_seq}
+
+
+def decimals(obj):
+    """JSON from the Rust subscriber: decimal strings to Decimal, like the Python client."""
+    if isinstance(obj, dict):
+        return {k: (Decimal(v) if k in fixcurve_client.DECIMAL_FIELDS and isinstance(v, str) else decimals(v))
+                for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [decimals(v) for v in obj]
+    return obj
+
+
+@needs_quickfix
+@pytest.mark.timeout(120)
+def test_quickfix_venue_to_python_and_rust_subscribers_then_revocation(spawn, tmp_path):
+    b = Bridge(spawn, tmp_path)
+    _, alice_sec = keypair(b.keys, "alice")
+    _, bob_sec = keypair(b.keys, "bob")
+    b.start()
+
+    alice = Subscriber(b.publish, b.server_pub, alice_sec, topics=["md.VENUE1.", "exec.VENUE1."])
+    assert EXAMPLE.exists(), "cargo build --examples first"
+    rust = spawn(EXAMPLE, b.publish, b.server_pub, bob_sec, "md.", "exec.", "--json")
+    wait_until(lambda: b.subscribers() == 2, what="two subscribers connected")
+
+    venue = b.venue()
+    send(venue, "script")
+    venue.wait_for(r"^SENT 6$", stream="out")
+
+    py = [py_event(e) for e in collect(alice, len(SCRIPT))]
+    check_script_events(py)
+    assert not alice.gaps
+
+    wait_until(lambda: len([l for l in rust.stdout_lines if l.startswith("{")]) >= len(SCRIPT), what="rust events")
+    rs = [decimals(json.loads(l)) for l in rust.stdout_lines if l.startswith("{")]
+    check_script_events(rs[: len(SCRIPT)])
+    assert py == [{k: e[k] for k in py[0]} for e in rs[: len(SCRIPT)]]
+
+    # Session status and per-session metrics.
+    m = scrape(b.metrics)
+    assert metric(m, "fixcurve_session_messages_in_total", venue="VENUE1") == 6
+    assert metric(m, "fixcurve_session_up", venue="VENUE1") == 1
+    assert metric(m, "fixcurve_subscriber_sent_total", subscriber="alice") >= len(SCRIPT)
+
+    # Revoke alice: she stops receiving, bob continues.
+    shutil.move(str(b.keys / "authorized" / "alice.key"), str(b.keys / "revoked" / "alice.key"))
+    b.proc.p.send_signal(signal.SIGHUP)
+    wait_until(lambda: b.subscribers() == 1, what="alice disconnected after revocation")
+    send(venue, "burst 50")
+    venue.wait_for(r"^SENT 50$", stream="out")
+    wait_until(lambda: len([l for l in rust.stdout_lines if l.startswith("{")]) >= len(SCRIPT) + 50, what="bob keeps receiving")
+    assert alice.recv(timeout_ms=500) is None
+    audit = (tmp_path / "state" / "audit.jsonl").read_text()
+    assert '"alice"' in audit or "alice" in audit
+
+    # Graceful stop: Logout reaches the venue, exit 0.
+    b.proc.p.send_signal(signal.SIGTERM)
+    venue.wait_for(r"^LOGOUT ", stream="out")
+    assert b.proc.p.wait(15) == 0
+    alice.close()
+
+
+@needs_quickfix
+@pytest.mark.timeout(120)
+def test_stalled_subscriber_does_not_slow_or_starve_others(spawn, tmp_path):
+    b = Bridge(spawn, tmp_path, queue=500, heartbeat=60)
+    _, alice_sec = keypair(b.keys, "alice")
+    _, carol_sec = keypair(b.keys, "carol")
+    b.start()
+
+    alice = Subscriber(b.publish, b.server_pub, alice_sec, topics=["exec."])
+    # carol connects with stock pyzmq and never reads, with tiny buffers.
+    ctx = zmq.Context.instance()
+    carol = ctx.socket(zmq.SUB)
+    pub, sec = zmq.auth.load_certificate(str(carol_sec))
+    carol.curve_serverkey = zmq.auth.load_certificate(str(b.server_pub))[0]
+    carol.curve_publickey, carol.curve_secretkey = pub, sec
+    carol.setsockopt(zmq.RCVHWM, 10)
+    carol.setsockopt(zmq.RCVBUF, 4096)
+    carol.setsockopt(zmq.SUBSCRIBE, b"")
+    carol.connect(b.publish)
+    wait_until(lambda: b.subscribers() == 2, what="two subscribers")
+
+    # 2500 execution reports of ~4 KiB at 600/s: ~10 MB, far more than carol's socket
+    # buffers and queue can hold, well within what a reading subscriber takes.
+    venue = b.venue()
+    n = 2500
+    send(venue, f"execs {n} 600 4096")
+    got = collect(alice, n, timeout=40)
+    venue.wait_for(rf"^SENT {n}$", timeout=30, stream="out")
+    bulk = [e for e in got if e.topic == "exec.VENUE1.BULK"]
+    m = scrape(b.metrics)
+    assert len(bulk) == n, f"alice got {len(bulk)} of {n}, gaps {alice.gaps[:3]}\n{m}"
+    assert not alice.gaps
+    seqs = [e.seq for e in bulk]
+    assert seqs == list(range(1, n + 1))
+    assert bulk[-1].body["order_qty"] == Decimal(f"{1000 + n - 1}.25")
+    assert len(bulk[-1].body["text"]) == 4096
+    # carol's queue overflowed: drops counted for her only.
+    assert (metric(m, "fixcurve_subscriber_dropped_total", subscriber="carol") or 0) > 0, m
+    assert (metric(m, "fixcurve_subscriber_dropped_total", subscriber="alice") or 0) == 0, m
+    carol.close(0)
+    alice.close()
+
+
+@pytest.mark.timeout(60)
+def test_demo_with_keyring_and_pyzmq_subscriber(spawn, tmp_path):
+    keys = tmp_path / "K"
+    _, sec = keypair(keys, "dave")
+    demo = spawn(BIN, "demo", "--keys", keys, "--bind", "tcp://127.0.0.1:0", "--duration", "10", "--rate", "50", "--quiet")
+    ep = demo.listening("publish")
+    server_pub = keys / "server" / "server.key"
+    assert server_pub.exists() and (keys / "server" / "server.key_secret").stat().st_mode & 0o077 == 0
+    kinds = {}
+    with Subscriber(ep, server_pub, sec) as sub:
+        deadline = time.monotonic() + 8
+        want = {"book_snapshot", "book_update", "trade", "quote", "execution"}
+        while time.monotonic() < deadline and not want <= set(kinds):
+            ev = sub.recv(timeout_ms=500)
+            if ev is not None:
+                kinds.setdefault(ev.kind, ev)
+        assert not sub.gaps
+    assert want <= set(kinds)
+    q = kinds["quote"].body
+    assert isinstance(q["bid_px"], Decimal) and q["bid_px"].as_tuple().exponent == -5
+    assert kinds["execution"].topic == "exec.DEMO.DEMO-ACC"
+    assert demo.p.wait(20) == 0
+    summary = demo.wait_for(r"demo summary: .* subscriber received (\d+) events, 0 gaps", stream="out")
+    assert int(summary.group(1)) > 0
+
+
+def test_invalid_config_names_key(fc, tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[publish]\nbind = ["tcp://127.0.0.1:0"]\n[[session]]\nvenue = "V"\nacceptor = "nope"\n'
+                   'begin_string = "FIX.4.4"\nsender_comp_id = "A"\ntarget_comp_id = "B"\n')
+    cp = fc("run", "--config", cfg, check=False)
+    assert cp.returncode != 0
+    assert "`session[0].acceptor`" in cp.stderr and '"nope"' in cp.stderr
+    cfg.write_text('[publish]\nbind = ["tcp://127.0.0.1:0"]\nqueu = 5\n')
+    cp = fc("run", "--config", cfg, check=False)
+    assert cp.returncode != 0 and "queu" in cp.stderr
+    cp = fc("run", "--config", ROOT / "config" / "fixcurve.example.toml", "--check", check=False)
+    assert cp.returncode == 0, cp.stderr
