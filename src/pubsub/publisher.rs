@@ -297,6 +297,18 @@ impl Publisher {
             .collect()
     }
 
+    /// The fullest subscriber queue right now (cheap: no allocation); lets a producer that
+    /// prefers back-pressure over drops (e.g. a benchmark or a replay) pace itself.
+    pub fn max_queue_depth(&self) -> usize {
+        let Ok(subs) = self.inner.subscribers.read() else {
+            return 0;
+        };
+        subs.iter()
+            .map(|s| s.tx.max_capacity() - s.tx.capacity())
+            .max()
+            .unwrap_or(0)
+    }
+
     pub fn counters(&self) -> PublisherCounters {
         let c = &self.inner.counters;
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
