@@ -177,6 +177,7 @@ heartbeat_secs = 30
         rate: args.rate.max(1),
         limit: None,
         heartbeat_secs: 30,
+        stamp_quotes: false,
     };
     let mut sim = {
         let stats = sim_stats.clone();
