@@ -213,12 +213,14 @@ async fn throughput(n_subs: usize, msgs: u64) -> (f64, Vec<f64>, u64) {
 }
 
 /// Latency percentiles (µs) at `rate` messages per second for `secs` seconds.
-async fn latency(rate: u32, secs: u64) -> (Vec<(f64, f64)>, usize, u64) {
+async fn latency(rate: u32, secs: u64) -> (Vec<(f64, f64)>, Vec<(f64, f64)>, usize, u64) {
     let s = setup(1).await;
     let mut sub = connect_all(&s).await.pop().unwrap();
     let total = rate as u64 * secs;
     let (sim, _stop) = start_sim(sim_config(&s, rate, total, true)).await;
     let mut lat_ns: Vec<u64> = Vec::with_capacity(total as usize);
+    // From the bridge reading the FIX message (envelope received_ns) to the subscriber.
+    let mut inner_ns: Vec<u64> = Vec::with_capacity(total as usize);
     let mut gaps = 0;
     while (lat_ns.len() as u64) < total {
         match tokio::time::timeout(Duration::from_secs(10), sub.recv()).await {
@@ -227,6 +229,7 @@ async fn latency(rate: u32, secs: u64) -> (Vec<(f64, f64)>, usize, u64) {
                     let now = now_ns();
                     if let Some(sent) = q.quote_id.as_deref().and_then(|v| v.parse::<u64>().ok()) {
                         lat_ns.push(now.saturating_sub(sent));
+                        inner_ns.push(now.saturating_sub(r.envelope.received_ns));
                     }
                 }
             }
@@ -239,7 +242,17 @@ async fn latency(rate: u32, secs: u64) -> (Vec<(f64, f64)>, usize, u64) {
     s.bridge.stop().await;
     // Skip the first second: connection warm-up, not steady state.
     let warm = (rate as usize).min(lat_ns.len() / 2);
-    let mut steady: Vec<u64> = lat_ns[warm..].to_vec();
+    let n = lat_ns.len() - warm;
+    (
+        percentiles(&lat_ns[warm..]),
+        percentiles(&inner_ns[warm..]),
+        n,
+        gaps,
+    )
+}
+
+fn percentiles(samples: &[u64]) -> Vec<(f64, f64)> {
+    let mut steady = samples.to_vec();
     steady.sort_unstable();
     let pct = |p: f64| -> f64 {
         if steady.is_empty() {
@@ -248,11 +261,10 @@ async fn latency(rate: u32, secs: u64) -> (Vec<(f64, f64)>, usize, u64) {
         let i = ((steady.len() as f64 - 1.0) * p).round() as usize;
         steady[i] as f64 / 1000.0
     };
-    let ps = [0.5, 0.9, 0.99, 0.999, 1.0]
+    [0.5, 0.9, 0.99, 0.999, 1.0]
         .iter()
         .map(|&p| (p * 100.0, pct(p)))
-        .collect();
-    (ps, steady.len(), gaps)
+        .collect()
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -287,11 +299,17 @@ fn main() {
                 "throughput: {n} subscriber(s), {msgs} FIX quotes over mTLS: {overall:.0} msg/s end to end (send start to last receipt); per subscriber min {min:.0} msg/s; {gaps} lost"
             );
         }
-        let (ps, n, gaps) = latency(10_000, lat_secs).await;
-        let line: Vec<String> = ps.iter().map(|(p, us)| format!("p{p}={us:.0}µs")).collect();
+        let (ps, inner, n, gaps) = latency(10_000, lat_secs).await;
+        let fmt = |ps: &[(f64, f64)]| {
+            ps.iter()
+                .map(|(p, us)| format!("p{p}={us:.0}µs"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         println!(
-            "latency at 10000 msg/s, 1 subscriber, {n} samples after 1 s warm-up: {} ({gaps} lost)",
-            line.join(" ")
+            "latency at 10000 msg/s, 1 subscriber, {n} samples after 1 s warm-up: FIX send -> subscriber {} ({gaps} lost); bridge read -> subscriber {}",
+            fmt(&ps),
+            fmt(&inner)
         );
     });
 }

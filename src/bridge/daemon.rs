@@ -73,6 +73,16 @@ impl Bridge {
     pub async fn start(cfg: &Config, keys: PublishKeys, audit: AuditLog) -> anyhow::Result<Bridge> {
         std::fs::create_dir_all(&cfg.state.dir)
             .with_context(|| format!("state dir {}", cfg.state.dir.display()))?;
+        // Load all TLS material up front, so a missing or broken file stops start-up before
+        // anything listens (the transports load it again and watch it for reloads).
+        for a in &cfg.acceptor {
+            crate::tls::build_server_config(&a.tls())
+                .with_context(|| format!("acceptor {:?}", a.name))?;
+        }
+        for i in &cfg.initiator {
+            crate::tls::build_client_config(&i.tls())
+                .with_context(|| format!("initiator {:?}", i.name))?;
+        }
         let registry = Registry::new();
         let publisher = Arc::new(
             Publisher::bind(
@@ -179,7 +189,8 @@ impl Bridge {
     pub async fn failed(&mut self) -> anyhow::Error {
         loop {
             match self.transports.join_next().await {
-                Some(Ok((name, Err(e)))) => return anyhow::anyhow!("{name}: {e}"),
+                // Transport errors already name their listener or connection.
+                Some(Ok((_, Err(e)))) => return anyhow::Error::from(e),
                 Some(Ok((_, Ok(())))) => continue,
                 Some(Err(e)) => return anyhow::anyhow!("transport task: {e}"),
                 None => std::future::pending::<()>().await,

@@ -251,12 +251,15 @@ def test_quickfix_venue_to_python_and_rust_subscribers_then_revocation(spawn, tm
     b = Bridge(spawn, tmp_path)
     _, alice_sec = keypair(b.keys, "alice")
     _, bob_sec = keypair(b.keys, "bob")
+    _, erin_sec = keypair(b.keys, "erin")
     b.start()
 
     alice = Subscriber(b.publish, b.server_pub, alice_sec, topics=["md.VENUE1.", "exec.VENUE1."])
     assert EXAMPLE.exists(), "cargo build --examples first"
     rust = spawn(EXAMPLE, b.publish, b.server_pub, bob_sec, "md.", "exec.", "--json")
-    wait_until(lambda: b.subscribers() == 2, what="two subscribers connected")
+    cli = spawn(BIN, "sub", "--connect", b.publish, "--server-key", b.server_pub, "--key", erin_sec,
+                "--topic", "md.VENUE1.", "--topic", "exec.", "--json", "--count", str(len(SCRIPT)))
+    wait_until(lambda: b.subscribers() == 3, what="three subscribers connected")
 
     venue = b.venue()
     send(venue, "script")
@@ -270,6 +273,10 @@ def test_quickfix_venue_to_python_and_rust_subscribers_then_revocation(spawn, tm
     rs = [decimals(json.loads(l)) for l in rust.stdout_lines if l.startswith("{")]
     check_script_events(rs[: len(SCRIPT)])
     assert py == [{k: e[k] for k in py[0]} for e in rs[: len(SCRIPT)]]
+    # `fixcurve sub --json` prints the same events and exits after --count.
+    assert cli.p.wait(15) == 0
+    cs = [decimals(json.loads(l)) for l in cli.stdout_lines if l.startswith("{")]
+    assert py == [{k: e[k] for k in py[0]} for e in cs]
 
     # Session status and per-session metrics.
     m = scrape(b.metrics)
@@ -280,7 +287,7 @@ def test_quickfix_venue_to_python_and_rust_subscribers_then_revocation(spawn, tm
     # Revoke alice: she stops receiving, bob continues.
     shutil.move(str(b.keys / "authorized" / "alice.key"), str(b.keys / "revoked" / "alice.key"))
     b.proc.p.send_signal(signal.SIGHUP)
-    wait_until(lambda: b.subscribers() == 1, what="alice disconnected after revocation")
+    wait_until(lambda: b.subscribers() == 1, what="alice disconnected after revocation (erin exited)")
     send(venue, "burst 50")
     venue.wait_for(r"^SENT 50$", stream="out")
     wait_until(lambda: len([l for l in rust.stdout_lines if l.startswith("{")]) >= len(SCRIPT) + 50, what="bob keeps receiving")
