@@ -97,20 +97,17 @@ pub async fn run(args: Args) -> super::Outcome {
     // CURVE keys: the given keyring (server keypair created if absent), or throw-away ones.
     let (server, base) = match &args.keys {
         Some(root) => {
-            let server = keys::ensure_server_keypair(root)
+            let server = crate::keyring::load_or_create_server_keypair(root)
                 .with_context(|| format!("keyring {}", root.display()))?;
-            let k = keys::open(root, audit.clone())?;
+            let (k, _keyring) = keys::open(root, audit.clone())?;
             eprintln!(
                 "demo: keyring {} (server key {})",
                 root.display(),
                 root.join("server/server.key").display()
             );
-            (server, keys::Swappable::new(k.authorizer))
+            (server, k.authorizer)
         }
-        None => (
-            crate::keys::Keypair::generate(),
-            keys::Swappable::new(keys::deny_all()),
-        ),
+        None => (crate::keys::Keypair::generate(), keys::deny_all()),
     };
     let server_public = server.public;
     let (demo_client, extra) = keys::extra_client("demo-subscriber");

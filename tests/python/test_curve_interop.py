@@ -263,8 +263,6 @@ def test_heartbeats_both_ways(spawn, ctx, tmp_path):
 
 def test_keys_written_by_fixcurve_load_in_pyzmq(fc, tmp_path):
     cp = fc("keys", "gen", "carol", "--dir", tmp_path, check=False)
-    if "not implemented" in cp.stderr:
-        pytest.skip("fixcurve keys gen not landed yet")
     assert cp.returncode == 0, cp.stderr
     pub, sec = zmq.auth.load_certificate(str(tmp_path / "carol.key_secret"))
     assert len(pub) == 40 and len(sec) == 40
