@@ -41,7 +41,7 @@ async fn run_pub(size: usize, count: u64, nsubs: usize) {
     let server = Keypair::generate();
     let client = Keypair::generate();
     let mut cfg = PublisherConfig::new(vec!["tcp://127.0.0.1:0".into()], server.clone());
-    cfg.queue_capacity = 4096;
+    cfg.queue_capacity = 16_384;
     cfg.heartbeat_ivl = None;
     let auth = StaticAuthorizer::new(vec![(
         client.public,
@@ -79,7 +79,7 @@ async fn run_pub(size: usize, count: u64, nsubs: usize) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let payload = Bytes::from(vec![0u8; size]);
-    let high = 4096 - 512;
+    let high = 16_384 - 1024;
     let t0 = Instant::now();
     let mut i = 0;
     while i < count {
@@ -87,8 +87,9 @@ async fn run_pub(size: usize, count: u64, nsubs: usize) {
             p.publish_parts(vec![payload.clone()]);
             i += 1;
         }
+        // Block like XPUB_NODROP does, without spinning a core the subscribers need.
         while p.max_queue_depth() > high {
-            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
     let t_send = t0.elapsed();

@@ -29,13 +29,17 @@ impl rand_core::RngCore for Det {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     let server = Keypair::from_secret(SecretKey::from_bytes([9u8; 32]));
     let mut s = ServerSession::new(server.clone(), 4096, Box::new(Det(1)));
     let mut out = BytesMut::new();
     match mode % 3 {
         0 => {}
-        1 => s.input().extend_from_slice(&fixcurve::zmtp::greeting::encode("CURVE", false)),
+        1 => s
+            .input()
+            .extend_from_slice(&fixcurve::zmtp::greeting::encode("CURVE", false)),
         _ => {
             let client = Keypair::from_secret(SecretKey::from_bytes([5u8; 32]));
             let mut c = ClientSession::new(client, server.public, 4096, Box::new(Det(2)));

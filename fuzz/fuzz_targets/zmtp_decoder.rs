@@ -9,7 +9,9 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let _ = greeting::check_prefix(data);
     let _ = greeting::parse(data);
-    let Some((&limit, rest)) = data.split_first() else { return };
+    let Some((&limit, rest)) = data.split_first() else {
+        return;
+    };
     let max = 16 + usize::from(limit) * 64;
     let dec = FrameDecoder::new(max);
     // Feed in two chunks so partial headers are exercised.

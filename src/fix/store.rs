@@ -171,7 +171,18 @@ pub struct FileStore {
     sent: BTreeMap<u64, (u64, u32)>,
     /// Records cut off as torn at open (for logs and tests).
     recovered_torn_bytes: u64,
+    /// Sequence-number changes not yet journaled: only the last value of a batch is written.
+    sender_dirty: bool,
+    target_dirty: bool,
+    /// Journal bytes that are not sent messages (superseded sequence-number records): when
+    /// this grows past `COMPACT_AFTER`, the journal is rewritten.
+    overhead_bytes: u64,
+    compact_after: u64,
 }
+
+/// Rewrite the journal once superseded records exceed this (a long session without resets
+/// would otherwise grow it by a record per input batch forever).
+const COMPACT_AFTER: u64 = 4 << 20;
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
@@ -217,6 +228,10 @@ impl FileStore {
             target: 1,
             sent: BTreeMap::new(),
             recovered_torn_bytes: 0,
+            sender_dirty: false,
+            target_dirty: false,
+            overhead_bytes: 0,
+            compact_after: COMPACT_AFTER,
         };
         let good = store.replay(&data);
         if good < data.len() {
@@ -233,6 +248,9 @@ impl FileStore {
             store.file.sync_all().map_err(io_err(&store.path))?;
         }
         store.file_len = good as u64;
+        if store.overhead_bytes > store.compact_after {
+            store.compact()?;
+        }
         if !existed {
             // Make the new file's directory entry durable too.
             if let Ok(dir) = File::open(state_dir) {
@@ -304,8 +322,67 @@ impl FileStore {
                 }
                 _ => return pos,
             }
+            if kind != KIND_SENT {
+                self.overhead_bytes += (RECORD_HEAD + len + RECORD_TAIL) as u64;
+            }
             pos = body_end + RECORD_TAIL;
         }
+    }
+
+    /// Rewrites the journal as: state, every stored sent message, final sequence numbers.
+    /// Written to a temporary file, synced, then renamed over the journal, so a crash at any
+    /// point leaves either the old or the new journal whole.
+    fn compact(&mut self) -> Result<(), StoreError> {
+        self.write_pending()?;
+        let mut data = Vec::new();
+        encode_record(
+            &mut data,
+            KIND_STATE,
+            &[&self.sender.to_le_bytes(), &self.target.to_le_bytes()],
+        );
+        let sent: Vec<(u64, (u64, u32))> = self.sent.iter().map(|(k, v)| (*k, *v)).collect();
+        for (seq, (off, len)) in sent {
+            let mut buf = vec![0u8; len as usize];
+            self.file
+                .read_exact_at(&mut buf, off)
+                .map_err(|_| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    seq,
+                })?;
+            encode_record(&mut data, KIND_SENT, &[&seq.to_le_bytes(), &buf]);
+        }
+        encode_record(&mut data, KIND_SENDER, &[&self.sender.to_le_bytes()]);
+        encode_record(&mut data, KIND_TARGET, &[&self.target.to_le_bytes()]);
+        let tmp = self.path.with_extension("seqlog.tmp");
+        {
+            let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+            std::io::Write::write_all(&mut f, &data).map_err(io_err(&tmp))?;
+            f.sync_all().map_err(io_err(&tmp))?;
+        }
+        std::fs::rename(&tmp, &self.path).map_err(io_err(&self.path))?;
+        if let Some(dir) = self.path.parent() {
+            if let Ok(d) = File::open(dir) {
+                d.sync_all().map_err(io_err(dir))?;
+            }
+        }
+        self.file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.path)
+            .map_err(io_err(&self.path))?;
+        let (sender, target) = (self.sender, self.target);
+        self.sent.clear();
+        self.overhead_bytes = 0;
+        let good = self.replay(&data);
+        debug_assert_eq!(good, data.len());
+        debug_assert_eq!((self.sender, self.target), (sender, target));
+        self.file_len = data.len() as u64;
+        Ok(())
+    }
+
+    /// Superseded-record bytes after which the journal is rewritten (default 4 MiB).
+    pub fn set_compact_after(&mut self, bytes: u64) {
+        self.compact_after = bytes;
     }
 
     pub fn path(&self) -> &Path {
@@ -340,14 +417,14 @@ impl SeqStore for FileStore {
     fn set_next_sender_seq(&mut self, n: u64) -> Result<(), StoreError> {
         if n != self.sender {
             self.sender = n;
-            encode_record(&mut self.pending, KIND_SENDER, &[&n.to_le_bytes()]);
+            self.sender_dirty = true;
         }
         Ok(())
     }
     fn set_next_target_seq(&mut self, n: u64) -> Result<(), StoreError> {
         if n != self.target {
             self.target = n;
-            encode_record(&mut self.pending, KIND_TARGET, &[&n.to_le_bytes()]);
+            self.target_dirty = true;
         }
         Ok(())
     }
@@ -356,6 +433,7 @@ impl SeqStore for FileStore {
         encode_record(&mut self.pending, KIND_SENT, &[&seq.to_le_bytes(), raw]);
         self.sent.insert(seq, (off, raw.len() as u32));
         self.sender = seq + 1;
+        self.sender_dirty = false;
         Ok(())
     }
     fn sent_range(&mut self, begin: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
@@ -382,6 +460,9 @@ impl SeqStore for FileStore {
         self.sent.clear();
         self.sender = 1;
         self.target = 1;
+        self.sender_dirty = false;
+        self.target_dirty = false;
+        self.overhead_bytes = 0;
         let mut rec = Vec::new();
         encode_record(
             &mut rec,
@@ -397,11 +478,32 @@ impl SeqStore for FileStore {
         Ok(())
     }
     fn commit(&mut self) -> Result<(), StoreError> {
+        let before = self.pending.len();
+        if self.sender_dirty {
+            encode_record(
+                &mut self.pending,
+                KIND_SENDER,
+                &[&self.sender.to_le_bytes()],
+            );
+            self.sender_dirty = false;
+        }
+        if self.target_dirty {
+            encode_record(
+                &mut self.pending,
+                KIND_TARGET,
+                &[&self.target.to_le_bytes()],
+            );
+            self.target_dirty = false;
+        }
+        self.overhead_bytes += (self.pending.len() - before) as u64;
         if self.pending.is_empty() {
             return Ok(());
         }
         self.write_pending()?;
         self.file.sync_data().map_err(io_err(&self.path))?;
+        if self.overhead_bytes > self.compact_after {
+            self.compact()?;
+        }
         Ok(())
     }
 }
@@ -498,6 +600,36 @@ mod tests {
                 99
             );
         }
+    }
+
+    #[test]
+    fn only_the_last_seq_of_a_batch_is_journaled_and_compaction_keeps_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = FileStore::open(dir.path(), "c").unwrap();
+        s.save_sent(1, b"first").unwrap();
+        for n in 2..1000 {
+            s.set_next_target_seq(n).unwrap();
+        }
+        s.commit().unwrap();
+        let one_batch = std::fs::metadata(s.path()).unwrap().len();
+        assert!(one_batch < 100, "one batch wrote {one_batch} bytes");
+        // Enough batches to cross a (test-sized) compaction threshold.
+        let threshold = 2048;
+        s.set_compact_after(threshold);
+        let per_batch = (RECORD_HEAD + 8 + RECORD_TAIL) as u64;
+        for n in 0..(threshold / per_batch + 10) {
+            s.set_next_target_seq(1000 + n).unwrap();
+            s.commit().unwrap();
+        }
+        s.set_next_sender_seq(7).unwrap();
+        s.commit().unwrap();
+        let len = std::fs::metadata(s.path()).unwrap().len();
+        assert!(len < threshold / 2, "journal still {len} bytes");
+        let target = s.next_target_seq();
+        drop(s);
+        let mut s = FileStore::open(dir.path(), "c").unwrap();
+        assert_eq!((s.next_sender_seq(), s.next_target_seq()), (7, target));
+        assert_eq!(s.sent_range(1, 1).unwrap(), vec![(1, b"first".to_vec())]);
     }
 
     #[test]

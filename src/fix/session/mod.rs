@@ -648,6 +648,15 @@ impl Session {
             return;
         }
         if self.state == SessionState::AwaitingLogon {
+            if msg.msg_type() == b"5" && self.cfg.role == Role::Initiator {
+                // The acceptor refused our Logon: its text is the only diagnosis we get.
+                let text = text_of(msg.get(58)).unwrap_or_default();
+                self.events.push_back(SessionEvent::LoggedOut {
+                    reason: format!("logon refused by peer: {text}"),
+                });
+                self.disconnect(format!("logon refused by peer: {text}"));
+                return;
+            }
             if msg.msg_type() != b"A" {
                 self.disconnect(format!(
                     "first message is not a Logon (35={})",
