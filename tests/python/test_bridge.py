@@ -252,14 +252,16 @@ def test_quickfix_venue_to_python_and_rust_subscribers_then_revocation(spawn, tm
     _, alice_sec = keypair(b.keys, "alice")
     _, bob_sec = keypair(b.keys, "bob")
     _, erin_sec = keypair(b.keys, "erin")
+    _, frank_sec = keypair(b.keys, "frank")
     b.start()
+    frank = Subscriber(b.publish, b.server_pub, frank_sec, topics=["status."])
 
     alice = Subscriber(b.publish, b.server_pub, alice_sec, topics=["md.VENUE1.", "exec.VENUE1."])
     assert EXAMPLE.exists(), "cargo build --examples first"
     rust = spawn(EXAMPLE, b.publish, b.server_pub, bob_sec, "md.", "exec.", "--json")
     cli = spawn(BIN, "sub", "--connect", b.publish, "--server-key", b.server_pub, "--key", erin_sec,
                 "--topic", "md.VENUE1.", "--topic", "exec.", "--json", "--count", str(len(SCRIPT)))
-    wait_until(lambda: b.subscribers() == 3, what="three subscribers connected")
+    wait_until(lambda: b.subscribers() == 4, what="four subscribers connected")
 
     venue = b.venue()
     send(venue, "script")
@@ -287,7 +289,7 @@ def test_quickfix_venue_to_python_and_rust_subscribers_then_revocation(spawn, tm
     # Revoke alice: she stops receiving, bob continues.
     shutil.move(str(b.keys / "authorized" / "alice.key"), str(b.keys / "revoked" / "alice.key"))
     b.proc.p.send_signal(signal.SIGHUP)
-    wait_until(lambda: b.subscribers() == 1, what="alice disconnected after revocation (erin exited)")
+    wait_until(lambda: b.subscribers() == 2, what="alice disconnected after revocation (erin exited)")
     send(venue, "burst 50")
     venue.wait_for(r"^SENT 50$", stream="out")
     wait_until(lambda: len([l for l in rust.stdout_lines if l.startswith("{")]) >= len(SCRIPT) + 50, what="bob keeps receiving")
@@ -295,11 +297,19 @@ def test_quickfix_venue_to_python_and_rust_subscribers_then_revocation(spawn, tm
     audit = (tmp_path / "state" / "audit.jsonl").read_text()
     assert '"alice"' in audit or "alice" in audit
 
-    # Graceful stop: Logout reaches the venue, exit 0.
+    logon = frank.recv(timeout_ms=2000)
+    assert (logon.topic, logon.kind, logon.seq, logon.body["state"]) == ("status.VENUE1", "session", 1, "logon")
+
+    # Graceful stop: Logout reaches the venue, the logout event is flushed to subscribers
+    # before the publisher closes, exit 0.
     b.proc.p.send_signal(signal.SIGTERM)
     venue.wait_for(r"^LOGOUT ", stream="out")
     assert b.proc.p.wait(15) == 0
+    logout = frank.recv(timeout_ms=2000)
+    assert logout is not None, "logout status not flushed at shutdown"
+    assert (logout.kind, logout.seq, logout.body["state"]) == ("session", 2, "logout")
     alice.close()
+    frank.close()
 
 
 @needs_quickfix
