@@ -393,3 +393,13 @@ def test_invalid_config_names_key(fc, tmp_path):
     assert cp.returncode != 0 and "queu" in cp.stderr
     cp = fc("run", "--config", ROOT / "config" / "fixcurve.example.toml", "--check", check=False)
     assert cp.returncode == 0, cp.stderr
+
+
+@pytest.mark.timeout(60)
+def test_demo_without_files_prints_events_and_summary(fc):
+    cp = fc("demo", "--bind", "tcp://127.0.0.1:0", "--duration", "3", "--rate", "40", timeout=40)
+    lines = cp.stdout.splitlines()
+    assert any(re.match(r"^md\.DEMO\.EUR/USD #\d+ book_snapshot EUR/USD \[bid ", l) for l in lines), cp.stdout[:2000]
+    assert any(re.match(r"^exec\.DEMO\.DEMO-ACC #\d+ execution trade ", l) for l in lines), cp.stdout[:2000]
+    m = re.search(r"demo summary: .* simulator sent (\d+) FIX messages .* subscriber received (\d+) events, 0 gaps", cp.stdout)
+    assert m and int(m.group(1)) >= 40 and int(m.group(2)) >= 40, cp.stdout[-500:]
