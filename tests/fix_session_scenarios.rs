@@ -798,3 +798,21 @@ fn fix42_session_logs_on() {
     assert_eq!(h.s.heartbeat_interval(), Duration::from_secs(10));
     assert!(h.ours(1, "A", 0, "").starts_with("8=FIX.4.2|"));
 }
+
+/// Early messages beyond the queue bound are dropped, not buffered without limit; the next
+/// ResendRequest brings them back.
+#[test]
+fn out_of_order_queue_is_bounded() {
+    let mut cfg = acceptor_cfg();
+    cfg.max_queued = 2;
+    let mut h = Harness::with(cfg, Box::new(MemoryStore::new())).logged_on();
+    let early: Vec<u8> = (5..=8).flat_map(|s| h.peer(s, "D", 10, "11=e|")).collect();
+    h.input(&early, 10);
+    assert_eq!(h.s.stats().queued_dropped, 2);
+    assert_eq!(h.out(), vec![h.ours(2, "2", 10, "7=2|16=0|")]);
+    let gf = h.peer(2, "4", 20, &format!("43=Y|122={}|123=Y|36=5|", ts(20)));
+    h.input(&gf, 20);
+    // 5 and 6 were queued and come out; 7 and 8 were dropped and are asked for again.
+    assert_eq!(h.app_seqs(), vec![5, 6]);
+    assert_eq!(h.out(), vec![h.ours(3, "2", 20, "7=7|16=0|")]);
+}
