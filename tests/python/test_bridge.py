@@ -286,10 +286,13 @@ def test_quickfix_venue_to_python_and_rust_subscribers_then_revocation(spawn, tm
     assert metric(m, "fixcurve_session_up", venue="VENUE1") == 1
     assert metric(m, "fixcurve_subscriber_sent_total", subscriber="alice") >= len(SCRIPT)
 
-    # Revoke alice: she stops receiving, bob continues.
+    # Revoke alice by moving her key file, live (no signal): she is disconnected and stops
+    # receiving, bob continues.
     shutil.move(str(b.keys / "authorized" / "alice.key"), str(b.keys / "revoked" / "alice.key"))
-    b.proc.p.send_signal(signal.SIGHUP)
     wait_until(lambda: b.subscribers() == 2, what="alice disconnected after revocation (erin exited)")
+    # SIGHUP (reload TLS material and keyring) disturbs nobody.
+    b.proc.p.send_signal(signal.SIGHUP)
+    b.proc.wait_for(r"SIGHUP", stream="err")
     send(venue, "burst 50")
     venue.wait_for(r"^SENT 50$", stream="out")
     wait_until(lambda: len([l for l in rust.stdout_lines if l.startswith("{")]) >= len(SCRIPT) + 50, what="bob keeps receiving")
