@@ -138,3 +138,58 @@ impl Authorizer for Swappable {
         self.tick.subscribe()
     }
 }
+
+/// Re-reads the keyring at `root` whenever `authorized/` or `revoked/` change, and swaps the
+/// result into `target`, so an authorization or a revocation (a file moved into `revoked/`)
+/// takes effect without a restart and revoked live connections are closed. Runs until the
+/// returned handle is dropped or aborted. A keyring that fails to load keeps the previous one.
+pub fn watch(
+    root: &Path,
+    target: Arc<Swappable>,
+    audit: AuditLog,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use anyhow::Context;
+    use notify::{RecursiveMode, Watcher};
+    let dirs = [root.join("authorized"), root.join("revoked")];
+    for d in &dirs {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+    let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        if ev.is_ok_and(|e| !e.kind.is_access()) {
+            let _ = tx.try_send(());
+        }
+    })
+    .context("keyring watcher")?;
+    for d in &dirs {
+        watcher
+            .watch(d, RecursiveMode::NonRecursive)
+            .with_context(|| format!("watching {}", d.display()))?;
+    }
+    let root = root.to_path_buf();
+    Ok(tokio::spawn(async move {
+        let _watcher = watcher;
+        while rx.recv().await.is_some() {
+            // Let a burst of file events (a move is two) settle into one reload.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            while rx.try_recv().is_ok() {}
+            match open(&root, audit.clone()) {
+                Ok(k) => {
+                    target.swap(k.authorizer);
+                    tracing::info!(keyring = %root.display(), "keyring reloaded");
+                    audit.record(
+                        crate::audit::AuditRecord::new(
+                            crate::audit::Side::Keyring,
+                            "keyring_reloaded",
+                            true,
+                        )
+                        .name(root.display().to_string()),
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(keyring = %root.display(), error = %format!("{e:#}"), "keyring reload failed; keeping the previous one")
+                }
+            }
+        }
+    }))
+}

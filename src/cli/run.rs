@@ -40,13 +40,14 @@ pub async fn run(args: Args) -> super::Outcome {
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
     let mut bridge = Bridge::start(&cfg, keys, audit.clone()).await?;
+    let _keyring_watch = keys::watch(&cfg.publish.keys, authorizer.clone(), audit.clone())?;
     tracing::info!(sessions = cfg.session.len(), "bridge running");
     let failure = loop {
         tokio::select! {
             _ = int.recv() => break None,
             _ = term.recv() => break None,
             // TLS material reloads itself on SIGHUP (each listener listens for it); the
-            // keyring is re-read here and live connections re-checked against it.
+            // keyring is watched, and re-read here too for operators used to SIGHUP.
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading TLS material and keyring");
                 match keys::open(&cfg.publish.keys, audit.clone()) {
