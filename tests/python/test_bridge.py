@@ -507,3 +507,17 @@ subscribe = ["EUR/USD"]
     bridge.p.send_signal(signal.SIGTERM)
     peer.wait_for(r"^LOGOUT ", stream="out")
     assert bridge.p.wait(15) == 0
+
+
+@pytest.mark.timeout(60)
+def test_python_example_script_prints_events(spawn, tmp_path):
+    keys = tmp_path / "K"
+    _, sec = keypair(keys, "ivy")
+    demo = spawn(BIN, "demo", "--keys", keys, "--bind", "tcp://127.0.0.1:0", "--duration", "8", "--rate", "50", "--quiet")
+    ep = demo.listening("publish")
+    env = {"PYTHONPATH": str(ROOT / "clients" / "python")}
+    ex = spawn(sys.executable, ROOT / "clients" / "python" / "examples" / "subscribe.py", ep,
+               keys / "server" / "server.key", sec, "md.DEMO.", "exec.", env=env)
+    m = ex.wait_for(r"^exec\.DEMO\.DEMO-ACC #\d+ exec trade (buy|sell) \S+ last \d+@\d+\.\d{5}$", timeout=20, stream="out")
+    assert m
+    ex.wait_for(r"^md\.DEMO\.\S+ #\d+ book_update 2 levels$", timeout=10, stream="out")
