@@ -26,6 +26,8 @@ pub enum StoreError {
         "invalid session id {0:?} for a store file name (letters, digits, '.', '-', '_' only)"
     )]
     BadSessionId(String),
+    #[error("sequence store {path} is in use by another connection of the same session")]
+    Locked { path: PathBuf },
     #[error("sequence store {path}: record for seq {seq} is unreadable")]
     Corrupt { path: PathBuf, seq: u64 },
 }
@@ -200,6 +202,29 @@ fn valid_session_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
 }
 
+/// One writer per journal: a second connection claiming the same session (or a second
+/// process on the same state directory) must not interleave records with the first. The
+/// advisory lock goes away with the file descriptor, so a crashed process never leaves it held.
+fn lock_exclusive(file: &File, path: &Path) -> Result<(), StoreError> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a valid open descriptor owned by `file`; no memory is passed.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Err(StoreError::Locked {
+            path: path.to_owned(),
+        })
+    } else {
+        Err(StoreError::Io {
+            path: path.to_owned(),
+            source: err,
+        })
+    }
+}
+
 impl FileStore {
     /// Opens (creating if needed) the store of `session_id` in `state_dir`, replaying the
     /// journal and cutting off a torn tail. See [`crate::fix::session::SessionConfig::session_id`].
@@ -217,6 +242,7 @@ impl FileStore {
             .truncate(false)
             .open(&path)
             .map_err(io_err(&path))?;
+        lock_exclusive(&file, &path)?;
         let mut data = Vec::new();
         file.read_to_end(&mut data).map_err(io_err(&path))?;
         let mut store = FileStore {
@@ -353,23 +379,26 @@ impl FileStore {
         }
         encode_record(&mut data, KIND_SENDER, &[&self.sender.to_le_bytes()]);
         encode_record(&mut data, KIND_TARGET, &[&self.target.to_le_bytes()]);
+        // The new journal is locked before it replaces the old one, so no other opener can
+        // slip in between the rename and the lock.
         let tmp = self.path.with_extension("seqlog.tmp");
-        {
-            let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-            std::io::Write::write_all(&mut f, &data).map_err(io_err(&tmp))?;
-            f.sync_all().map_err(io_err(&tmp))?;
-        }
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(io_err(&tmp))?;
+        lock_exclusive(&f, &tmp)?;
+        std::io::Write::write_all(&mut f, &data).map_err(io_err(&tmp))?;
+        f.sync_all().map_err(io_err(&tmp))?;
         std::fs::rename(&tmp, &self.path).map_err(io_err(&self.path))?;
         if let Some(dir) = self.path.parent() {
             if let Ok(d) = File::open(dir) {
                 d.sync_all().map_err(io_err(dir))?;
             }
         }
-        self.file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&self.path)
-            .map_err(io_err(&self.path))?;
+        self.file = f;
         let (sender, target) = (self.sender, self.target);
         self.sent.clear();
         self.overhead_bytes = 0;
@@ -508,13 +537,6 @@ impl SeqStore for FileStore {
     }
 }
 
-impl Drop for FileStore {
-    fn drop(&mut self) {
-        // Best effort: a clean shutdown should not lose the last batch.
-        let _ = self.commit();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -552,8 +574,8 @@ mod tests {
         s.set_next_target_seq(5).unwrap();
         s.commit().unwrap();
         s.set_next_target_seq(6).unwrap();
-        // Simulate kill -9: the process dies without Drop running.
-        std::mem::forget(s);
+        // As after kill -9: nothing flushes an uncommitted batch on the way out.
+        drop(s);
         let s = FileStore::open(dir.path(), "s").unwrap();
         assert_eq!(s.next_target_seq(), 5);
     }
@@ -630,6 +652,18 @@ mod tests {
         let mut s = FileStore::open(dir.path(), "c").unwrap();
         assert_eq!((s.next_sender_seq(), s.next_target_seq()), (7, target));
         assert_eq!(s.sent_range(1, 1).unwrap(), vec![(1, b"first".to_vec())]);
+    }
+
+    #[test]
+    fn a_second_open_of_the_same_session_is_refused_until_the_first_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = FileStore::open(dir.path(), "same").unwrap();
+        assert!(matches!(
+            FileStore::open(dir.path(), "same"),
+            Err(StoreError::Locked { .. })
+        ));
+        drop(first);
+        FileStore::open(dir.path(), "same").unwrap();
     }
 
     #[test]
