@@ -299,6 +299,9 @@ fn main() {
                 "throughput: {n} subscriber(s), {msgs} FIX quotes over mTLS: {overall:.0} msg/s end to end (send start to last receipt); per subscriber min {min:.0} msg/s; {gaps} lost"
             );
         }
+        if quick {
+            println!("(smoke run under `cargo test`: unoptimized, figures are not measurements; use `cargo bench --bench bridge_e2e`)");
+        }
         let (ps, inner, n, gaps) = latency(10_000, lat_secs).await;
         let fmt = |ps: &[(f64, f64)]| {
             ps.iter()

@@ -109,6 +109,11 @@ pub async fn run(args: Args) -> super::Outcome {
         }
         None => (crate::keys::Keypair::generate(), keys::deny_all()),
     };
+    // Keys authorized or revoked in the keyring while the demo runs take effect at once.
+    let _keyring_watch = match &args.keys {
+        Some(root) => Some(keys::watch(root, base.clone(), audit.clone())?),
+        None => None,
+    };
     let server_public = server.public;
     let (demo_client, extra) = keys::extra_client("demo-subscriber");
     let authorizer = Arc::new(keys::WithExtra {

@@ -247,9 +247,11 @@ impl<'m> GroupEntry<'m> {
         let msg = self.msg;
         self.range.clone().filter_map(move |i| msg.field_at(i))
     }
-    /// First occurrence of `tag` in this entry, outside nested groups first.
+    /// First occurrence of `tag` in this entry (nested groups included, in wire order).
     pub fn get(&self, tag: u32) -> Option<Field<'m>> {
-        self.fields().find(|f| f.tag == tag)
+        self.msg
+            .position_in(tag, self.range.clone())
+            .and_then(|i| self.msg.field_at(i))
     }
     pub fn get_str(&self, tag: u32) -> Option<&'m str> {
         self.get(tag).and_then(|f| f.as_str())
@@ -271,10 +273,7 @@ fn parse_in(
     within: Range<usize>,
     count_tag: u32,
 ) -> Result<Option<Group<'_>>, GroupError> {
-    let Some(pos) = within
-        .clone()
-        .find(|&i| msg.field_at(i).is_some_and(|f| f.tag == count_tag))
-    else {
+    let Some(pos) = msg.position_in(count_tag, within.clone()) else {
         return Ok(None);
     };
     let declared = msg
@@ -284,8 +283,8 @@ fn parse_in(
     let mut entries = Vec::new();
     let end_limit = within.end;
     let first = pos + 1;
-    let delimiter = match msg.field_at(first) {
-        Some(f) if declared > 0 && first < end_limit => f.tag,
+    let delimiter = match msg.tag_at(first) {
+        Some(t) if declared > 0 && first < end_limit => t,
         _ => {
             return if declared == 0 {
                 Ok(Some(Group {
@@ -318,27 +317,27 @@ fn parse_in(
     let mut start = first;
     let mut i = first + 1;
     loop {
-        let f = if i < body_end { msg.field_at(i) } else { None };
-        match f {
-            Some(f) if f.tag == delimiter && (entries.len() as u64 + 1) < declared => {
+        let t = if i < body_end { msg.tag_at(i) } else { None };
+        match t {
+            Some(t) if t == delimiter && (entries.len() as u64 + 1) < declared => {
                 entries.push(start..i);
                 start = i;
                 i += 1;
             }
-            Some(f) => {
+            Some(t) => {
                 // Tags already seen in this group are members: a short scan that spares the
                 // full member list for every field of entries 2..n.
-                let member = seen.contains(&f.tag)
+                let member = seen.contains(&t)
                     || match known {
-                        Some(s) => s.is_member(f.tag),
+                        Some(s) => s.is_member(t),
                         None => declared == 1 || (entries.len() as u64 + 1) < declared,
                     };
                 if !member {
                     entries.push(start..i);
                     break;
                 }
-                if !seen.contains(&f.tag) && seen.len() < 64 {
-                    seen.push(f.tag);
+                if !seen.contains(&t) && seen.len() < 64 {
+                    seen.push(t);
                 }
                 i += 1;
             }

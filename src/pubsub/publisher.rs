@@ -602,7 +602,8 @@ where
     let mut changes_live = true;
     let mut shutdown = inner.shutdown.subscribe();
     let hb_ivl = inner.cfg.heartbeat_ivl;
-    let mut hb = tokio::time::interval(hb_ivl.unwrap_or(Duration::from_secs(3600)));
+    // Without our own heartbeats, still tick to enforce a TTL the peer's PINGs announce.
+    let mut hb = tokio::time::interval(hb_ivl.unwrap_or(Duration::from_secs(1)));
     hb.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     hb.tick().await;
     let mut last_rx = Instant::now();
@@ -700,11 +701,16 @@ where
                     }
                 }
             }
-            _ = hb.tick(), if hb_ivl.is_some() => {
-                if last_rx.elapsed() > inner.cfg.heartbeat_timeout {
-                    return Close::Timeout("heartbeat");
+            _ = hb.tick() => {
+                if session.peer_ttl().is_some_and(|ttl| last_rx.elapsed() > ttl) {
+                    return Close::Timeout("peer heartbeat TTL");
                 }
-                let _ = session.send_ping(ttl_ds, &mut out);
+                if hb_ivl.is_some() {
+                    if last_rx.elapsed() > inner.cfg.heartbeat_timeout {
+                        return Close::Timeout("heartbeat");
+                    }
+                    let _ = session.send_ping(ttl_ds, &mut out);
+                }
             }
         }
     }

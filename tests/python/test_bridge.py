@@ -252,14 +252,16 @@ def test_quickfix_venue_to_python_and_rust_subscribers_then_revocation(spawn, tm
     _, alice_sec = keypair(b.keys, "alice")
     _, bob_sec = keypair(b.keys, "bob")
     _, erin_sec = keypair(b.keys, "erin")
+    _, frank_sec = keypair(b.keys, "frank")
     b.start()
+    frank = Subscriber(b.publish, b.server_pub, frank_sec, topics=["status."])
 
     alice = Subscriber(b.publish, b.server_pub, alice_sec, topics=["md.VENUE1.", "exec.VENUE1."])
     assert EXAMPLE.exists(), "cargo build --examples first"
     rust = spawn(EXAMPLE, b.publish, b.server_pub, bob_sec, "md.", "exec.", "--json")
     cli = spawn(BIN, "sub", "--connect", b.publish, "--server-key", b.server_pub, "--key", erin_sec,
                 "--topic", "md.VENUE1.", "--topic", "exec.", "--json", "--count", str(len(SCRIPT)))
-    wait_until(lambda: b.subscribers() == 3, what="three subscribers connected")
+    wait_until(lambda: b.subscribers() == 4, what="four subscribers connected")
 
     venue = b.venue()
     send(venue, "script")
@@ -284,10 +286,13 @@ def test_quickfix_venue_to_python_and_rust_subscribers_then_revocation(spawn, tm
     assert metric(m, "fixcurve_session_up", venue="VENUE1") == 1
     assert metric(m, "fixcurve_subscriber_sent_total", subscriber="alice") >= len(SCRIPT)
 
-    # Revoke alice: she stops receiving, bob continues.
+    # Revoke alice by moving her key file, live (no signal): she is disconnected and stops
+    # receiving, bob continues.
     shutil.move(str(b.keys / "authorized" / "alice.key"), str(b.keys / "revoked" / "alice.key"))
+    wait_until(lambda: b.subscribers() == 2, what="alice disconnected after revocation (erin exited)")
+    # SIGHUP (reload TLS material and keyring) disturbs nobody.
     b.proc.p.send_signal(signal.SIGHUP)
-    wait_until(lambda: b.subscribers() == 1, what="alice disconnected after revocation (erin exited)")
+    b.proc.wait_for(r"SIGHUP", stream="err")
     send(venue, "burst 50")
     venue.wait_for(r"^SENT 50$", stream="out")
     wait_until(lambda: len([l for l in rust.stdout_lines if l.startswith("{")]) >= len(SCRIPT) + 50, what="bob keeps receiving")
@@ -295,11 +300,19 @@ def test_quickfix_venue_to_python_and_rust_subscribers_then_revocation(spawn, tm
     audit = (tmp_path / "state" / "audit.jsonl").read_text()
     assert '"alice"' in audit or "alice" in audit
 
-    # Graceful stop: Logout reaches the venue, exit 0.
+    logon = frank.recv(timeout_ms=2000)
+    assert (logon.topic, logon.kind, logon.seq, logon.body["state"]) == ("status.VENUE1", "session", 1, "logon")
+
+    # Graceful stop: Logout reaches the venue, the logout event is flushed to subscribers
+    # before the publisher closes, exit 0.
     b.proc.p.send_signal(signal.SIGTERM)
     venue.wait_for(r"^LOGOUT ", stream="out")
     assert b.proc.p.wait(15) == 0
+    logout = frank.recv(timeout_ms=2000)
+    assert logout is not None, "logout status not flushed at shutdown"
+    assert (logout.kind, logout.seq, logout.body["state"]) == ("session", 2, "logout")
     alice.close()
+    frank.close()
 
 
 @needs_quickfix
@@ -383,3 +396,128 @@ def test_invalid_config_names_key(fc, tmp_path):
     assert cp.returncode != 0 and "queu" in cp.stderr
     cp = fc("run", "--config", ROOT / "config" / "fixcurve.example.toml", "--check", check=False)
     assert cp.returncode == 0, cp.stderr
+
+
+@pytest.mark.timeout(60)
+def test_demo_without_files_prints_events_and_summary(fc):
+    cp = fc("demo", "--bind", "tcp://127.0.0.1:0", "--duration", "3", "--rate", "40", timeout=40)
+    lines = cp.stdout.splitlines()
+    assert any(re.match(r"^md\.DEMO\.EUR/USD #\d+ book_snapshot EUR/USD \[bid ", l) for l in lines), cp.stdout[:2000]
+    assert any(re.match(r"^exec\.DEMO\.DEMO-ACC #\d+ execution trade ", l) for l in lines), cp.stdout[:2000]
+    m = re.search(r"demo summary: .* simulator sent (\d+) FIX messages .* subscriber received (\d+) events, 0 gaps", cp.stdout)
+    assert m and int(m.group(1)) >= 40 and int(m.group(2)) >= 40, cp.stdout[-500:]
+
+
+QFPEER = PEERS / "qfpeer"
+
+
+@pytest.mark.skipif(not QFPEER.exists(), reason="QuickFIX peer not built (tests/setup.d)")
+@pytest.mark.timeout(90)
+def test_initiator_session_to_quickfix_acceptor(spawn, tmp_path):
+    """fixcurve connects out over mTLS (combined cert+key PEM, as venues hand out) to a
+    QuickFIX acceptor, subscribes to market data after Logon, and publishes what it sends."""
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    subprocess.run([BIN, "certs", "dev", "--out", tmp_path / "certs", "--rsa"], check=True, capture_output=True)
+    keys = tmp_path / "keys"
+    server_pub = server_keys(keys)
+    _, sec = keypair(keys, "gina")
+    c = tmp_path / "certs"
+    qf = tmp_path / "qf"
+    qf.mkdir()
+    (qf / "acceptor.cfg").write_text(
+        f"""[DEFAULT]
+ConnectionType=acceptor
+SocketAcceptPort={port}
+SocketAcceptHost=127.0.0.1
+FileStorePath={qf}/store
+FileLogPath={qf}/log
+StartTime=00:00:00
+EndTime=00:00:00
+UseDataDictionary=N
+SSLProtocol=+TLSv1.2
+ServerCertificateFile={c}/server.crt
+ServerCertificateKeyFile={c}/server.key
+CertificationAuthoritiesFile={c}/ca.crt
+CertificateVerifyLevel=1
+
+[SESSION]
+BeginString=FIX.4.4
+SenderCompID=VENUEA
+TargetCompID=BRIDGE
+HeartBtInt=30
+"""
+    )
+    peer = spawn(QFPEER, "acceptor", "ssl", qf / "acceptor.cfg")
+    peer.wait_for(r"^READY", stream="out")
+    cfg = tmp_path / "fixcurve.toml"
+    cfg.write_text(
+        f"""
+[publish]
+bind = ["tcp://127.0.0.1:0"]
+keys = "keys"
+[state]
+dir = "state"
+[audit]
+path = "state/audit.jsonl"
+[[initiator]]
+name = "venue-a"
+connect = "127.0.0.1:{port}"
+cert = "certs/client.pem"
+ca = "certs/ca.crt"
+server_name = "localhost"
+reconnect_min_ms = 100
+reconnect_max_secs = 1
+[[session]]
+venue = "VENUEA"
+initiator = "venue-a"
+begin_string = "FIX.4.4"
+sender_comp_id = "BRIDGE"
+target_comp_id = "VENUEA"
+subscribe = ["EUR/USD"]
+"""
+    )
+    bridge = spawn(BIN, "run", "--config", cfg)
+    ep = bridge.listening("publish")
+    with Subscriber(ep, server_pub, sec, topics=["exec.VENUEA.", "status.VENUEA"]) as sub:
+        peer.wait_for(r"^LOGON ", timeout=30, stream="out")
+        # The MarketDataRequest for the configured symbols follows the Logon at once. QuickFIX
+        # without a data dictionary cannot parse its repeating groups and answers with a
+        # session Reject naming it (372=V), which proves it arrived; with one it is APP_IN.
+        peer.wait_for(r"APP_IN .*35=V.*55=EUR/USD|ADMIN_OUT .*35=3\|.*372=V\|", timeout=5, stream="out")
+        # Wait until our subscriber is attached (the logon status is published at once,
+        # possibly before we connected), then send an execution report.
+        deadline = time.monotonic() + 15
+        ev = None
+        while time.monotonic() < deadline and ev is None:
+            send(peer, "send 8 37=O-9|17=E-9|150=0|39=0|54=2|55=EUR/USD|38=12.5|44=99.01")
+            peer.wait_for(r"^SENT", stream="out")
+            got = sub.recv(timeout_ms=500)
+            while got is not None and got.kind != "execution":
+                got = sub.recv(timeout_ms=500)
+            ev = got
+        assert ev is not None
+        assert ev.topic == "exec.VENUEA.VENUEA"  # no Account: the sender CompID
+        assert ev.body["order_qty"] == Decimal("12.5") and str(ev.body["price"]) == "99.01"
+        assert ev.body["side"] == "sell" and ev.body["exec_type"] == "new"
+    bridge.p.send_signal(signal.SIGTERM)
+    peer.wait_for(r"^LOGOUT ", stream="out")
+    assert bridge.p.wait(15) == 0
+
+
+@pytest.mark.timeout(60)
+def test_python_example_script_prints_events(spawn, tmp_path):
+    keys = tmp_path / "K"
+    _, sec = keypair(keys, "ivy")
+    demo = spawn(BIN, "demo", "--keys", keys, "--bind", "tcp://127.0.0.1:0", "--duration", "8", "--rate", "50", "--quiet")
+    ep = demo.listening("publish")
+    env = {"PYTHONPATH": str(ROOT / "clients" / "python")}
+    ex = spawn(sys.executable, ROOT / "clients" / "python" / "examples" / "subscribe.py", ep,
+               keys / "server" / "server.key", sec, "md.DEMO.", "exec.", env=env)
+    m = ex.wait_for(r"^exec\.DEMO\.DEMO-ACC #\d+ exec trade (buy|sell) \S+ last \d+@\d+\.\d{5}$", timeout=20, stream="out")
+    assert m
+    ex.wait_for(r"^md\.DEMO\.\S+ #\d+ book_update 2 levels$", timeout=10, stream="out")
