@@ -94,7 +94,8 @@ pub async fn run(args: Args) -> super::Outcome {
         .context("generating the demo PKI")?;
     let audit = AuditLog::open(&tmp.0.join("audit.jsonl"))?;
 
-    // CURVE keys: the given keyring (server keypair created if absent), or throw-away ones.
+    // CURVE keys: the given keyring (server keypair created if absent; it watches itself, so
+    // keys authorized or revoked while the demo runs take effect at once), or throw-away ones.
     let (server, base) = match &args.keys {
         Some(root) => {
             let server = crate::keyring::load_or_create_server_keypair(root)
@@ -108,11 +109,6 @@ pub async fn run(args: Args) -> super::Outcome {
             (server, k.authorizer)
         }
         None => (crate::keys::Keypair::generate(), keys::deny_all()),
-    };
-    // Keys authorized or revoked in the keyring while the demo runs take effect at once.
-    let _keyring_watch = match &args.keys {
-        Some(root) => Some(keys::watch(root, base.clone(), audit.clone())?),
-        None => None,
     };
     let server_public = server.public;
     let (demo_client, extra) = keys::extra_client("demo-subscriber");
