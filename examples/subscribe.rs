@@ -4,13 +4,17 @@
 //! cargo run --example subscribe -- tcp://127.0.0.1:5556 keys/server/server.key \
 //!     keys/clients/me.key_secret md.VENUE1. exec.
 //! ```
+//!
+//! `--json` prints each event as one JSON line (the envelope plus its topic) instead.
 
 use fixcurve::client::{Subscriber, Update};
 use fixcurve::normalize::Event;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let json = args.iter().any(|a| a == "--json");
+    args.retain(|a| a != "--json");
     let [endpoint, server_key, client_secret, prefixes @ ..] = args.as_slice() else {
         anyhow::bail!("usage: subscribe ENDPOINT SERVER.key CLIENT.key_secret [PREFIX...]");
     };
@@ -20,6 +24,7 @@ async fn main() -> anyhow::Result<()> {
     let mut sub = Subscriber::connect(endpoint, server, me, &prefixes)?;
     while let Some(update) = sub.recv().await {
         match update {
+            Update::Event(r) if json => println!("{}", fixcurve::client::json_line(&r)),
             Update::Event(r) => match &r.envelope.event {
                 // Prices are rust_decimal::Decimal: exact, as the venue sent them.
                 Event::Execution(x) => println!(

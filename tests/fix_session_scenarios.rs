@@ -677,8 +677,8 @@ fn restart_recovers_sequence_numbers_and_resends_from_file_store() {
         let m2 = h.peer(2, "D", 200, "11=in|");
         h.input(&m2, 200);
         assert_eq!(h.app_seqs(), vec![2]);
-        // kill -9: no destructor, no clean shutdown.
-        std::mem::forget(h);
+        // As after kill -9: the store does nothing on drop; only committed batches count.
+        drop(h);
     }
     let store = FileStore::open(dir.path(), &id).unwrap();
     assert_eq!((store.next_sender_seq(), store.next_target_seq()), (3, 3));
@@ -716,4 +716,103 @@ fn send_app_refuses_soh_in_text_fields_but_carries_binary_data() {
     let m = d.next().unwrap().unwrap();
     assert_eq!(m.get(96).unwrap().value, data);
     assert_eq!(m.seq_num(), Some(2));
+}
+
+#[test]
+fn initiator_sees_why_its_logon_was_refused() {
+    let cfg = SessionConfig::new("FIX.4.4", "BRIDGE", "CLIENT1", Role::Initiator);
+    let mut h = Harness::with(cfg, Box::new(MemoryStore::new()));
+    assert_eq!(h.out(), vec![h.ours(1, "A", 0, "98=0|108=30|")]);
+    let lo = h.peer(1, "5", 10, "58=unknown CompID|");
+    h.input(&lo, 10);
+    let ev = h.events();
+    assert_eq!(
+        ev[0],
+        SessionEvent::LoggedOut {
+            reason: "logon refused by peer: unknown CompID".into()
+        }
+    );
+    assert!(disconnect_reason(&ev).is_some());
+}
+
+#[test]
+fn logon_with_seq_too_high_logs_on_then_requests_resend() {
+    let mut h = Harness::acceptor();
+    let logon = h.peer(5, "A", 0, "98=0|108=30|");
+    h.input(&logon, 0);
+    assert_eq!(
+        h.out(),
+        vec![
+            h.ours(1, "A", 0, "98=0|108=30|"),
+            h.ours(2, "2", 0, "7=1|16=0|")
+        ]
+    );
+    let ev = h.events();
+    assert!(matches!(ev[0], SessionEvent::LoggedOn { .. }));
+    assert_eq!(
+        ev[1],
+        SessionEvent::Gap {
+            expected: 1,
+            received: 5
+        }
+    );
+    // The peer gap-fills 1..=5 (its Logon included): next expected is 6.
+    let gf = h.peer(1, "4", 10, &format!("43=Y|122={}|123=Y|36=6|", ts(10)));
+    h.input(&gf, 10);
+    assert_eq!(h.s.next_target_seq(), 6);
+    let m6 = h.peer(6, "D", 20, "11=a|");
+    h.input(&m6, 20);
+    assert_eq!(h.app_seqs(), vec![6]);
+}
+
+#[test]
+fn resend_request_with_seq_too_high_is_answered_once_and_queued() {
+    let mut h = Harness::acceptor().logged_on();
+    h.s.send_app("D", &[Field::new(11, b"z")], h.at(5)).unwrap();
+    h.out();
+    let rr = h.peer(4, "2", 10, "7=2|16=2|");
+    h.input(&rr, 10);
+    assert_eq!(
+        h.out(),
+        vec![
+            h.ours(2, "D", 10, &format!("43=Y|122={}|11=z|", ts(5))),
+            h.ours(3, "2", 10, "7=2|16=0|"),
+        ]
+    );
+    let r2 = h.peer(2, "0", 20, &format!("43=Y|122={}|", ts(1)));
+    let r3 = h.peer(3, "0", 20, &format!("43=Y|122={}|", ts(1)));
+    h.input(&[r2, r3].concat(), 20);
+    // Draining the queued ResendRequest does not answer it a second time.
+    assert!(h.out().is_empty());
+    assert_eq!(h.s.next_target_seq(), 5);
+}
+
+#[test]
+fn fix42_session_logs_on() {
+    let cfg = SessionConfig::new("FIX.4.2", "BRIDGE", "CLIENT1", Role::Acceptor);
+    let mut h = Harness::with(cfg, Box::new(MemoryStore::new()));
+    let logon = h.peer(1, "A", 0, "98=0|108=10|");
+    h.input(&logon, 0);
+    assert_eq!(h.out(), vec![h.ours(1, "A", 0, "98=0|108=10|")]);
+    assert!(h.s.is_logged_on());
+    assert_eq!(h.s.heartbeat_interval(), Duration::from_secs(10));
+    assert!(h.ours(1, "A", 0, "").starts_with("8=FIX.4.2|"));
+}
+
+/// Early messages beyond the queue bound are dropped, not buffered without limit; the next
+/// ResendRequest brings them back.
+#[test]
+fn out_of_order_queue_is_bounded() {
+    let mut cfg = acceptor_cfg();
+    cfg.max_queued = 2;
+    let mut h = Harness::with(cfg, Box::new(MemoryStore::new())).logged_on();
+    let early: Vec<u8> = (5..=8).flat_map(|s| h.peer(s, "D", 10, "11=e|")).collect();
+    h.input(&early, 10);
+    assert_eq!(h.s.stats().queued_dropped, 2);
+    assert_eq!(h.out(), vec![h.ours(2, "2", 10, "7=2|16=0|")]);
+    let gf = h.peer(2, "4", 20, &format!("43=Y|122={}|123=Y|36=5|", ts(20)));
+    h.input(&gf, 20);
+    // 5 and 6 were queued and come out; 7 and 8 were dropped and are asked for again.
+    assert_eq!(h.app_seqs(), vec![5, 6]);
+    assert_eq!(h.out(), vec![h.ours(3, "2", 20, "7=7|16=0|")]);
 }

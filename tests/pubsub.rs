@@ -462,3 +462,44 @@ async fn ipc_endpoint_and_shutdown_flush() {
     }
     assert_eq!(last, "n99", "queued messages flushed at shutdown");
 }
+
+#[tokio::test]
+async fn disconnect_policy_closes_only_the_slow_subscriber() {
+    let server = Keypair::generate();
+    let fast = Keypair::generate();
+    let slow = Keypair::generate();
+    let auth = StaticAuthorizer::new(vec![
+        (fast.public, grant("fast")),
+        (slow.public, grant("slow")),
+    ]);
+    let (p, ep, _) = publisher(&server, auth, |c| {
+        c.queue_capacity = 4;
+        c.overflow = fixcurve::pubsub::OverflowPolicy::Disconnect;
+    })
+    .await;
+    let (mut s, mut c) = raw_client_buf(&ep, &server.public, &slow, 1, Some(4096)).await;
+    let mut out = BytesMut::new();
+    c.subscribe(b"", &mut out).unwrap();
+    s.write_all(&out.split()).await.unwrap();
+    let mut sub = subscriber(&ep, &server, &fast, &[""]);
+    sync(&p, &mut sub, "t", "go").await;
+    while p
+        .stats()
+        .iter()
+        .any(|st| st.name == "slow" && st.subscriptions.is_empty())
+    {
+        tokio::task::yield_now().await;
+    }
+    let payload = Bytes::from(vec![7u8; 4 * 1024]);
+    for _ in 0..20_000u32 {
+        if p.counters().overflow_disconnects > 0 {
+            break;
+        }
+        p.publish(Bytes::from_static(b"t"), payload.clone());
+        while let Ok(Some(_)) = timeout(Duration::from_micros(10), sub.recv()).await {}
+    }
+    assert_eq!(p.counters().overflow_disconnects, 1);
+    expect_closed(s).await;
+    sync(&p, &mut sub, "t", "fast-still-served").await;
+    assert!(p.stats().iter().all(|st| st.name == "fast"));
+}

@@ -73,6 +73,16 @@ impl Bridge {
     pub async fn start(cfg: &Config, keys: PublishKeys, audit: AuditLog) -> anyhow::Result<Bridge> {
         std::fs::create_dir_all(&cfg.state.dir)
             .with_context(|| format!("state dir {}", cfg.state.dir.display()))?;
+        // Load all TLS material up front, so a missing or broken file stops start-up before
+        // anything listens (the transports load it again and watch it for reloads).
+        for a in &cfg.acceptor {
+            crate::tls::build_server_config(&a.tls())
+                .with_context(|| format!("acceptor {:?}", a.name))?;
+        }
+        for i in &cfg.initiator {
+            crate::tls::build_client_config(&i.tls())
+                .with_context(|| format!("initiator {:?}", i.name))?;
+        }
         let registry = Registry::new();
         let publisher = Arc::new(
             Publisher::bind(
@@ -179,7 +189,8 @@ impl Bridge {
     pub async fn failed(&mut self) -> anyhow::Error {
         loop {
             match self.transports.join_next().await {
-                Some(Ok((name, Err(e)))) => return anyhow::anyhow!("{name}: {e}"),
+                // Transport errors already name their listener or connection.
+                Some(Ok((_, Err(e)))) => return anyhow::Error::from(e),
                 Some(Ok((_, Ok(())))) => continue,
                 Some(Err(e)) => return anyhow::anyhow!("transport task: {e}"),
                 None => std::future::pending::<()>().await,
@@ -227,31 +238,46 @@ fn status(ctx: &SessionCtx, state: SessionState, text: Option<String>) -> Sessio
 /// Most sessions' contexts cached (bounded by configuration in practice).
 const MAX_CTX: usize = 4096;
 
-async fn publish_loop(
-    mut rx: mpsc::Receiver<FixEvent>,
-    mut pipeline: Pipeline,
-    publisher: Arc<Publisher>,
+/// Sans-IO routing of transport events: session events to counters and status events,
+/// application messages through the pipeline.
+pub struct Router {
+    pipeline: Pipeline,
     registry: Arc<Registry>,
-) -> Totals {
-    let mut ctxs: HashMap<(String, String), SessionCtx> = HashMap::new();
-    let mut out: Vec<Outgoing> = Vec::with_capacity(16);
-    let mut totals = Totals::default();
-    while let Some(ev) = rx.recv().await {
-        let key = (ev.venue, ev.session);
-        if !ctxs.contains_key(&key) && ctxs.len() >= MAX_CTX {
-            ctxs.clear();
+    ctxs: HashMap<(String, String), SessionCtx>,
+    pub totals: Totals,
+}
+
+impl Router {
+    pub fn new(pipeline: Pipeline, registry: Arc<Registry>) -> Self {
+        Router {
+            pipeline,
+            registry,
+            ctxs: HashMap::new(),
+            totals: Totals::default(),
         }
-        let ctx = ctxs
+    }
+
+    /// Handles one transport event; frames to publish are appended to `out`.
+    pub fn handle(&mut self, ev: FixEvent, out: &mut Vec<Outgoing>) {
+        let before = out.len();
+        let key = (ev.venue, ev.session);
+        if !self.ctxs.contains_key(&key) && self.ctxs.len() >= MAX_CTX {
+            self.ctxs.clear();
+        }
+        let registry = &self.registry;
+        let ctx = self
+            .ctxs
             .entry(key.clone())
-            .or_insert_with(|| SessionCtx::new(&key.0, &key.1, &registry));
+            .or_insert_with(|| SessionCtx::new(&key.0, &key.1, registry));
         let c = &ctx.counters;
+        let pipeline = &mut self.pipeline;
         match ev.event {
             SessionEvent::App(msg) => {
                 c.messages_in.fetch_add(1, Ordering::Relaxed);
-                totals.fix_messages += 1;
+                self.totals.fix_messages += 1;
                 // One short-lived field index per message (borrowing the message's buffer).
                 let fields: Vec<_> = msg.fields().collect();
-                pipeline.on_app(ctx, &fields, ev.received_ns, &mut out);
+                pipeline.on_app(ctx, &fields, ev.received_ns, out);
             }
             SessionEvent::LoggedOn { .. } => {
                 // A logon after an earlier one on this session is a reconnect.
@@ -262,18 +288,19 @@ async fn publish_loop(
                 };
                 c.logged_on.store(1, Ordering::Relaxed);
                 let s = status(ctx, state, None);
-                pipeline.on_status(ctx, s, ev.received_ns, &mut out);
+                pipeline.on_status(ctx, s, ev.received_ns, out);
             }
             SessionEvent::LoggedOut { reason } => {
                 c.logged_on.store(0, Ordering::Relaxed);
                 let s = status(ctx, SessionState::Logout, Some(reason));
-                pipeline.on_status(ctx, s, ev.received_ns, &mut out);
+                pipeline.on_status(ctx, s, ev.received_ns, out);
             }
             SessionEvent::Disconnect { reason } => {
+                // Only a connection lost while logged on is news; after a Logout it is not.
                 let was_on = c.logged_on.swap(0, Ordering::Relaxed) == 1;
                 if was_on {
                     let s = status(ctx, SessionState::Disconnect, Some(reason));
-                    pipeline.on_status(ctx, s, ev.received_ns, &mut out);
+                    pipeline.on_status(ctx, s, ev.received_ns, out);
                 }
             }
             SessionEvent::Gap { expected, received } => {
@@ -281,17 +308,146 @@ async fn publish_loop(
                 let mut s = status(ctx, SessionState::Gap, None);
                 s.gap_from = Some(expected);
                 s.gap_to = Some(received);
-                pipeline.on_status(ctx, s, ev.received_ns, &mut out);
+                pipeline.on_status(ctx, s, ev.received_ns, out);
             }
             SessionEvent::ResendRequested { .. } => {
                 c.resends.fetch_add(1, Ordering::Relaxed);
             }
             _ => {}
         }
+        self.totals.events_published += (out.len() - before) as u64;
+    }
+}
+
+async fn publish_loop(
+    mut rx: mpsc::Receiver<FixEvent>,
+    pipeline: Pipeline,
+    publisher: Arc<Publisher>,
+    registry: Arc<Registry>,
+) -> Totals {
+    let mut router = Router::new(pipeline, registry);
+    let mut out: Vec<Outgoing> = Vec::with_capacity(16);
+    while let Some(ev) = rx.recv().await {
+        router.handle(ev, &mut out);
         for o in out.drain(..) {
-            totals.events_published += 1;
             publisher.publish(o.topic, o.payload);
         }
     }
-    totals
+    router.totals
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::Envelope;
+    use crate::fix::codec::{Decoder, DecoderLimits, Encoder};
+    use crate::fix::Field;
+    use crate::normalize::Event;
+
+    fn fe(event: SessionEvent) -> FixEvent {
+        FixEvent {
+            venue: "V".into(),
+            session: "B->C".into(),
+            event,
+            received_ns: 42,
+        }
+    }
+
+    fn logon() -> SessionEvent {
+        SessionEvent::LoggedOn {
+            username: None,
+            password: None,
+            heartbeat_secs: 30,
+            reset_seq_num: false,
+            default_appl_ver_id: None,
+        }
+    }
+
+    fn quote() -> SessionEvent {
+        let body = [
+            Field::new(49, b"C"),
+            Field::new(56, b"B"),
+            Field::new(34, b"2"),
+            Field::new(52, b"20240102-10:00:00.000"),
+            Field::new(55, b"EUR/USD"),
+            Field::new(132, b"1.10"),
+        ];
+        let mut d = Decoder::new(DecoderLimits::default());
+        d.feed(&Encoder::new("FIX.4.4").to_vec("S", &body));
+        SessionEvent::App(d.decode_next().unwrap().unwrap())
+    }
+
+    fn decoded(out: &[Outgoing]) -> Vec<(String, u64, String)> {
+        out.iter()
+            .map(|o| {
+                let e = Envelope::decode(&o.payload).unwrap();
+                let what = match &e.event {
+                    Event::Session(s) => serde_json::to_value(&s.state)
+                        .unwrap()
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                    other => other.kind().to_owned(),
+                };
+                (String::from_utf8(o.topic.to_vec()).unwrap(), e.seq, what)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn session_events_become_status_events_and_counters() {
+        let reg = Registry::new();
+        let mut r = Router::new(Pipeline::new(1, reg.clone()), reg.clone());
+        let mut out = Vec::new();
+        for ev in [
+            logon(),
+            quote(),
+            SessionEvent::Gap {
+                expected: 3,
+                received: 7,
+            },
+            SessionEvent::ResendRequested { begin: 1, end: 0 },
+            SessionEvent::Disconnect {
+                reason: "reset".into(),
+            },
+            logon(),
+            SessionEvent::LoggedOut {
+                reason: "bye".into(),
+            },
+            SessionEvent::Disconnect {
+                reason: "closed".into(),
+            },
+        ] {
+            r.handle(fe(ev), &mut out);
+        }
+        assert_eq!(
+            decoded(&out),
+            [
+                ("status.V".into(), 1, "logon".into()),
+                ("md.V.EUR/USD".into(), 1, "quote".into()),
+                ("status.V".into(), 2, "gap".into()),
+                ("status.V".into(), 3, "disconnect".into()),
+                ("status.V".into(), 4, "reconnect".into()),
+                ("status.V".into(), 5, "logout".into()),
+            ]
+        );
+        let gap = Envelope::decode(&out[2].payload).unwrap();
+        let Event::Session(s) = gap.event else {
+            panic!()
+        };
+        assert_eq!((s.gap_from, s.gap_to), (Some(3), Some(7)));
+        let c = reg.session("V", "B->C");
+        assert_eq!(c.messages_in.load(Ordering::Relaxed), 1);
+        assert_eq!(c.gaps.load(Ordering::Relaxed), 1);
+        assert_eq!(c.resends.load(Ordering::Relaxed), 1);
+        assert_eq!(c.logons.load(Ordering::Relaxed), 2);
+        assert_eq!(c.logged_on.load(Ordering::Relaxed), 0);
+        assert_eq!(
+            r.totals,
+            Totals {
+                fix_messages: 1,
+                events_published: 6
+            }
+        );
+    }
 }

@@ -225,6 +225,21 @@ impl VenueFeed {
     }
 }
 
+/// A Quote whose QuoteID is the current time in ns (benchmark mode).
+fn stamped_quote(n: u64) -> AppMessage {
+    AppMessage {
+        msg_type: "S",
+        body: vec![
+            (117, crate::bridge::now_ns().to_string()),
+            (55, "EUR/USD".into()),
+            (132, px(108_760 + (n % 7) as i64)),
+            (133, px(108_770 + (n % 5) as i64)),
+            (134, "1000000".into()),
+            (135, "2000000".into()),
+        ],
+    }
+}
+
 /// How the simulator connects and what it sends.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
@@ -239,6 +254,9 @@ pub struct SimConfig {
     /// Stop after this many application messages (None: until cancelled).
     pub limit: Option<u64>,
     pub heartbeat_secs: u32,
+    /// Benchmark mode: send only Quotes whose QuoteID (117) is the send time in ns since the
+    /// Unix epoch, so a subscriber in the same process measures end-to-end latency.
+    pub stamp_quotes: bool,
 }
 
 /// Counters the caller can read while the simulator runs.
@@ -392,7 +410,11 @@ pub async fn run_initiator(
                     due = due.min(limit.saturating_sub(sent));
                 }
                 for _ in 0..due {
-                    let m = feed.next_message();
+                    let m = if cfg.stamp_quotes {
+                        stamped_quote(sent)
+                    } else {
+                        feed.next_message()
+                    };
                     hdr.encode(m.msg_type, &m.body, &mut out);
                 }
                 if due == 0 && last_sent.elapsed() >= hb {

@@ -94,23 +94,21 @@ pub async fn run(args: Args) -> super::Outcome {
         .context("generating the demo PKI")?;
     let audit = AuditLog::open(&tmp.0.join("audit.jsonl"))?;
 
-    // CURVE keys: the given keyring (server keypair created if absent), or throw-away ones.
+    // CURVE keys: the given keyring (server keypair created if absent; it watches itself, so
+    // keys authorized or revoked while the demo runs take effect at once), or throw-away ones.
     let (server, base) = match &args.keys {
         Some(root) => {
-            let server = keys::ensure_server_keypair(root)
+            let server = crate::keyring::load_or_create_server_keypair(root)
                 .with_context(|| format!("keyring {}", root.display()))?;
-            let k = keys::open(root, audit.clone())?;
+            let (k, _keyring) = keys::open(root, audit.clone())?;
             eprintln!(
                 "demo: keyring {} (server key {})",
                 root.display(),
                 root.join("server/server.key").display()
             );
-            (server, keys::Swappable::new(k.authorizer))
+            (server, k.authorizer)
         }
-        None => (
-            crate::keys::Keypair::generate(),
-            keys::Swappable::new(keys::deny_all()),
-        ),
+        None => (crate::keys::Keypair::generate(), keys::deny_all()),
     };
     let server_public = server.public;
     let (demo_client, extra) = keys::extra_client("demo-subscriber");
@@ -177,6 +175,7 @@ heartbeat_secs = 30
         rate: args.rate.max(1),
         limit: None,
         heartbeat_secs: 30,
+        stamp_quotes: false,
     };
     let mut sim = {
         let stats = sim_stats.clone();

@@ -3,7 +3,6 @@
 
 pub mod certs;
 pub mod demo;
-pub(crate) mod keyfiles;
 pub mod keys;
 pub mod publish;
 pub mod run;
@@ -11,7 +10,3 @@ pub mod sub;
 
 /// What every subcommand returns: the process exit code, or an error printed by `main`.
 pub type Outcome = anyhow::Result<std::process::ExitCode>;
-
-pub(crate) fn not_yet(what: &str) -> Outcome {
-    anyhow::bail!("`fixcurve {what}` is not implemented yet")
-}

@@ -49,8 +49,8 @@ pub async fn run(args: Args) -> super::Outcome {
         Some(p) => AuditLog::open(p).with_context(|| format!("audit log {}", p.display()))?,
         None => AuditLog::discard(),
     };
-    let server = super::keyfiles::load_server_keypair(&args.keys)?;
-    let authorizer = super::keyfiles::open_authorizer(&args.keys, audit.clone())?;
+    let server = crate::keyring::load_server_keypair(&args.keys)?;
+    let authorizer = crate::keyring::Keyring::open(&args.keys, audit.clone())?;
     let mut cfg = PublisherConfig::new(args.bind.clone(), server);
     cfg.queue_capacity = args.queue.max(1);
     cfg.overflow = if args.overflow == "disconnect" {

@@ -32,10 +32,8 @@ pub async fn run(args: Args) -> super::Outcome {
     }
     let audit = AuditLog::open(&cfg.audit.path)
         .with_context(|| format!("audit log {}", cfg.audit.path.display()))?;
-    let mut keys = keys::open(&cfg.publish.keys, audit.clone())
+    let (keys, keyring) = keys::open(&cfg.publish.keys, audit.clone())
         .with_context(|| format!("keyring {}", cfg.publish.keys.display()))?;
-    let authorizer = keys::Swappable::new(keys.authorizer.clone());
-    keys.authorizer = authorizer.clone();
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
@@ -46,13 +44,12 @@ pub async fn run(args: Args) -> super::Outcome {
             _ = int.recv() => break None,
             _ = term.recv() => break None,
             // TLS material reloads itself on SIGHUP (each listener listens for it); the
-            // keyring is re-read here and live connections re-checked against it.
+            // keyring (which also watches its folders) is rescanned here, and live
+            // connections are re-checked against it if anything changed.
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading TLS material and keyring");
-                match keys::open(&cfg.publish.keys, audit.clone()) {
-                    Ok(k) => authorizer.swap(k.authorizer),
-                    Err(e) => tracing::error!(error = %format!("{e:#}"), "keyring reload failed; keeping the previous one"),
-                }
+                let keyring = keyring.clone();
+                let _ = tokio::task::spawn_blocking(move || keyring.reload("SIGHUP")).await;
             }
             e = bridge.failed() => break Some(e),
         }

@@ -40,8 +40,8 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> super::Outcome {
-    let server_key = super::keyfiles::read_public(&args.server_key)?;
-    let client = super::keyfiles::read_secret(&args.key)?;
+    let server_key = crate::keys::cert::read_public(&args.server_key)?.key;
+    let client = crate::keys::cert::read_secret(&args.key)?;
     let mut cfg = SubscriberConfig::new(args.connect.clone(), server_key, client);
     cfg.subscriptions = if args.topic.is_empty() {
         vec![Bytes::new()]

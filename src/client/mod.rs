@@ -20,11 +20,11 @@ use crate::keys::{Keypair, PublicKey};
 
 /// The publisher's public key from a ZPL certificate file (`keys/server/server.key`).
 pub fn read_server_key(path: &Path) -> anyhow::Result<PublicKey> {
-    crate::cli::keyfiles::read_public(path)
+    Ok(crate::keys::cert::read_public(path)?.key)
 }
 
 /// This subscriber's keypair from its `.key_secret` ZPL certificate (refused if readable by
 /// group or others).
 pub fn read_client_keypair(path: &Path) -> anyhow::Result<Keypair> {
-    crate::cli::keyfiles::read_secret(path)
+    Ok(crate::keys::cert::read_secret(path)?)
 }

@@ -345,17 +345,16 @@ impl Config {
             });
         }
         let text = std::fs::read_to_string(path).map_err(read_err)?;
-        let base = path
-            .parent()
-            .map(|p| {
-                if p.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    p
-                }
-            })
-            .unwrap_or(Path::new("."));
-        Self::parse(&text, path, base)
+        // Absolute, so paths in errors and logs say exactly which file is meant.
+        let parent = path.parent().unwrap_or(Path::new(""));
+        let base = if parent.is_absolute() {
+            parent.to_path_buf()
+        } else {
+            std::env::current_dir()
+                .map(|cwd| cwd.join(parent))
+                .unwrap_or_else(|_| parent.to_path_buf())
+        };
+        Self::parse(&text, path, &base)
     }
 
     /// Parses `text` as if read from `path`, resolving relative paths against `base`.

@@ -8,6 +8,7 @@
 
 use crypto_box::aead::generic_array::GenericArray;
 use crypto_box::aead::{AeadInPlace, KeyInit};
+#[cfg(not(feature = "sodium"))]
 use crypto_box::SalsaBox;
 use crypto_secretbox::XSalsa20Poly1305;
 use zeroize::Zeroize;
@@ -18,7 +19,57 @@ pub const TAG_LEN: usize = 16;
 pub type Nonce = [u8; 24];
 
 /// A crypto_box with the X25519 + HSalsa20 key derivation done once.
-pub struct PrecomputedBox(SalsaBox);
+pub struct PrecomputedBox(Backend);
+
+#[cfg(not(feature = "sodium"))]
+type Backend = SalsaBox;
+
+/// libsodium's precomputed key (`crypto_box_beforenm`).
+#[cfg(feature = "sodium")]
+struct Backend([u8; 32]);
+
+#[cfg(feature = "sodium")]
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+/// The optional libsodium backend (`--features sodium`, links the system libsodium): its
+/// SIMD XSalsa20 and Poly1305 are about 3x faster than RustCrypto's on short messages, which
+/// is what bounds CURVE PUB/SUB throughput. Same bytes, same interface.
+#[cfg(feature = "sodium")]
+mod sodium {
+    #[link(name = "sodium")]
+    extern "C" {
+        pub fn sodium_init() -> i32;
+        pub fn crypto_box_beforenm(k: *mut u8, pk: *const u8, sk: *const u8) -> i32;
+        pub fn crypto_box_detached_afternm(
+            c: *mut u8,
+            mac: *mut u8,
+            m: *const u8,
+            mlen: u64,
+            n: *const u8,
+            k: *const u8,
+        ) -> i32;
+        pub fn crypto_box_open_detached_afternm(
+            m: *mut u8,
+            c: *const u8,
+            mac: *const u8,
+            clen: u64,
+            n: *const u8,
+            k: *const u8,
+        ) -> i32;
+    }
+
+    pub fn init() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        // SAFETY: sodium_init is idempotent and thread-safe; it picks the SIMD implementations.
+        ONCE.call_once(|| unsafe {
+            sodium_init();
+        });
+    }
+}
 
 impl PrecomputedBox {
     /// Refuses a peer key whose shared secret is all zeros (a low-order point), as libsodium's
@@ -29,20 +80,60 @@ impl PrecomputedBox {
         if !shared.was_contributory() {
             return Err(CurveError::WeakKey);
         }
-        let pk = crypto_box::PublicKey::from(*their_public);
-        let sk = crypto_box::SecretKey::from(*our_secret);
-        Ok(PrecomputedBox(SalsaBox::new(&pk, &sk)))
+        #[cfg(not(feature = "sodium"))]
+        {
+            let pk = crypto_box::PublicKey::from(*their_public);
+            let sk = crypto_box::SecretKey::from(*our_secret);
+            Ok(PrecomputedBox(SalsaBox::new(&pk, &sk)))
+        }
+        #[cfg(feature = "sodium")]
+        {
+            sodium::init();
+            let mut k = [0u8; 32];
+            // SAFETY: all pointers reference 32-byte arrays, as the C API requires.
+            let rc = unsafe {
+                sodium::crypto_box_beforenm(
+                    k.as_mut_ptr(),
+                    their_public.as_ptr(),
+                    our_secret.as_ptr(),
+                )
+            };
+            if rc != 0 {
+                return Err(CurveError::WeakKey);
+            }
+            Ok(PrecomputedBox(Backend(k)))
+        }
     }
 
     /// Encrypts `buf` in place and returns the tag.
     pub fn seal_detached(&self, nonce: &Nonce, buf: &mut [u8]) -> [u8; TAG_LEN] {
-        match self
-            .0
-            .encrypt_in_place_detached(GenericArray::from_slice(nonce), b"", buf)
+        #[cfg(not(feature = "sodium"))]
         {
-            Ok(tag) => tag.into(),
-            // Only fails for inputs beyond 256 GiB, which no frame limit allows.
-            Err(_) => [0u8; TAG_LEN],
+            match self
+                .0
+                .encrypt_in_place_detached(GenericArray::from_slice(nonce), b"", buf)
+            {
+                Ok(tag) => tag.into(),
+                // Only fails for inputs beyond 256 GiB, which no frame limit allows.
+                Err(_) => [0u8; TAG_LEN],
+            }
+        }
+        #[cfg(feature = "sodium")]
+        {
+            let mut mac = [0u8; TAG_LEN];
+            let p = buf.as_mut_ptr();
+            // SAFETY: libsodium allows c == m (in place); lengths come from the slice.
+            unsafe {
+                sodium::crypto_box_detached_afternm(
+                    p,
+                    mac.as_mut_ptr(),
+                    p,
+                    buf.len() as u64,
+                    nonce.as_ptr(),
+                    self.0 .0.as_ptr(),
+                );
+            }
+            mac
         }
     }
 
@@ -53,14 +144,37 @@ impl PrecomputedBox {
         buf: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<(), CurveError> {
-        self.0
-            .decrypt_in_place_detached(
-                GenericArray::from_slice(nonce),
-                b"",
-                buf,
-                GenericArray::from_slice(tag),
-            )
-            .map_err(|_| CurveError::BadBox)
+        #[cfg(not(feature = "sodium"))]
+        {
+            self.0
+                .decrypt_in_place_detached(
+                    GenericArray::from_slice(nonce),
+                    b"",
+                    buf,
+                    GenericArray::from_slice(tag),
+                )
+                .map_err(|_| CurveError::BadBox)
+        }
+        #[cfg(feature = "sodium")]
+        {
+            let p = buf.as_mut_ptr();
+            // SAFETY: in place is allowed; the tag is 16 bytes, the nonce 24, the key 32.
+            let rc = unsafe {
+                sodium::crypto_box_open_detached_afternm(
+                    p,
+                    p,
+                    tag.as_ptr(),
+                    buf.len() as u64,
+                    nonce.as_ptr(),
+                    self.0 .0.as_ptr(),
+                )
+            };
+            if rc == 0 {
+                Ok(())
+            } else {
+                Err(CurveError::BadBox)
+            }
+        }
     }
 
     /// `tag || ciphertext` of `plain` (handshake-sized data only).

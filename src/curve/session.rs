@@ -131,6 +131,8 @@ pub struct ServerSession {
     socket_type: &'static str,
     /// Skipping the rest of a multipart data message a subscriber sent (PUB ignores them).
     skipping: bool,
+    /// TTL the peer announced in its last PING (deciseconds; 0 = none).
+    peer_ttl_ds: u16,
 }
 
 impl ServerSession {
@@ -142,6 +144,7 @@ impl ServerSession {
             phase: Phase::Greeting,
             socket_type: "PUB",
             skipping: false,
+            peer_ttl_ds: 0,
         }
     }
 
@@ -153,6 +156,13 @@ impl ServerSession {
     /// Where the driver appends bytes read from the socket.
     pub fn input(&mut self) -> &mut BytesMut {
         &mut self.link.input
+    }
+
+    /// The TTL from the peer's last PING: ZMTP 3.1 asks us to close if nothing arrives from
+    /// it for that long. The driver owns the clock, so it enforces this.
+    pub fn peer_ttl(&self) -> Option<std::time::Duration> {
+        (self.peer_ttl_ds > 0)
+            .then(|| std::time::Duration::from_millis(u64::from(self.peer_ttl_ds) * 100))
     }
 
     pub fn is_ready(&self) -> bool {
@@ -235,7 +245,8 @@ impl ServerSession {
                         Command::Cancel(p) => {
                             Ok(Some(ServerEvent::Cancel(Bytes::copy_from_slice(p))))
                         }
-                        Command::Ping { context, .. } => {
+                        Command::Ping { ttl, context } => {
+                            self.peer_ttl_ds = ttl;
                             let pong = command::encode(b"PONG", context);
                             codec.seal_into(out, false, true, &pong);
                             Ok(None)
@@ -347,6 +358,7 @@ pub struct ClientSession {
     parts: Vec<Bytes>,
     parts_size: usize,
     max_message: usize,
+    peer_ttl_ds: u16,
 }
 
 impl ClientSession {
@@ -360,6 +372,7 @@ impl ClientSession {
             parts: Vec::new(),
             parts_size: 0,
             max_message: max_frame.saturating_mul(4),
+            peer_ttl_ds: 0,
         }
     }
 
@@ -374,6 +387,13 @@ impl ClientSession {
 
     pub fn input(&mut self) -> &mut BytesMut {
         &mut self.link.input
+    }
+
+    /// The TTL from the peer's last PING: ZMTP 3.1 asks us to close if nothing arrives from
+    /// it for that long. The driver owns the clock, so it enforces this.
+    pub fn peer_ttl(&self) -> Option<std::time::Duration> {
+        (self.peer_ttl_ds > 0)
+            .then(|| std::time::Duration::from_millis(u64::from(self.peer_ttl_ds) * 100))
     }
 
     pub fn is_ready(&self) -> bool {
@@ -436,7 +456,8 @@ impl ClientSession {
                     let codec = self.codec.as_mut().ok_or(SessionError::Closed)?;
                     let (flags, payload) = codec.open(f.body)?;
                     if flags & INNER_COMMAND != 0 {
-                        if let Command::Ping { context, .. } = command::parse(&payload)? {
+                        if let Command::Ping { ttl, context } = command::parse(&payload)? {
+                            self.peer_ttl_ds = ttl;
                             let pong = command::encode(b"PONG", context);
                             codec.seal_into(out, false, true, &pong);
                         }

@@ -279,6 +279,7 @@ pub fn checksum(bytes: &[u8]) -> u8 {
 /// For a length field, the tag of the data field whose value it measures.
 #[inline]
 pub fn data_tag_for_length(tag: u32) -> Option<u32> {
+    // Keep in sync with LENGTH_TAG_BITS (a unit test checks).
     Some(match tag {
         90 => 91,     // SecureDataLen -> SecureData
         93 => 89,     // SignatureLength -> Signature
@@ -302,6 +303,115 @@ pub fn data_tag_for_length(tag: u32) -> Option<u32> {
         1403 => 1404, // EncryptedNewPasswordLen
         _ => return None,
     })
+}
+
+/// Length tags as a bitset: one load and shift per field instead of a `match` on every field.
+const LENGTH_TAG_BITS: [u64; 24] = {
+    let tags = [
+        90u32, 93, 95, 212, 348, 350, 352, 354, 356, 358, 360, 362, 364, 445, 618, 621, 1184, 1277,
+        1401, 1403,
+    ];
+    let mut bits = [0u64; 24];
+    let mut i = 0;
+    while i < tags.len() {
+        bits[(tags[i] / 64) as usize] |= 1u64 << (tags[i] % 64);
+        i += 1;
+    }
+    bits
+};
+
+#[inline(always)]
+fn is_length_tag(tag: u32) -> bool {
+    LENGTH_TAG_BITS
+        .get((tag / 64) as usize)
+        .is_some_and(|w| (w >> (tag % 64)) & 1 == 1)
+}
+
+/// Finds SOH bytes 64 at a time: one compare-to-bitmask per block (SSE2), then a
+/// trailing-zeros per field, instead of a `memchr` call per short value.
+struct SohScanner<'a> {
+    hay: &'a [u8],
+    base: usize,
+    mask: u64,
+}
+
+impl<'a> SohScanner<'a> {
+    #[inline(always)]
+    fn new(hay: &'a [u8], start: usize) -> Self {
+        let mut s = SohScanner {
+            hay,
+            base: start,
+            mask: 0,
+        };
+        s.load(start);
+        s
+    }
+
+    #[inline(always)]
+    fn load(&mut self, at: usize) {
+        self.base = at;
+        self.mask = block_mask(self.hay.get(at..).unwrap_or(&[]));
+    }
+
+    /// Position of the first SOH at or after `from` (callers only move forward).
+    #[inline(always)]
+    fn next_from(&mut self, from: usize) -> Option<usize> {
+        if from >= self.base + 64 {
+            self.load(from);
+        }
+        loop {
+            let m = self.mask & (!0u64 << (from.saturating_sub(self.base) & 63));
+            if m != 0 {
+                return Some(self.base + m.trailing_zeros() as usize);
+            }
+            let next = self.base + 64;
+            if next >= self.hay.len() {
+                return None;
+            }
+            self.load(next);
+        }
+    }
+}
+
+#[inline(always)]
+fn block_mask(b: &[u8]) -> u64 {
+    match b.first_chunk::<64>() {
+        Some(c) => mask_of(c, SOH),
+        None => {
+            let mut tmp = [0u8; 64];
+            tmp[..b.len()].copy_from_slice(b);
+            mask_of(&tmp, SOH)
+        }
+    }
+}
+
+/// Bit i set when `c[i] == byte`. SSE2 is part of the x86_64 baseline, so no runtime detection.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn mask_of(c: &[u8; 64], byte: u8) -> u64 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+    };
+    let p = c.as_ptr() as *const __m128i;
+    // SAFETY: SSE2 is always available on x86_64; the four unaligned 16-byte loads cover
+    // exactly the 64 bytes of `c`.
+    unsafe {
+        let needle = _mm_set1_epi8(byte as i8);
+        let m = |i: usize| {
+            _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(p.add(i)), needle)) as u16 as u64
+        };
+        m(0) | (m(1) << 16) | (m(2) << 32) | (m(3) << 48)
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn mask_of(c: &[u8; 64], byte: u8) -> u64 {
+    let mut m = 0u64;
+    for (i, &b) in c.iter().enumerate() {
+        m |= ((b == byte) as u64) << i;
+    }
+    m
 }
 
 /// Validates the located frame and builds its field index.
@@ -358,8 +468,11 @@ fn parse_frame(
     let mut pos = h.body_start;
     let mut pending_data: Option<(u32, usize)> = None;
     let max_fields = limits.max_fields.saturating_sub(1);
+    let mut scan = SohScanner::new(body, pos);
     while pos < trailer {
         // Tag: 1..=9 ASCII digits then '='. The body ends with SOH, so the loop stops in bounds.
+        // (A byte loop beats SWAR and '='-bitmask variants here: tags are 2-3 digits and the
+        // loop exit is well predicted.)
         let tag_start = pos;
         let mut tag: u32 = 0;
         loop {
@@ -383,8 +496,8 @@ fn parse_frame(
                 .checked_add(len)
                 .filter(|&e| e < trailer && body[e] == SOH)
                 .ok_or(DecodeError::DataLength { tag })?,
-            _ => match memchr::memchr(SOH, &body[vstart..]) {
-                Some(i) => vstart + i,
+            _ => match scan.next_from(vstart) {
+                Some(i) => i,
                 None => return Err(DecodeError::Unterminated { tag }),
             },
         };
@@ -394,11 +507,13 @@ fn parse_frame(
         if tag == 10 {
             return Err(DecodeError::ChecksumNotLast);
         }
-        if let Some(data_tag) = data_tag_for_length(tag) {
-            let len = super::message::parse_u64(&body[vstart..vend])
-                .filter(|&n| n <= limits.max_message_size as u64)
-                .ok_or(DecodeError::DataLength { tag: data_tag })?;
-            pending_data = Some((data_tag, len as usize));
+        if is_length_tag(tag) {
+            if let Some(data_tag) = data_tag_for_length(tag) {
+                let len = super::message::parse_u64(&body[vstart..vend])
+                    .filter(|&n| n <= limits.max_message_size as u64)
+                    .ok_or(DecodeError::DataLength { tag: data_tag })?;
+                pending_data = Some((data_tag, len as usize));
+            }
         }
         if fields.len() >= max_fields {
             return Err(DecodeError::TooManyFields {
@@ -913,6 +1028,30 @@ mod tests {
         assert!(peek_logon(&raw[..raw.len() - 1]).is_none());
         let hb = framed("FIX.4.4", "35=0|49=A|56=B|34=1|");
         assert!(peek_logon(&hb).is_none());
+    }
+
+    #[test]
+    fn length_tag_bitset_matches_the_pairs() {
+        for tag in 0..3000 {
+            assert_eq!(
+                is_length_tag(tag),
+                data_tag_for_length(tag).is_some(),
+                "{tag}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_values_cross_scanner_blocks() {
+        let long = "x".repeat(200);
+        let body = format!("35=0|49=A|56=B|34=1|58={long}|59=0|1={}|", "y".repeat(63));
+        let raw = framed("FIX.4.4", &body);
+        let mut d = decoder();
+        d.feed(&raw);
+        let m = d.next().unwrap().unwrap();
+        assert_eq!(m.get(58).unwrap().value.len(), 200);
+        assert_eq!(m.get_str(59), Some("0"));
+        assert_eq!(m.get(1).unwrap().value.len(), 63);
     }
 
     #[test]

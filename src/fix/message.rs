@@ -145,6 +145,23 @@ impl Message {
         self.fields.len()
     }
 
+    /// The tag at wire position `i` (no value slice built: for scans such as group parsing).
+    #[inline]
+    pub fn tag_at(&self, i: usize) -> Option<u32> {
+        self.fields.get(i).map(|ix| ix.tag)
+    }
+
+    /// Wire position of the first `tag` within positions `range`.
+    #[inline]
+    pub fn position_in(&self, tag: u32, range: std::ops::Range<usize>) -> Option<usize> {
+        let end = range.end.min(self.fields.len());
+        let start = range.start.min(end);
+        self.fields[start..end]
+            .iter()
+            .position(|ix| ix.tag == tag)
+            .map(|p| p + start)
+    }
+
     /// The field at wire position `i`.
     pub fn field_at(&self, i: usize) -> Option<Field<'_>> {
         self.fields.get(i).map(|ix| self.field_of(ix))

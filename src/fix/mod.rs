@@ -4,6 +4,7 @@
 
 pub mod codec;
 pub mod field;
+pub mod groups;
 pub mod message;
 pub mod session;
 pub mod store;

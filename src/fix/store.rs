@@ -26,6 +26,8 @@ pub enum StoreError {
         "invalid session id {0:?} for a store file name (letters, digits, '.', '-', '_' only)"
     )]
     BadSessionId(String),
+    #[error("sequence store {path} is in use by another connection of the same session")]
+    Locked { path: PathBuf },
     #[error("sequence store {path}: record for seq {seq} is unreadable")]
     Corrupt { path: PathBuf, seq: u64 },
 }
@@ -171,7 +173,18 @@ pub struct FileStore {
     sent: BTreeMap<u64, (u64, u32)>,
     /// Records cut off as torn at open (for logs and tests).
     recovered_torn_bytes: u64,
+    /// Sequence-number changes not yet journaled: only the last value of a batch is written.
+    sender_dirty: bool,
+    target_dirty: bool,
+    /// Journal bytes that are not sent messages (superseded sequence-number records): when
+    /// this grows past `COMPACT_AFTER`, the journal is rewritten.
+    overhead_bytes: u64,
+    compact_after: u64,
 }
+
+/// Rewrite the journal once superseded records exceed this (a long session without resets
+/// would otherwise grow it by a record per input batch forever).
+const COMPACT_AFTER: u64 = 4 << 20;
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
@@ -187,6 +200,29 @@ fn valid_session_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+/// One writer per journal: a second connection claiming the same session (or a second
+/// process on the same state directory) must not interleave records with the first. The
+/// advisory lock goes away with the file descriptor, so a crashed process never leaves it held.
+fn lock_exclusive(file: &File, path: &Path) -> Result<(), StoreError> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a valid open descriptor owned by `file`; no memory is passed.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Err(StoreError::Locked {
+            path: path.to_owned(),
+        })
+    } else {
+        Err(StoreError::Io {
+            path: path.to_owned(),
+            source: err,
+        })
+    }
 }
 
 impl FileStore {
@@ -206,6 +242,7 @@ impl FileStore {
             .truncate(false)
             .open(&path)
             .map_err(io_err(&path))?;
+        lock_exclusive(&file, &path)?;
         let mut data = Vec::new();
         file.read_to_end(&mut data).map_err(io_err(&path))?;
         let mut store = FileStore {
@@ -217,6 +254,10 @@ impl FileStore {
             target: 1,
             sent: BTreeMap::new(),
             recovered_torn_bytes: 0,
+            sender_dirty: false,
+            target_dirty: false,
+            overhead_bytes: 0,
+            compact_after: COMPACT_AFTER,
         };
         let good = store.replay(&data);
         if good < data.len() {
@@ -233,6 +274,9 @@ impl FileStore {
             store.file.sync_all().map_err(io_err(&store.path))?;
         }
         store.file_len = good as u64;
+        if store.overhead_bytes > store.compact_after {
+            store.compact()?;
+        }
         if !existed {
             // Make the new file's directory entry durable too.
             if let Ok(dir) = File::open(state_dir) {
@@ -304,8 +348,70 @@ impl FileStore {
                 }
                 _ => return pos,
             }
+            if kind != KIND_SENT {
+                self.overhead_bytes += (RECORD_HEAD + len + RECORD_TAIL) as u64;
+            }
             pos = body_end + RECORD_TAIL;
         }
+    }
+
+    /// Rewrites the journal as: state, every stored sent message, final sequence numbers.
+    /// Written to a temporary file, synced, then renamed over the journal, so a crash at any
+    /// point leaves either the old or the new journal whole.
+    fn compact(&mut self) -> Result<(), StoreError> {
+        self.write_pending()?;
+        let mut data = Vec::new();
+        encode_record(
+            &mut data,
+            KIND_STATE,
+            &[&self.sender.to_le_bytes(), &self.target.to_le_bytes()],
+        );
+        let sent: Vec<(u64, (u64, u32))> = self.sent.iter().map(|(k, v)| (*k, *v)).collect();
+        for (seq, (off, len)) in sent {
+            let mut buf = vec![0u8; len as usize];
+            self.file
+                .read_exact_at(&mut buf, off)
+                .map_err(|_| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    seq,
+                })?;
+            encode_record(&mut data, KIND_SENT, &[&seq.to_le_bytes(), &buf]);
+        }
+        encode_record(&mut data, KIND_SENDER, &[&self.sender.to_le_bytes()]);
+        encode_record(&mut data, KIND_TARGET, &[&self.target.to_le_bytes()]);
+        // The new journal is locked before it replaces the old one, so no other opener can
+        // slip in between the rename and the lock.
+        let tmp = self.path.with_extension("seqlog.tmp");
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(io_err(&tmp))?;
+        lock_exclusive(&f, &tmp)?;
+        std::io::Write::write_all(&mut f, &data).map_err(io_err(&tmp))?;
+        f.sync_all().map_err(io_err(&tmp))?;
+        std::fs::rename(&tmp, &self.path).map_err(io_err(&self.path))?;
+        if let Some(dir) = self.path.parent() {
+            if let Ok(d) = File::open(dir) {
+                d.sync_all().map_err(io_err(dir))?;
+            }
+        }
+        self.file = f;
+        let (sender, target) = (self.sender, self.target);
+        self.sent.clear();
+        self.overhead_bytes = 0;
+        let good = self.replay(&data);
+        debug_assert_eq!(good, data.len());
+        debug_assert_eq!((self.sender, self.target), (sender, target));
+        self.file_len = data.len() as u64;
+        Ok(())
+    }
+
+    /// Superseded-record bytes after which the journal is rewritten (default 4 MiB).
+    pub fn set_compact_after(&mut self, bytes: u64) {
+        self.compact_after = bytes;
     }
 
     pub fn path(&self) -> &Path {
@@ -340,14 +446,14 @@ impl SeqStore for FileStore {
     fn set_next_sender_seq(&mut self, n: u64) -> Result<(), StoreError> {
         if n != self.sender {
             self.sender = n;
-            encode_record(&mut self.pending, KIND_SENDER, &[&n.to_le_bytes()]);
+            self.sender_dirty = true;
         }
         Ok(())
     }
     fn set_next_target_seq(&mut self, n: u64) -> Result<(), StoreError> {
         if n != self.target {
             self.target = n;
-            encode_record(&mut self.pending, KIND_TARGET, &[&n.to_le_bytes()]);
+            self.target_dirty = true;
         }
         Ok(())
     }
@@ -356,6 +462,7 @@ impl SeqStore for FileStore {
         encode_record(&mut self.pending, KIND_SENT, &[&seq.to_le_bytes(), raw]);
         self.sent.insert(seq, (off, raw.len() as u32));
         self.sender = seq + 1;
+        self.sender_dirty = false;
         Ok(())
     }
     fn sent_range(&mut self, begin: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
@@ -382,6 +489,9 @@ impl SeqStore for FileStore {
         self.sent.clear();
         self.sender = 1;
         self.target = 1;
+        self.sender_dirty = false;
+        self.target_dirty = false;
+        self.overhead_bytes = 0;
         let mut rec = Vec::new();
         encode_record(
             &mut rec,
@@ -397,19 +507,33 @@ impl SeqStore for FileStore {
         Ok(())
     }
     fn commit(&mut self) -> Result<(), StoreError> {
+        let before = self.pending.len();
+        if self.sender_dirty {
+            encode_record(
+                &mut self.pending,
+                KIND_SENDER,
+                &[&self.sender.to_le_bytes()],
+            );
+            self.sender_dirty = false;
+        }
+        if self.target_dirty {
+            encode_record(
+                &mut self.pending,
+                KIND_TARGET,
+                &[&self.target.to_le_bytes()],
+            );
+            self.target_dirty = false;
+        }
+        self.overhead_bytes += (self.pending.len() - before) as u64;
         if self.pending.is_empty() {
             return Ok(());
         }
         self.write_pending()?;
         self.file.sync_data().map_err(io_err(&self.path))?;
+        if self.overhead_bytes > self.compact_after {
+            self.compact()?;
+        }
         Ok(())
-    }
-}
-
-impl Drop for FileStore {
-    fn drop(&mut self) {
-        // Best effort: a clean shutdown should not lose the last batch.
-        let _ = self.commit();
     }
 }
 
@@ -450,8 +574,8 @@ mod tests {
         s.set_next_target_seq(5).unwrap();
         s.commit().unwrap();
         s.set_next_target_seq(6).unwrap();
-        // Simulate kill -9: the process dies without Drop running.
-        std::mem::forget(s);
+        // As after kill -9: nothing flushes an uncommitted batch on the way out.
+        drop(s);
         let s = FileStore::open(dir.path(), "s").unwrap();
         assert_eq!(s.next_target_seq(), 5);
     }
@@ -498,6 +622,48 @@ mod tests {
                 99
             );
         }
+    }
+
+    #[test]
+    fn only_the_last_seq_of_a_batch_is_journaled_and_compaction_keeps_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = FileStore::open(dir.path(), "c").unwrap();
+        s.save_sent(1, b"first").unwrap();
+        for n in 2..1000 {
+            s.set_next_target_seq(n).unwrap();
+        }
+        s.commit().unwrap();
+        let one_batch = std::fs::metadata(s.path()).unwrap().len();
+        assert!(one_batch < 100, "one batch wrote {one_batch} bytes");
+        // Enough batches to cross a (test-sized) compaction threshold.
+        let threshold = 2048;
+        s.set_compact_after(threshold);
+        let per_batch = (RECORD_HEAD + 8 + RECORD_TAIL) as u64;
+        for n in 0..(threshold / per_batch + 10) {
+            s.set_next_target_seq(1000 + n).unwrap();
+            s.commit().unwrap();
+        }
+        s.set_next_sender_seq(7).unwrap();
+        s.commit().unwrap();
+        let len = std::fs::metadata(s.path()).unwrap().len();
+        assert!(len < threshold / 2, "journal still {len} bytes");
+        let target = s.next_target_seq();
+        drop(s);
+        let mut s = FileStore::open(dir.path(), "c").unwrap();
+        assert_eq!((s.next_sender_seq(), s.next_target_seq()), (7, target));
+        assert_eq!(s.sent_range(1, 1).unwrap(), vec![(1, b"first".to_vec())]);
+    }
+
+    #[test]
+    fn a_second_open_of_the_same_session_is_refused_until_the_first_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = FileStore::open(dir.path(), "same").unwrap();
+        assert!(matches!(
+            FileStore::open(dir.path(), "same"),
+            Err(StoreError::Locked { .. })
+        ));
+        drop(first);
+        FileStore::open(dir.path(), "same").unwrap();
     }
 
     #[test]

@@ -1,1 +1,192 @@
 //! The directory keyring (`keys/`): authorized and revoked CURVE keys, watched live.
+//!
+//! ```text
+//! keys/server/server.key, server.key_secret   the publisher's long-term keypair
+//! keys/authorized/NAME.key                    public keys allowed to subscribe
+//! keys/revoked/NAME.key                       revoked: denied even if also authorized
+//! keys/clients/                               client keypairs generated for handing out
+//! ```
+//!
+//! The `Keyring` is the publisher's `Authorizer`. A file watcher (plus a periodic rescan as a
+//! safety net for file systems that drop events) rebuilds the snapshot and, when its content
+//! changed, swaps it in whole and ticks `changes()`; the publisher then re-asks every live
+//! connection, so a revocation closes connections within milliseconds of the file move.
+
+pub mod snapshot;
+mod watch;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crate::audit::{AuditLog, AuditRecord, Side};
+use crate::auth::{Authorizer, Decision, PeerAddr};
+use crate::keys::cert::{self, CertError};
+use crate::keys::{fsutil, Keypair, PublicKey};
+
+pub use snapshot::{Entry, Snapshot, Status};
+
+/// How often the directories are rescanned even without file events.
+pub const RESCAN_INTERVAL: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringError {
+    #[error("keyring {root}: {reason}")]
+    Root { root: PathBuf, reason: String },
+    #[error(transparent)]
+    Cert(#[from] CertError),
+    #[error(transparent)]
+    Fs(#[from] fsutil::FsError),
+}
+
+pub struct Keyring {
+    root: PathBuf,
+    snapshot: RwLock<Arc<Snapshot>>,
+    changes: tokio::sync::watch::Sender<u64>,
+    audit: AuditLog,
+}
+
+impl Keyring {
+    /// Scans `root` and starts watching it (needs a tokio runtime). `authorized/` and
+    /// `revoked/` are created if missing so that they can be watched.
+    pub fn open(root: &Path, audit: AuditLog) -> Result<Arc<Keyring>, KeyringError> {
+        if !root.is_dir() {
+            return Err(KeyringError::Root {
+                root: root.to_path_buf(),
+                reason: "not a directory".into(),
+            });
+        }
+        for sub in ["authorized", "revoked"] {
+            std::fs::create_dir_all(root.join(sub)).map_err(|e| KeyringError::Root {
+                root: root.to_path_buf(),
+                reason: format!("{sub}/: {e}"),
+            })?;
+        }
+        let keyring = Arc::new(Self::load(root, audit));
+        watch::spawn(Arc::downgrade(&keyring), root)?;
+        Ok(keyring)
+    }
+
+    /// A scanned keyring with no watcher (for one-shot tools and tests).
+    pub fn load(root: &Path, audit: AuditLog) -> Keyring {
+        let snap = Snapshot::scan(root, None);
+        let keyring = Keyring {
+            root: root.to_path_buf(),
+            snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            changes: tokio::sync::watch::channel(0).0,
+            audit,
+        };
+        keyring.install(snap, "initial load");
+        keyring
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        match self.snapshot.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Rescans now (SIGHUP, file events, the periodic timer). Returns whether anything
+    /// changed.
+    pub fn reload(&self, why: &str) -> bool {
+        let current = self.snapshot();
+        let next = Snapshot::scan(&self.root, Some(&current));
+        if next == *current {
+            return false;
+        }
+        self.install(next, why);
+        true
+    }
+
+    fn install(&self, next: Snapshot, why: &str) {
+        let next = Arc::new(next);
+        let previous = {
+            let mut guard = match self.snapshot.write() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            std::mem::replace(&mut *guard, next.clone())
+        };
+        self.changes.send_modify(|g| *g += 1);
+        let added: Vec<&str> = next
+            .authorized
+            .iter()
+            .filter(|(p, e)| previous.authorized.get(*p) != Some(e))
+            .map(|(_, e)| e.name.as_str())
+            .collect();
+        let revoked: Vec<&str> = next
+            .revoked
+            .iter()
+            .filter(|(p, _)| !previous.revoked.contains_key(*p))
+            .map(|(_, e)| e.name.as_str())
+            .collect();
+        tracing::info!(
+            why,
+            authorized = next.authorized.len(),
+            revoked = next.revoked.len(),
+            effective = next.effective_count(),
+            problems = next.problems.len(),
+            changed = ?added,
+            newly_revoked = ?revoked,
+            "keyring loaded"
+        );
+        let mut rec = AuditRecord::new(Side::Keyring, "keyring_reloaded", true).reason(format!(
+            "{why}: {} authorized, {} revoked, {} effective, {} problem files",
+            next.authorized.len(),
+            next.revoked.len(),
+            next.effective_count(),
+            next.problems.len()
+        ));
+        if !next.problems.is_empty() {
+            rec = rec.name(next.problems.join("; "));
+        }
+        self.audit.record(rec);
+    }
+}
+
+impl Authorizer for Keyring {
+    fn authorize(&self, key: &PublicKey, _peer: &PeerAddr) -> Decision {
+        self.snapshot().decide(key)
+    }
+
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+}
+
+fn server_paths(root: &Path) -> (PathBuf, PathBuf) {
+    let dir = root.join("server");
+    (dir.join("server.key"), dir.join("server.key_secret"))
+}
+
+/// The publisher's long-term keypair from `root/server/server.key_secret`.
+pub fn load_server_keypair(root: &Path) -> Result<Keypair, KeyringError> {
+    Ok(cert::read_secret(&server_paths(root).1)?)
+}
+
+/// As `load_server_keypair`, generating the keypair (server/ 0700, secret 0600) if absent.
+pub fn load_or_create_server_keypair(root: &Path) -> Result<Keypair, KeyringError> {
+    let (_, secret) = server_paths(root);
+    if secret.exists() {
+        return load_server_keypair(root);
+    }
+    let dir = root.join("server");
+    fsutil::create_dir_mode(&dir, 0o700)?;
+    let keypair = Keypair::generate();
+    cert::write_keypair(
+        &dir,
+        "server",
+        &keypair,
+        &[("name".into(), "server".into())],
+    )?;
+    tracing::info!(public = %keypair.public, "generated the server keypair");
+    Ok(keypair)
+}
+
+#[cfg(test)]
+mod tests;

@@ -5,6 +5,9 @@
 
 use std::fmt;
 
+pub mod cert;
+pub mod fsutil;
+
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// Z85 text of a 32-byte key is always 40 characters.

@@ -36,10 +36,24 @@ macro_rules! fix_code {
                 }
             }
 
+            /// On the wire an unknown code is verbatim, except one that would read as a
+            /// name (or starts with `?`): that gets a `?` prefix, so decoding is exact.
+            fn to_wire(&self) -> std::borrow::Cow<'_, str> {
+                match self {
+                    $name::Other(s) if s.starts_with('?') || !matches!($name::from_wire(s), $name::Other(_)) => {
+                        std::borrow::Cow::Owned(format!("?{s}"))
+                    }
+                    other => std::borrow::Cow::Borrowed(other.as_str()),
+                }
+            }
+
             fn from_wire(s: &str) -> Self {
                 match s {
                     $($wire => $name::$variant,)+
-                    other => $name::Other(other.to_owned()),
+                    other => match other.strip_prefix('?') {
+                        Some(code) => $name::Other(code.to_owned()),
+                        None => $name::Other(other.to_owned()),
+                    },
                 }
             }
         }
@@ -52,7 +66,7 @@ macro_rules! fix_code {
 
         impl Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
+                s.serialize_str(&self.to_wire())
             }
         }
 

@@ -364,3 +364,22 @@ fn non_utf8_text_is_an_error_not_a_panic() {
         }
     );
 }
+
+#[test]
+fn unknown_code_that_looks_like_a_name_round_trips() {
+    // Found by fuzzing: a venue sending 269=trade_volume must not decode as 269=B.
+    for code in ["trade_volume", "?x", "B", "Z"] {
+        let e = EntryType::from_fix(code);
+        let bytes = rmp_serde::to_vec(&e).unwrap();
+        let back: EntryType = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(back, e, "{code}");
+    }
+    assert_eq!(EntryType::from_fix("B"), EntryType::TradeVolume);
+    let wire: String =
+        rmp_serde::from_slice(&rmp_serde::to_vec(&EntryType::from_fix("trade_volume")).unwrap())
+            .unwrap();
+    assert_eq!(wire, "?trade_volume");
+    let wire: String =
+        rmp_serde::from_slice(&rmp_serde::to_vec(&EntryType::from_fix("Z")).unwrap()).unwrap();
+    assert_eq!(wire, "Z");
+}

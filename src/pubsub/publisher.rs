@@ -297,6 +297,18 @@ impl Publisher {
             .collect()
     }
 
+    /// The fullest subscriber queue right now (cheap: no allocation); lets a producer that
+    /// prefers back-pressure over drops (e.g. a benchmark or a replay) pace itself.
+    pub fn max_queue_depth(&self) -> usize {
+        let Ok(subs) = self.inner.subscribers.read() else {
+            return 0;
+        };
+        subs.iter()
+            .map(|s| s.tx.max_capacity() - s.tx.capacity())
+            .max()
+            .unwrap_or(0)
+    }
+
     pub fn counters(&self) -> PublisherCounters {
         let c = &self.inner.counters;
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -590,7 +602,8 @@ where
     let mut changes_live = true;
     let mut shutdown = inner.shutdown.subscribe();
     let hb_ivl = inner.cfg.heartbeat_ivl;
-    let mut hb = tokio::time::interval(hb_ivl.unwrap_or(Duration::from_secs(3600)));
+    // Without our own heartbeats, still tick to enforce a TTL the peer's PINGs announce.
+    let mut hb = tokio::time::interval(hb_ivl.unwrap_or(Duration::from_secs(1)));
     hb.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     hb.tick().await;
     let mut last_rx = Instant::now();
@@ -688,11 +701,16 @@ where
                     }
                 }
             }
-            _ = hb.tick(), if hb_ivl.is_some() => {
-                if last_rx.elapsed() > inner.cfg.heartbeat_timeout {
-                    return Close::Timeout("heartbeat");
+            _ = hb.tick() => {
+                if session.peer_ttl().is_some_and(|ttl| last_rx.elapsed() > ttl) {
+                    return Close::Timeout("peer heartbeat TTL");
                 }
-                let _ = session.send_ping(ttl_ds, &mut out);
+                if hb_ivl.is_some() {
+                    if last_rx.elapsed() > inner.cfg.heartbeat_timeout {
+                        return Close::Timeout("heartbeat");
+                    }
+                    let _ = session.send_ping(ttl_ds, &mut out);
+                }
             }
         }
     }

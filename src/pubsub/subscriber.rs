@@ -182,7 +182,7 @@ where
     out.extend_from_slice(&s.greeting());
     let deadline = Instant::now() + cfg.handshake_timeout;
     let mut connected = false;
-    let hb_ivl = cfg.heartbeat_ivl.unwrap_or(Duration::from_secs(3600));
+    let hb_ivl = cfg.heartbeat_ivl.unwrap_or(Duration::from_secs(1));
     let mut hb = tokio::time::interval(hb_ivl);
     hb.tick().await;
     let mut last_rx = Instant::now();
@@ -238,11 +238,16 @@ where
             _ = tokio::time::sleep_until(deadline.into()), if !connected => {
                 return Err(("handshake timeout".into(), connected));
             }
-            _ = hb.tick(), if cfg.heartbeat_ivl.is_some() && connected => {
-                if last_rx.elapsed() > cfg.heartbeat_timeout {
-                    return Err(("heartbeat timeout".into(), connected));
+            _ = hb.tick(), if connected => {
+                if s.peer_ttl().is_some_and(|ttl| last_rx.elapsed() > ttl) {
+                    return Err(("publisher heartbeat TTL expired".into(), connected));
                 }
-                let _ = s.send_ping(ttl_ds, &mut out);
+                if cfg.heartbeat_ivl.is_some() {
+                    if last_rx.elapsed() > cfg.heartbeat_timeout {
+                        return Err(("heartbeat timeout".into(), connected));
+                    }
+                    let _ = s.send_ping(ttl_ds, &mut out);
+                }
             }
         }
     }

@@ -34,8 +34,16 @@ impl Subscriptions {
         }
     }
 
+    /// Hot path (every message x every subscriber): the common "everything" subscription and
+    /// a first-byte mismatch are decided without a `memcmp` call.
     pub fn matches(&self, topic: &[u8]) -> bool {
-        self.entries.iter().any(|(p, _)| topic.starts_with(p))
+        self.entries
+            .iter()
+            .any(|(p, _)| match (p.first(), topic.first()) {
+                (None, _) => true,
+                (Some(a), Some(b)) if a == b => topic.starts_with(p),
+                _ => false,
+            })
     }
 
     pub fn prefixes(&self) -> impl Iterator<Item = &Bytes> {

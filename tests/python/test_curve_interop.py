@@ -263,11 +263,30 @@ def test_heartbeats_both_ways(spawn, ctx, tmp_path):
 
 def test_keys_written_by_fixcurve_load_in_pyzmq(fc, tmp_path):
     cp = fc("keys", "gen", "carol", "--dir", tmp_path, check=False)
-    if "not implemented" in cp.stderr:
-        pytest.skip("fixcurve keys gen not landed yet")
     assert cp.returncode == 0, cp.stderr
     pub, sec = zmq.auth.load_certificate(str(tmp_path / "carol.key_secret"))
     assert len(pub) == 40 and len(sec) == 40
     pub2, none = zmq.auth.load_certificate(str(tmp_path / "carol.key"))
     assert pub2 == pub and none is None
     assert zmq.curve_public(sec) == pub
+
+
+def test_ipc_and_ipv6_endpoints(spawn, ctx, tmp_path):
+    root = make_keyring(tmp_path / "keys")
+    sock = tmp_path / "pub.sock"
+    p = spawn(BIN, "pub", "--bind", f"ipc://{sock}", "--bind", "tcp://[::1]:0", "--keys", root, "--topic", "t")
+    first = p.listening("publish")
+    p.wait_for(r"listening: publish tcp://\[::1\]:\d+", stream="err")
+    v6 = [l.split()[-1] for l in p.stderr_lines if l.startswith("listening: publish tcp://[::1]")][0]
+    assert first == f"ipc://{sock}"
+    a = curve_sub(ctx, root, "alice", first)
+    b = ctx.socket(zmq.SUB)
+    b.setsockopt(zmq.IPV6, 1)
+    pub, sec = zmq.auth.load_certificate(str(root / "clients" / "alice.key_secret"))
+    b.curve_publickey, b.curve_secretkey = pub, sec
+    b.curve_serverkey = zmq.auth.load_certificate(str(root / "server" / "server.key"))[0]
+    b.setsockopt(zmq.SUBSCRIBE, b"")
+    b.setsockopt(zmq.LINGER, 0)
+    b.connect(v6)
+    got = pump_until(p, [a, b])
+    assert got[a] == got[b] == [b"t", b"sync"]

@@ -67,6 +67,8 @@ pub struct SessionConfig {
     /// Messages that arrived ahead of a gap kept for in-order delivery; beyond this they are
     /// dropped and fetched again by the next ResendRequest.
     pub max_queued: usize,
+    /// The same bound in bytes (early messages can be large snapshots).
+    pub max_queued_bytes: usize,
     pub decoder_limits: DecoderLimits,
 }
 
@@ -94,6 +96,7 @@ impl SessionConfig {
             check_sending_time: Some(Duration::from_secs(120)),
             check_comp_ids: true,
             max_queued: 10_000,
+            max_queued_bytes: 16 << 20,
             decoder_limits: DecoderLimits::default(),
         }
     }
@@ -329,6 +332,10 @@ pub struct Session {
     /// Highest seq our outstanding ResendRequest has to bring in.
     resend_until: Option<u64>,
     queue: BTreeMap<u64, Queued>,
+    queued_bytes: usize,
+    /// Highest MsgSeqNum seen ahead of a gap (queued or dropped): if it is still ahead once the
+    /// queue is drained, dropped messages are requested again.
+    highest_seen: u64,
     transmit: VecDeque<Vec<u8>>,
     events: VecDeque<SessionEvent>,
     rate_window: (Instant, u32),
@@ -392,6 +399,8 @@ impl Session {
             logout_deadline: None,
             resend_until: None,
             queue: BTreeMap::new(),
+            queued_bytes: 0,
+            highest_seen: 0,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
             rate_window: (now, 0),
@@ -648,6 +657,15 @@ impl Session {
             return;
         }
         if self.state == SessionState::AwaitingLogon {
+            if msg.msg_type() == b"5" && self.cfg.role == Role::Initiator {
+                // The acceptor refused our Logon: its text is the only diagnosis we get.
+                let text = text_of(msg.get(58)).unwrap_or_default();
+                self.events.push_back(SessionEvent::LoggedOut {
+                    reason: format!("logon refused by peer: {text}"),
+                });
+                self.disconnect(format!("logon refused by peer: {text}"));
+                return;
+            }
             if msg.msg_type() != b"A" {
                 self.disconnect(format!(
                     "first message is not a Logon (35={})",
@@ -793,9 +811,16 @@ impl Session {
 
     fn target_too_high(&mut self, msg: Message, seq: u64, answered: bool) {
         let expected = self.store.next_target_seq();
-        if self.queue.len() < self.cfg.max_queued {
+        self.highest_seen = self.highest_seen.max(seq);
+        let size = msg.as_bytes().len();
+        if self.queue.len() < self.cfg.max_queued
+            && self.queued_bytes + size <= self.cfg.max_queued_bytes
+            && !self.queue.contains_key(&seq)
+        {
+            self.queued_bytes += size;
             self.queue.insert(seq, Queued { msg, answered });
         } else {
+            // Dropped messages are fetched again by the next ResendRequest.
             self.stats.queued_dropped += 1;
         }
         if self.resend_until.is_none() {
@@ -840,11 +865,20 @@ impl Session {
                 self.resend_until = None;
             }
             let Some(entry) = self.queue.first_entry() else {
+                if self.resend_until.is_none() && self.highest_seen >= expected {
+                    let seen = self.highest_seen;
+                    self.events.push_back(SessionEvent::Gap {
+                        expected,
+                        received: seen,
+                    });
+                    self.send_resend_request(expected, seen);
+                }
                 return;
             };
             let seq = *entry.key();
             if seq < expected {
-                entry.remove();
+                let q = entry.remove();
+                self.queued_bytes = self.queued_bytes.saturating_sub(q.msg.as_bytes().len());
                 continue;
             }
             if seq > expected {
@@ -858,6 +892,7 @@ impl Session {
                 return;
             }
             let q = entry.remove();
+            self.queued_bytes = self.queued_bytes.saturating_sub(q.msg.as_bytes().len());
             match q.msg.msg_type() {
                 // A Logon or an already answered ResendRequest only consumes its number.
                 b"A" => self.incr_target(seq),
@@ -1304,6 +1339,7 @@ impl Session {
         }
         self.state = SessionState::Closed;
         self.queue.clear();
+        self.queued_bytes = 0;
         self.events.push_back(SessionEvent::Disconnect { reason });
     }
 

@@ -174,6 +174,7 @@ where
     let mut disconnect_reason: Option<String> = None;
     let mut shutdown_deadline: Option<Instant> = None;
     let mut announced = false;
+    let mut queued_after_logon = false;
     loop {
         wbuf.clear();
         session.drain_transmit(&mut wbuf);
@@ -195,6 +196,7 @@ where
                     tracing::info!(session = %label, peer = %conn.peer, heartbeat_secs, "FIX session logged on");
                     for m in std::mem::take(&mut env.after_logon) {
                         send_app(&mut session, &m, &label);
+                        queued_after_logon = true;
                     }
                 }
                 SessionEvent::LoggedOut { reason } => {
@@ -228,6 +230,11 @@ where
                 shutdown_deadline =
                     Some(Instant::now() + cfg.logout_timeout + Duration::from_secs(1));
             }
+        }
+        if std::mem::take(&mut queued_after_logon) && disconnect_reason.is_none() {
+            // Write what was queued on Logon (the MarketDataRequest) now, not at the next
+            // wake-up, which may be a heartbeat interval away.
+            continue;
         }
         if disconnect_reason.is_some() {
             // Flush whatever the session queued with its Disconnect (e.g. a Logout).

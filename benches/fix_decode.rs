@@ -1,0 +1,98 @@
+//! FIX decode throughput on the shared reference samples (`../shared/bench/fix-samples/*.fix`
+//! beside the checkout, the same files QuickFIX's reference bench parses), falling back to
+//! identical copies kept in the crate when that folder is absent.
+//!
+//! Run: `cargo bench --bench fix_decode`. Compare with the QuickFIX C++ figure for the same
+//! file (see the README's FIX engine section).
+
+use std::path::Path;
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use fixcurve::fix::codec::{Decoder, DecoderLimits};
+
+fn samples() -> Vec<(String, Vec<u8>)> {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/fix-samples");
+    let mut out = Vec::new();
+    if let Ok(dir) = std::fs::read_dir(&shared) {
+        let mut paths: Vec<_> = dir
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "fix"))
+            .collect();
+        paths.sort();
+        for p in paths {
+            if let Ok(b) = std::fs::read(&p) {
+                let name = p.file_stem().map(|s| s.to_string_lossy().into_owned());
+                out.push((name.unwrap_or_default(), b));
+            }
+        }
+    }
+    if out.is_empty() {
+        out = vec![
+            (
+                "er_8".into(),
+                include_bytes!("../src/fix/testdata/er_8.fix").to_vec(),
+            ),
+            (
+                "md_w".into(),
+                include_bytes!("../src/fix/testdata/md_w.fix").to_vec(),
+            ),
+            (
+                "md_x".into(),
+                include_bytes!("../src/fix/testdata/md_x.fix").to_vec(),
+            ),
+        ];
+    }
+    out
+}
+
+fn bench(c: &mut Criterion) {
+    for (name, raw) in samples() {
+        let mut g = c.benchmark_group(format!("fix_decode/{name}"));
+        g.throughput(Throughput::Bytes(raw.len() as u64));
+        // One message per read: feed, validate (BodyLength, CheckSum, tags), index fields.
+        g.bench_function("one_per_read", |b| {
+            let mut d = Decoder::new(DecoderLimits::default());
+            b.iter(|| {
+                d.feed(black_box(&raw));
+                let m = d.decode_next().unwrap().unwrap();
+                black_box(m.msg_type().len())
+            })
+        });
+        // Plus a walk of the market-data repeating group, as the normalizer does.
+        g.bench_function("with_groups", |b| {
+            let mut d = Decoder::new(DecoderLimits::default());
+            b.iter(|| {
+                d.feed(black_box(&raw));
+                let m = d.decode_next().unwrap().unwrap();
+                let mut n = 0usize;
+                if let Ok(Some(grp)) = fixcurve::fix::groups::group(&m, 268) {
+                    for e in grp.entries() {
+                        n += e.get(270).map(|f| f.value.len()).unwrap_or(0);
+                    }
+                }
+                black_box(n)
+            })
+        });
+        g.finish();
+
+        // 64 messages per read, the shape of a busy feed.
+        let batch: Vec<u8> = raw.repeat(64);
+        let mut g = c.benchmark_group(format!("fix_decode/{name}"));
+        g.throughput(Throughput::Bytes(batch.len() as u64));
+        g.bench_function("64_per_read", |b| {
+            let mut d = Decoder::new(DecoderLimits::default());
+            b.iter(|| {
+                d.feed(black_box(&batch));
+                let mut n = 0;
+                for m in &mut d {
+                    n += m.unwrap().field_count();
+                }
+                black_box(n)
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

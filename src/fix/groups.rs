@@ -1,0 +1,459 @@
+//! Repeating groups of the messages fixcurve normalizes.
+//!
+//! Tag=value has no group delimiters on the wire: an entry starts at each occurrence of the
+//! group's first (delimiter) field, and the last entry ends at the first field that is not a
+//! member of the group. So group parsing needs to know each group's members; this module holds
+//! them for the market-data, quote, security-status and execution-report groups (FIX 4.2/4.4,
+//! FIX 5.0 via FIXT), nested groups included. Parsing is lazy and allocation-light: a group is
+//! a list of position ranges into the already-indexed message.
+//!
+//! A group we have no member list for is still readable: its members are taken to be the tags
+//! seen in its entries before the last one, and a single-entry group runs to the end of the
+//! body. That is a heuristic, so the normalizer only relies on the known groups.
+
+use std::ops::Range;
+
+use super::field::Field;
+use super::message::{parse_u64, Message};
+
+/// A group definition: the NumInGroup tag and the tags its entries may hold (nested groups'
+/// count tags and members included).
+#[derive(Debug)]
+pub struct GroupSpec {
+    pub count_tag: u32,
+    pub members: &'static [u32],
+    pub nested: &'static [&'static GroupSpec],
+}
+
+impl GroupSpec {
+    fn is_member(&self, tag: u32) -> bool {
+        self.members.contains(&tag)
+            || self
+                .nested
+                .iter()
+                .any(|n| n.count_tag == tag || n.is_member(tag))
+    }
+}
+
+/// Instrument component (FIX 4.4), without its own nested groups.
+macro_rules! instrument {
+    () => {
+        [
+            55, 65, 48, 22, 460, 461, 167, 762, 200, 541, 1079, 966, 1049, 965, 224, 225, 239, 226,
+            227, 228, 255, 543, 470, 471, 472, 240, 202, 947, 967, 968, 206, 231, 969, 996, 997,
+            223, 207, 970, 971, 106, 348, 349, 107, 350, 351, 691, 667, 875, 876, 873, 874, 201,
+            1151, 1146, 1147, 1191, 1192, 1193, 1194, 1195, 1196, 1197, 1198, 1199, 1200, 1227,
+            1185, 1184, 1186,
+        ]
+    };
+}
+
+pub static SECURITY_ALT_ID: GroupSpec = GroupSpec {
+    count_tag: 454,
+    members: &[455, 456],
+    nested: &[],
+};
+pub static EVENTS: GroupSpec = GroupSpec {
+    count_tag: 864,
+    members: &[865, 866, 867, 868, 1145],
+    nested: &[],
+};
+pub static PARTY_SUB_IDS: GroupSpec = GroupSpec {
+    count_tag: 802,
+    members: &[523, 803],
+    nested: &[],
+};
+pub static PARTIES: GroupSpec = GroupSpec {
+    count_tag: 453,
+    members: &[448, 447, 452],
+    nested: &[&PARTY_SUB_IDS],
+};
+
+/// 268 NoMDEntries in W (snapshot) and X (incremental refresh): the union of both layouts.
+pub static MD_ENTRIES: GroupSpec = GroupSpec {
+    count_tag: 268,
+    members: &{
+        const I: [u32; 69] = instrument!();
+        const E: [u32; 57] = [
+            279, 285, 269, 278, 280, 270, 15, 271, 272, 273, 274, 275, 336, 625, 276, 277, 282,
+            283, 284, 286, 287, 288, 289, 290, 291, 292, 293, 294, 295, 296, 297, 298, 299, 1023,
+            1024, 1048, 1070, 1020, 1026, 1027, 1028, 1029, 346, 811, 58, 354, 355, 40, 126, 110,
+            18, 63, 64, 1025, 37, 198, 299,
+        ];
+        concat::<69, 57, 126>(I, E)
+    },
+    nested: &[&SECURITY_ALT_ID, &EVENTS, &PARTIES],
+};
+/// 267 NoMDEntryTypes in V (MarketDataRequest).
+pub static MD_ENTRY_TYPES: GroupSpec = GroupSpec {
+    count_tag: 267,
+    members: &[269],
+    nested: &[],
+};
+/// 146 NoRelatedSym in V (MarketDataRequest), R (QuoteRequest) and friends.
+pub static RELATED_SYM: GroupSpec = GroupSpec {
+    count_tag: 146,
+    members: &{
+        const I: [u32; 69] = instrument!();
+        const E: [u32; 12] = [15, 38, 54, 63, 64, 1, 303, 537, 336, 625, 40, 126];
+        concat::<69, 12, 81>(I, E)
+    },
+    nested: &[&SECURITY_ALT_ID, &EVENTS, &PARTIES],
+};
+/// 816 NoAltMDSource in Y (MarketDataRequestReject).
+pub static ALT_MD_SOURCE: GroupSpec = GroupSpec {
+    count_tag: 816,
+    members: &[817],
+    nested: &[],
+};
+/// 555 NoLegs (Quote, ExecutionReport): instrument-leg and leg-execution fields.
+pub static LEGS: GroupSpec = GroupSpec {
+    count_tag: 555,
+    members: &[
+        600, 601, 602, 603, 607, 608, 609, 764, 610, 611, 248, 249, 250, 251, 252, 253, 257, 599,
+        596, 597, 598, 254, 612, 942, 613, 614, 615, 616, 617, 618, 619, 620, 621, 622, 623, 624,
+        556, 740, 739, 955, 956, 999, 1001, 1017, 566, 687, 690, 683, 654, 587, 588, 637, 675,
+        1073, 1074, 1075, 686, 681, 684, 676, 677, 678, 679, 680, 682, 1366,
+    ],
+    nested: &[&PARTIES],
+};
+pub static CONTRA_BROKERS: GroupSpec = GroupSpec {
+    count_tag: 382,
+    members: &[375, 337, 437, 438, 655],
+    nested: &[],
+};
+pub static MISC_FEES: GroupSpec = GroupSpec {
+    count_tag: 136,
+    members: &[137, 138, 139, 891],
+    nested: &[],
+};
+pub static CONT_AMTS: GroupSpec = GroupSpec {
+    count_tag: 518,
+    members: &[519, 520, 521],
+    nested: &[],
+};
+pub static STIPULATIONS: GroupSpec = GroupSpec {
+    count_tag: 232,
+    members: &[233, 234],
+    nested: &[],
+};
+pub static UNDERLYINGS: GroupSpec = GroupSpec {
+    count_tag: 711,
+    members: &[
+        311, 312, 309, 305, 457, 458, 459, 462, 463, 310, 763, 313, 542, 315, 241, 242, 243, 244,
+        245, 246, 256, 595, 592, 593, 594, 247, 316, 941, 317, 436, 435, 308, 306, 362, 363, 307,
+        364, 365, 877, 878, 318, 879, 810, 882, 883, 884, 885, 886, 887, 888, 889,
+    ],
+    nested: &[],
+};
+pub static FILLS: GroupSpec = GroupSpec {
+    count_tag: 1362,
+    members: &[1363, 1364, 1365, 1443, 1622],
+    nested: &[],
+};
+
+const fn concat<const A: usize, const B: usize, const C: usize>(
+    a: [u32; A],
+    b: [u32; B],
+) -> [u32; C] {
+    let mut out = [0u32; C];
+    let mut i = 0;
+    while i < A {
+        out[i] = a[i];
+        i += 1;
+    }
+    while i < C {
+        out[i] = b[i - A];
+        i += 1;
+    }
+    out
+}
+
+static ALL: &[&GroupSpec] = &[
+    &MD_ENTRIES,
+    &MD_ENTRY_TYPES,
+    &RELATED_SYM,
+    &ALT_MD_SOURCE,
+    &LEGS,
+    &PARTIES,
+    &PARTY_SUB_IDS,
+    &CONTRA_BROKERS,
+    &MISC_FEES,
+    &CONT_AMTS,
+    &STIPULATIONS,
+    &UNDERLYINGS,
+    &SECURITY_ALT_ID,
+    &EVENTS,
+    &FILLS,
+];
+
+/// The known definition of the group counted by `count_tag`, if any.
+pub fn spec(count_tag: u32) -> Option<&'static GroupSpec> {
+    ALL.iter().copied().find(|s| s.count_tag == count_tag)
+}
+
+/// Why a group could not be read (maps to SessionRejectReason 16 or 15).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GroupError {
+    #[error("NumInGroup {tag} is not a number")]
+    BadCount { tag: u32 },
+    #[error("NumInGroup {tag} says {declared} entries, found {found}")]
+    CountMismatch { tag: u32, declared: u64, found: u64 },
+}
+
+/// A parsed repeating group: entry ranges over the message's field positions.
+#[derive(Debug, Clone)]
+pub struct Group<'m> {
+    msg: &'m Message,
+    count_tag: u32,
+    entries: Vec<Range<usize>>,
+}
+
+/// One entry of a group.
+#[derive(Debug, Clone)]
+pub struct GroupEntry<'m> {
+    msg: &'m Message,
+    range: Range<usize>,
+}
+
+impl<'m> Group<'m> {
+    pub fn count_tag(&self) -> u32 {
+        self.count_tag
+    }
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    pub fn entries(&self) -> impl ExactSizeIterator<Item = GroupEntry<'m>> + '_ {
+        let msg = self.msg;
+        self.entries.iter().map(move |r| GroupEntry {
+            msg,
+            range: r.clone(),
+        })
+    }
+    pub fn entry(&self, i: usize) -> Option<GroupEntry<'m>> {
+        self.entries.get(i).map(|r| GroupEntry {
+            msg: self.msg,
+            range: r.clone(),
+        })
+    }
+}
+
+impl<'m> GroupEntry<'m> {
+    /// The entry's fields in wire order (nested groups included, flat).
+    pub fn fields(&self) -> impl Iterator<Item = Field<'m>> + '_ {
+        let msg = self.msg;
+        self.range.clone().filter_map(move |i| msg.field_at(i))
+    }
+    /// First occurrence of `tag` in this entry (nested groups included, in wire order).
+    pub fn get(&self, tag: u32) -> Option<Field<'m>> {
+        self.msg
+            .position_in(tag, self.range.clone())
+            .and_then(|i| self.msg.field_at(i))
+    }
+    pub fn get_str(&self, tag: u32) -> Option<&'m str> {
+        self.get(tag).and_then(|f| f.as_str())
+    }
+    /// A group nested in this entry (e.g. 453 parties inside an MD entry).
+    pub fn group(&self, count_tag: u32) -> Result<Option<Group<'m>>, GroupError> {
+        parse_in(self.msg, self.range.clone(), count_tag)
+    }
+}
+
+/// The group counted by `count_tag` at the top level of `msg`. `Ok(None)`: no such count
+/// field in the message.
+pub fn group(msg: &Message, count_tag: u32) -> Result<Option<Group<'_>>, GroupError> {
+    parse_in(msg, 0..msg.field_count(), count_tag)
+}
+
+fn parse_in(
+    msg: &Message,
+    within: Range<usize>,
+    count_tag: u32,
+) -> Result<Option<Group<'_>>, GroupError> {
+    let Some(pos) = msg.position_in(count_tag, within.clone()) else {
+        return Ok(None);
+    };
+    let declared = msg
+        .field_at(pos)
+        .and_then(|f| parse_u64(f.value))
+        .ok_or(GroupError::BadCount { tag: count_tag })?;
+    let mut entries = Vec::new();
+    let end_limit = within.end;
+    let first = pos + 1;
+    let delimiter = match msg.tag_at(first) {
+        Some(t) if declared > 0 && first < end_limit => t,
+        _ => {
+            return if declared == 0 {
+                Ok(Some(Group {
+                    msg,
+                    count_tag,
+                    entries,
+                }))
+            } else {
+                Err(GroupError::CountMismatch {
+                    tag: count_tag,
+                    declared,
+                    found: 0,
+                })
+            }
+        }
+    };
+    let known = spec(count_tag);
+    if let Some(s) = known {
+        if delimiter != count_tag && !s.is_member(delimiter) {
+            return Err(GroupError::CountMismatch {
+                tag: count_tag,
+                declared,
+                found: 0,
+            });
+        }
+    }
+    // The trailer (10) never belongs to a group.
+    let body_end = end_limit.min(msg.field_count().saturating_sub(1));
+    let mut seen: Vec<u32> = vec![delimiter];
+    let mut start = first;
+    let mut i = first + 1;
+    loop {
+        let t = if i < body_end { msg.tag_at(i) } else { None };
+        match t {
+            Some(t) if t == delimiter && (entries.len() as u64 + 1) < declared => {
+                entries.push(start..i);
+                start = i;
+                i += 1;
+            }
+            Some(t) => {
+                // Tags already seen in this group are members: a short scan that spares the
+                // full member list for every field of entries 2..n.
+                let member = seen.contains(&t)
+                    || match known {
+                        Some(s) => s.is_member(t),
+                        None => declared == 1 || (entries.len() as u64 + 1) < declared,
+                    };
+                if !member {
+                    entries.push(start..i);
+                    break;
+                }
+                if !seen.contains(&t) && seen.len() < 64 {
+                    seen.push(t);
+                }
+                i += 1;
+            }
+            None => {
+                entries.push(start..i);
+                break;
+            }
+        }
+    }
+    if entries.len() as u64 != declared {
+        return Err(GroupError::CountMismatch {
+            tag: count_tag,
+            declared,
+            found: entries.len() as u64,
+        });
+    }
+    Ok(Some(Group {
+        msg,
+        count_tag,
+        entries,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fix::codec::{frame_body, Decoder, DecoderLimits};
+
+    fn decode(raw: &[u8]) -> Message {
+        let mut d = Decoder::new(DecoderLimits::default());
+        d.feed(raw);
+        d.decode_next().unwrap().unwrap()
+    }
+
+    fn msg(body: &str) -> Message {
+        let mut raw = Vec::new();
+        frame_body("FIX.4.4", body.replace('|', "\x01").as_bytes(), &mut raw);
+        decode(&raw)
+    }
+
+    #[test]
+    fn snapshot_w_entries() {
+        let m = decode(include_bytes!("testdata/md_w.fix"));
+        let g = group(&m, 268).unwrap().unwrap();
+        assert_eq!(g.len(), 10);
+        let prices: Vec<&str> = g.entries().map(|e| e.get_str(270).unwrap()).collect();
+        assert_eq!(prices[0], "63997.50");
+        assert_eq!(prices[9], "64002.00");
+        assert_eq!(g.entry(5).unwrap().get_str(269), Some("1"));
+        assert_eq!(g.entry(9).unwrap().get_str(290), Some("5"));
+        assert_eq!(g.entry(0).unwrap().fields().count(), 4);
+    }
+
+    #[test]
+    fn incremental_x_entries_with_symbol_per_entry() {
+        let m = decode(include_bytes!("testdata/md_x.fix"));
+        let g = group(&m, 268).unwrap().unwrap();
+        assert_eq!(g.len(), 3);
+        for e in g.entries() {
+            assert_eq!(e.get_str(279), Some("0"));
+            assert_eq!(e.get_str(55), Some("BTC-USD"));
+        }
+        assert_eq!(g.entry(2).unwrap().get_str(270), Some("64002.00"));
+    }
+
+    #[test]
+    fn group_ends_at_first_non_member_and_count_is_checked() {
+        let m =
+            msg("35=W|49=A|56=B|34=1|52=x|55=EUR/USD|268=2|269=0|270=1.1|269=1|270=1.2|5000=tail|");
+        let g = group(&m, 268).unwrap().unwrap();
+        assert_eq!(g.len(), 2);
+        assert_eq!(g.entry(1).unwrap().fields().count(), 2);
+        assert_eq!(m.get_str(5000), Some("tail"));
+        let bad = msg("35=W|49=A|56=B|34=1|52=x|268=3|269=0|270=1.1|269=1|270=1.2|");
+        assert_eq!(
+            group(&bad, 268).unwrap_err(),
+            GroupError::CountMismatch {
+                tag: 268,
+                declared: 3,
+                found: 2
+            }
+        );
+        let zero = msg("35=W|49=A|56=B|34=1|52=x|268=0|");
+        assert!(group(&zero, 268).unwrap().unwrap().is_empty());
+        let nan = msg("35=W|49=A|56=B|34=1|52=x|268=x|");
+        assert!(group(&nan, 268).is_err());
+        assert!(group(&nan, 146).unwrap().is_none());
+    }
+
+    #[test]
+    fn nested_parties_inside_md_entry() {
+        let m = msg("35=X|49=A|56=B|34=1|52=x|268=2|279=0|269=2|270=5|453=2|448=P1|452=1|448=P2|452=3|279=1|269=2|270=6|");
+        let g = group(&m, 268).unwrap().unwrap();
+        assert_eq!(g.len(), 2);
+        let parties = g.entry(0).unwrap().group(453).unwrap().unwrap();
+        assert_eq!(parties.len(), 2);
+        assert_eq!(parties.entry(1).unwrap().get_str(448), Some("P2"));
+        assert_eq!(g.entry(1).unwrap().get_str(270), Some("6"));
+        assert!(g.entry(1).unwrap().group(453).unwrap().is_none());
+    }
+
+    #[test]
+    fn market_data_request_groups() {
+        let m = msg("35=V|49=A|56=B|34=1|52=x|262=r|263=1|264=0|267=2|269=0|269=1|146=2|55=EUR/USD|55=USD/JPY|");
+        assert_eq!(group(&m, 267).unwrap().unwrap().len(), 2);
+        let syms = group(&m, 146).unwrap().unwrap();
+        let v: Vec<&str> = syms.entries().map(|e| e.get_str(55).unwrap()).collect();
+        assert_eq!(v, ["EUR/USD", "USD/JPY"]);
+    }
+
+    #[test]
+    fn unknown_group_uses_tags_seen_in_earlier_entries() {
+        let m = msg("35=U1|49=A|56=B|34=1|52=x|9000=2|9001=a|9002=b|9001=c|9002=d|9999=z|");
+        let g = group(&m, 9000).unwrap().unwrap();
+        assert_eq!(g.len(), 2);
+        assert_eq!(g.entry(1).unwrap().get_str(9002), Some("d"));
+        assert_eq!(g.entry(1).unwrap().get(9999), None);
+    }
+}
