@@ -313,3 +313,89 @@ async fn sleep_until_opt(at: Option<Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fix::codec::frame_body;
+    use crate::fix::session::{utc_timestamp_string, Role};
+    use tokio::io::duplex;
+
+    const PEER: &str = "VENUE";
+    const US: &str = "BRIDGE";
+
+    fn peer_msg(seq: u64, msg_type: &str, body: &str) -> Vec<u8> {
+        let now = utc_timestamp_string(time::OffsetDateTime::now_utc());
+        let text = format!("35={msg_type}|34={seq}|49={PEER}|52={now}|56={US}|{body}");
+        let mut out = Vec::new();
+        frame_body("FIX.4.4", text.replace('|', "\x01").as_bytes(), &mut out);
+        out
+    }
+
+    /// The bridge stops draining its channel: the session task must stop reading, the peer's
+    /// writes must stall in TCP (here a 4 KiB pipe), and once the bridge drains again every
+    /// message must arrive, in order, none dropped.
+    #[tokio::test(start_paused = true)]
+    async fn a_full_bridge_channel_stalls_the_peer_and_loses_nothing() {
+        const N: u64 = 5_000;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = SessionConfig::new("FIX.4.4", US, PEER, Role::Acceptor);
+        let (ours, peer) = duplex(4096);
+        let (mut peer_rd, mut peer_wr) = tokio::io::split(peer);
+        let (tx, mut rx) = mpsc::channel::<FixEvent>(4);
+        let (_stop, shutdown) = watch::channel(false);
+        let outbox = Outbox::default();
+        let audit = AuditLog::discard();
+        let state_dir = dir.path().to_path_buf();
+        let task = tokio::spawn(async move {
+            let env = Env {
+                venue: "V",
+                state_dir: &state_dir,
+                out: &tx,
+                shutdown,
+                outbox: &outbox,
+                audit: &audit,
+                after_logon: Vec::new(),
+            };
+            let conn = Conn {
+                stream: ours,
+                buffered: Vec::new(),
+                peer: "test".into(),
+            };
+            serve(conn, &cfg, env).await.was_logged_on
+        });
+
+        let mut wire = peer_msg(1, "A", "98=0|108=30|");
+        for seq in 2..N + 2 {
+            let body = format!("37=O{seq}|17=E{seq}|150=0|39=0|55=EUR/USD|54=1|151=100|14=0|6=0|");
+            wire.extend_from_slice(&peer_msg(seq, "8", &body));
+        }
+        assert!(
+            wire.len() > 100 * 4096,
+            "the burst must dwarf every buffer on the way"
+        );
+        let mut writer = tokio::spawn(async move {
+            peer_wr.write_all(&wire).await?;
+            Ok::<_, std::io::Error>(peer_wr)
+        });
+        // Nobody drains `rx`: with a paused clock this timeout fires only when every task is
+        // idle, i.e. the session task is parked on the full channel and no longer reading.
+        let stalled = tokio::time::timeout(Duration::from_secs(5), &mut writer).await;
+        assert!(stalled.is_err(), "the peer's writes were not held back");
+
+        let mut seqs = Vec::new();
+        while (seqs.len() as u64) < N {
+            let Some(ev) = rx.recv().await else { break };
+            if let SessionEvent::App(m) = ev.event {
+                seqs.push(m.seq_num().unwrap_or(0));
+            }
+        }
+        assert_eq!(seqs, (2..N + 2).collect::<Vec<_>>());
+        let peer_wr = writer.await.unwrap().expect("the whole burst was written");
+        let mut reply = vec![0u8; 4096];
+        let n = peer_rd.read(&mut reply).await.unwrap();
+        assert!(String::from_utf8_lossy(&reply[..n]).contains("\x0135=A\x01"));
+        drop((peer_rd, peer_wr));
+        assert!(task.await.unwrap(), "the session logged on");
+    }
+}
