@@ -787,6 +787,47 @@ fn resend_request_with_seq_too_high_is_answered_once_and_queued() {
     assert_eq!(h.s.next_target_seq(), 5);
 }
 
+/// A ResendRequest for everything after many messages is answered a chunk at a time (memory
+/// stays bounded whatever the peer asks), in order, and what the same input produced besides
+/// (our own ResendRequest for the peer's gap) leaves after the whole answer.
+#[test]
+fn large_resend_answered_in_chunks_then_held_frames() {
+    const SENT: u64 = 3_000;
+    let mut h = Harness::acceptor().logged_on();
+    for i in 0..SENT {
+        let id = format!("c{i}");
+        h.s.send_app("D", &[Field::new(11, id.as_bytes())], h.at(5))
+            .unwrap();
+    }
+    assert_eq!(h.out().len() as u64, SENT);
+    let sent_before = h.s.stats().sent;
+    // Seq 3 while 2 is expected: answered, then our own ResendRequest for 2.
+    let rr = h.peer(3, "2", 10, "7=1|16=0|");
+    h.input(&rr, 10);
+    let produced = h.s.stats().sent - sent_before;
+    assert!(
+        produced <= 300,
+        "{produced} frames built at once for one ResendRequest"
+    );
+    assert!(h.s.transmit_pending());
+    let out = h.out();
+    assert!(!h.s.transmit_pending());
+    assert_eq!(out.len() as u64, 1 + SENT + 1);
+    assert_eq!(
+        out[0],
+        h.ours(1, "4", 10, &format!("43=Y|122={}|123=Y|36=2|", ts(10)))
+    );
+    for (i, frame) in out[1..=SENT as usize].iter().enumerate() {
+        let seq = i as u64 + 2;
+        let body = format!("43=Y|122={}|11=c{i}|", ts(5));
+        assert_eq!(frame, &h.ours(seq, "D", 10, &body), "resent frame {seq}");
+    }
+    assert_eq!(
+        out[SENT as usize + 1],
+        h.ours(SENT + 2, "2", 10, "7=2|16=0|")
+    );
+}
+
 #[test]
 fn fix42_session_logs_on() {
     let cfg = SessionConfig::new("FIX.4.2", "BRIDGE", "CLIENT1", Role::Acceptor);

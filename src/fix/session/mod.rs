@@ -13,6 +13,9 @@
 //!
 //! Driver contract: after every call, drain `poll_transmit` (write those bytes in order) and
 //! then `poll_event`; on [`SessionEvent::Disconnect`], flush what was polled and close the socket.
+//! A large ResendRequest is answered a chunk at a time: while [`Session::transmit_pending`]
+//! is true, keep writing before reading more input, so memory stays bounded whatever range
+//! the peer asks for.
 
 mod time;
 
@@ -337,10 +340,30 @@ pub struct Session {
     /// queue is drained, dropped messages are requested again.
     highest_seen: u64,
     transmit: VecDeque<Vec<u8>>,
+    /// A ResendRequest being answered chunk by chunk.
+    resend: Option<ResendCursor>,
+    /// New frames produced while a resend is being answered: they carry higher MsgSeqNums, so
+    /// they leave after it.
+    held: VecDeque<Vec<u8>>,
     events: VecDeque<SessionEvent>,
     rate_window: (Instant, u32),
     stats: SessionStats,
     scratch: Vec<u8>,
+}
+
+/// Stored messages read per step of a resend answer.
+const RESEND_CHUNK: u64 = 256;
+
+/// Where the answer to a ResendRequest stands.
+#[derive(Debug)]
+struct ResendCursor {
+    /// First sequence number not yet resent or gap-filled.
+    next: u64,
+    /// Next sequence number to look up in the store.
+    scan: u64,
+    end: u64,
+    /// The request's instant: resent frames carry it as SendingTime.
+    now: Instant,
 }
 
 fn text_of(f: Option<Field<'_>>) -> Option<String> {
@@ -402,6 +425,8 @@ impl Session {
             queued_bytes: 0,
             highest_seen: 0,
             transmit: VecDeque::new(),
+            resend: None,
+            held: VecDeque::new(),
             events: VecDeque::new(),
             rate_window: (now, 0),
             stats: SessionStats::default(),
@@ -539,14 +564,26 @@ impl Session {
 
     /// Next chunk of bytes to write to the connection, in order.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        if self.transmit.is_empty() {
+            self.resend_step();
+        }
         self.transmit.pop_front()
     }
 
-    /// Appends everything pending to `out` (one write instead of one per message).
+    /// Appends what is pending to `out` (one write instead of one per message): everything
+    /// queued, or the next chunk of a resend answer.
     pub fn drain_transmit(&mut self, out: &mut Vec<u8>) {
+        if self.transmit.is_empty() {
+            self.resend_step();
+        }
         for chunk in self.transmit.drain(..) {
             out.extend_from_slice(&chunk);
         }
+    }
+
+    /// More bytes will come out of `poll_transmit` / `drain_transmit` without further input.
+    pub fn transmit_pending(&self) -> bool {
+        !self.transmit.is_empty() || self.resend.is_some()
     }
 
     pub fn poll_event(&mut self) -> Option<SessionEvent> {
@@ -1103,35 +1140,65 @@ impl Session {
         if begin > end {
             return;
         }
-        let stored = match self.store.sent_range(begin, end) {
-            Ok(s) => s,
-            Err(e) => {
-                self.store_failed(e);
+        match &mut self.resend {
+            // Asked again while answering: widen the answer (a frame resent twice is a
+            // harmless PossDup).
+            Some(c) => {
+                if begin < c.next {
+                    c.next = begin;
+                    c.scan = begin;
+                }
+                c.end = c.end.max(end);
+            }
+            None => {
+                self.resend = Some(ResendCursor {
+                    next: begin,
+                    scan: begin,
+                    end,
+                    now,
+                });
+                self.resend_step();
+            }
+        }
+    }
+
+    /// Queues the next resent frames (stored application messages re-framed with
+    /// PossDupFlag=Y and OrigSendingTime; gap fills over everything else), at most
+    /// `RESEND_CHUNK` stored messages; when the answer is complete, releases what was held.
+    fn resend_step(&mut self) {
+        while let Some(mut c) = self.resend.take() {
+            let upto = c.end.min(c.scan.saturating_add(RESEND_CHUNK - 1));
+            let stored = match self.store.sent_range(c.scan, upto) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.store_failed(e);
+                    return;
+                }
+            };
+            let produced = !stored.is_empty();
+            for (seq, raw) in stored {
+                // An unreadable stored frame is gap-filled over rather than resent as garbage.
+                let Some(resent) = self.rebuild_poss_dup(&raw, c.now) else {
+                    continue;
+                };
+                if seq > c.next {
+                    self.send_gap_fill(c.next, seq, c.now);
+                }
+                self.push_resent(resent, c.now);
+                c.next = seq + 1;
+            }
+            if upto >= c.end {
+                if c.next <= c.end {
+                    self.send_gap_fill(c.next, c.end + 1, c.now);
+                }
+                self.transmit.append(&mut self.held);
                 return;
             }
-        };
-        let mut gap_start: Option<u64> = None;
-        let mut next = begin;
-        for (seq, raw) in stored {
-            let resent = self.rebuild_poss_dup(&raw, now);
-            let Some(resent) = resent else {
-                // Unreadable stored frame: gap-fill over it rather than resend garbage.
-                continue;
-            };
-            if seq > next {
-                gap_start.get_or_insert(next);
+            c.scan = upto + 1;
+            self.resend = Some(c);
+            if produced {
+                return;
             }
-            if let Some(g) = gap_start.take() {
-                self.send_gap_fill(g, seq, now);
-            }
-            self.push_transmit(resent, now);
-            next = seq + 1;
-        }
-        if next <= end {
-            let g = gap_start.unwrap_or(next);
-            self.send_gap_fill(g, end + 1, now);
-        } else if let Some(g) = gap_start {
-            self.send_gap_fill(g, end + 1, now);
         }
     }
 
@@ -1145,7 +1212,7 @@ impl Session {
         });
         // Header order: PossDupFlag and OrigSendingTime are part of the header but follow
         // SendingTime here, as QuickFIX writes them; peers do not depend on header order.
-        self.push_transmit(raw, now);
+        self.push_resent(raw, now);
     }
 
     /// A stored frame re-framed for resending: same MsgSeqNum and body, PossDupFlag=Y,
@@ -1286,6 +1353,17 @@ impl Session {
     fn push_transmit(&mut self, raw: Vec<u8>, now: Instant) {
         self.stats.sent += 1;
         self.last_sent = now;
+        if self.resend.is_some() {
+            self.held.push_back(raw);
+        } else {
+            self.transmit.push_back(raw);
+        }
+    }
+
+    /// A frame of a resend answer: it goes out ahead of anything held.
+    fn push_resent(&mut self, raw: Vec<u8>, now: Instant) {
+        self.stats.sent += 1;
+        self.last_sent = now;
         self.transmit.push_back(raw);
     }
 
@@ -1340,12 +1418,18 @@ impl Session {
         self.state = SessionState::Closed;
         self.queue.clear();
         self.queued_bytes = 0;
+        // No more resending on a closing connection; what was held (e.g. the Logout) leaves.
+        if self.resend.take().is_some() {
+            self.transmit.append(&mut self.held);
+        }
         self.events.push_back(SessionEvent::Disconnect { reason });
     }
 
     fn store_failed_reason(&mut self, e: &StoreError) {
         // Nothing produced in this batch may leave: it could reuse a sequence number.
         self.transmit.clear();
+        self.held.clear();
+        self.resend = None;
         self.disconnect(format!("sequence store failed: {e}"));
     }
 

@@ -248,6 +248,10 @@ where
         if logging_out && !wbuf.is_empty() {
             continue;
         }
+        if session.transmit_pending() {
+            // The rest of a resend answer: write it before reading more.
+            continue;
+        }
         let timer = session.poll_timeout().map(Instant::from_std);
         let deadline = match (timer, shutdown_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
