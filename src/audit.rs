@@ -51,6 +51,9 @@ pub struct AuditRecord {
     pub comp_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Negotiated TLS protocol and cipher suite, e.g. `TLSv1_2 TLS13_AES_128_GCM_SHA256`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<String>,
 }
 
 impl AuditRecord {
@@ -84,6 +87,10 @@ impl AuditRecord {
     }
     pub fn reason(mut self, reason: impl Into<String>) -> Self {
         self.reason = Some(reason.into());
+        self
+    }
+    pub fn tls(mut self, tls: impl Into<String>) -> Self {
+        self.tls = Some(tls.into());
         self
     }
 }

@@ -260,11 +260,22 @@ async fn handle(
         .as_ref()
         .map(|i| i.to_string())
         .unwrap_or_else(|| "(no client certificate)".into());
+    let conn = tls.get_ref().1;
+    let negotiated = format!(
+        "{} {}",
+        conn.protocol_version()
+            .and_then(|v| v.as_str())
+            .unwrap_or("?"),
+        conn.negotiated_cipher_suite()
+            .and_then(|s| s.suite().as_str())
+            .unwrap_or("?")
+    );
     ctx.audit.record(
         AuditRecord::new(Side::Tls, "tls_accepted", true)
             .peer(peer)
             .name(&label)
-            .identity(&id_text),
+            .identity(&id_text)
+            .tls(negotiated),
     );
     let mut tls = tls;
 
