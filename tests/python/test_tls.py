@@ -261,3 +261,43 @@ sslVersionMin = TLSv1.2
     proc.wait_for(r"^LOGON BRIDGE->CLIENT1")
     rec = wait_audit(tmp_path / "state" / "audit.jsonl", event="logon_accepted")
     assert "CN=client1" in rec["identity"]
+
+
+# ---- fixcurve certs probe -------------------------------------------------------------------
+
+def probe(fc, addr, *args):
+    return fc("certs", "probe", f"{addr[0]}:{addr[1]}", "--server-name", "localhost", *args, check=False)
+
+
+def test_probe_reports_what_our_acceptor_negotiated(edge, pki, fc):
+    _, addr, audit = edge
+    cp = probe(fc, addr, "--cert", pki.client1.cert, "--key", pki.client1.key, "--ca", pki.root.cert)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert "protocol: TLSv1_3" in cp.stdout
+    assert "cipher suite: TLS13_" in cp.stdout
+    assert "verification: OK" in cp.stdout
+    assert "CN=localhost" in cp.stdout and "sha256:" in cp.stdout
+    # The acceptor saw a client certificate handshake (then the probe hung up before Logon).
+    rec = wait_audit(audit, event="tls_accepted")
+    assert "CN=client1" in rec["identity"]
+
+
+def test_probe_with_the_wrong_ca_fails_verification(edge, pki, fc):
+    _, addr, _ = edge
+    cp = probe(fc, addr, "--cert", pki.client1.cert, "--key", pki.client1.key, "--ca", pki.other.cert)
+    assert cp.returncode != 0
+    assert "verification: FAILED" in cp.stdout, cp.stdout
+    # The handshake itself completed: what was negotiated is still shown.
+    assert "protocol: TLSv1_3" in cp.stdout
+
+
+def test_probe_openssl_s_server_tls12(tmp_path, spawn, pki, fc):
+    srv = spawn("openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", pki.server.cert,
+                "-key", pki.server.key, "-tls1_2", "-naccept", "1")
+    m = srv.wait_for(r"^ACCEPT 127\.0\.0\.1:(\d+)")
+    cp = probe(fc, ("127.0.0.1", m.group(1)), "--ca", pki.root.cert)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert "protocol: TLSv1_2" in cp.stdout
+    assert "cipher suite: TLS_ECDHE_" in cp.stdout
+    assert "GCM" in cp.stdout or "CHACHA20" in cp.stdout
+    assert "verification: OK" in cp.stdout
