@@ -1,0 +1,138 @@
+"""fixcurve's FIX transports against jspurefix (a pure Node FIX engine from npm), both
+directions over mTLS: logon, 1 s heartbeats, application messages both ways, the peer's
+ResendRequest answered with PossDup resends, a gap on our side recovered by ResendRequest,
+our restart with persisted sequence numbers (no reset, no gap), logout."""
+
+import json
+import shutil
+from datetime import datetime
+
+import pytest
+
+from conftest import PEERS
+from fixharness import (FIX_TRANSPORT, fields_of, listening, mark, start_fix, tell, wait_line,
+                        write_config)
+from tlspki import OpenSslPki
+
+JSPEER = PEERS / "jspeer" / "jspeer.js"
+NODE = shutil.which("node")
+pytestmark = pytest.mark.skipif(not (FIX_TRANSPORT.exists() and JSPEER.exists() and NODE),
+                                reason="needs cargo build --examples and tests/setup.d/22-jspurefix-peer.sh")
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    p = OpenSslPki(tmp_path_factory.mktemp("pki"))
+    p.server = p.root.issue("localhost", "server")
+    p.client1 = p.root.issue("client1")
+    return p
+
+
+def jspeer(spawn, tmp_path, role, port, sender, target, leaf, ca):
+    settings = tmp_path / f"jspeer-{role}.json"
+    settings.write_text(json.dumps({"host": "127.0.0.1", "port": port, "sender": sender, "target": target,
+                                    "heartbeat": 1, "key": str(leaf.key), "cert": str(leaf.cert),
+                                    "ca": str(ca), "store": str(tmp_path / f"jsstore-{role}")}))
+    return spawn(NODE, JSPEER, role, settings, cwd=tmp_path)
+
+
+def msg(direction, *fields):
+    """A pattern for an `IN`/`OUT` line carrying all `fields` (tag=value), in any order."""
+    return f"^{direction} " + "".join(rf"(?=.*\|{f}\|)" for f in fields)
+
+
+def sending_time(fields):
+    return datetime.strptime(fields[52], "%Y%m%d-%H:%M:%S.%f")
+
+
+def check_heartbeats(js, since, sender):
+    """Two consecutive Heartbeats from `sender` about 1 s apart, as jspurefix received them."""
+    i, _ = wait_line(js, msg("IN", "35=0", f"49={sender}"), since)
+    j, _ = wait_line(js, msg("IN", "35=0", f"49={sender}"), i + 1)
+    gap = (sending_time(fields_of(js.stdout_lines[j])) - sending_time(fields_of(js.stdout_lines[i]))).total_seconds()
+    assert 0.5 <= gap <= 2.0, gap
+
+
+def js_seq(js):
+    m0 = mark(js)
+    tell(js, "seq")
+    _, m = wait_line(js, r"^SEQ sender=(\d+) target=(\d+)", m0)
+    return int(m.group(1)), int(m.group(2))
+
+
+def exercise_session(ours, js, our_id, js_sender, ours_sender):
+    """App messages both ways, the peer's ResendRequest, a gap on our side."""
+    # jspurefix -> us
+    o0 = mark(ours)
+    tell(js, "send_er EUR/USD")
+    _, m = wait_line(ours, r"^APP " + our_id.replace(">", r"\>") + r" (.*)", o0)
+    assert "|35=8|" in m.group(1) and "|55=EUR/USD|" in m.group(1)
+    # us -> jspurefix
+    j0 = mark(js)
+    tell(ours, f"send {our_id} 8 37=O2|17=E2|150=0|39=0|55=USD/JPY|54=2|151=5|14=0|6=0")
+    i, _ = wait_line(js, msg("IN", "35=8", "55=USD/JPY"), j0)
+    our_app_seq = int(fields_of(js.stdout_lines[i])[34])
+
+    # The peer's ResendRequest for our application message: resent with PossDup and
+    # OrigSendingTime; whatever else was in the range is gap-filled.
+    j0 = mark(js)
+    tell(js, f"resend {our_app_seq}")
+    wait_line(js, msg("OUT", "35=2", f"7={our_app_seq}"), j0)
+    i, _ = wait_line(js, msg("IN", "35=8", "43=Y"), j0)
+    resent = fields_of(js.stdout_lines[i])
+    assert int(resent[34]) == our_app_seq and resent[55] == "USD/JPY", resent
+    assert 122 in resent
+    wait_line(ours, r"ResendRequested", 0)
+
+    # A gap on our side: jspurefix skips three numbers; we ask, it gap-fills.
+    sender, _ = js_seq(js)
+    j0, o0 = mark(js), mark(ours)
+    tell(js, "skip 3")
+    tell(js, "send_er GBP/USD")
+    wait_line(ours, rf"Gap \{{ expected: {sender}, received: {sender + 3} \}}", o0)
+    wait_line(js, msg("IN", "35=2", f"49={ours_sender}", f"7={sender}"), j0)
+    wait_line(js, msg("OUT", "35=4", "123=Y"), j0)
+
+
+def test_jspurefix_initiator_into_our_acceptor(tmp_path, spawn, pki):
+    def config(listen):
+        return write_config(
+            tmp_path / "fixcurve.toml",
+            acceptors=[{"name": "edge", "listen": listen, "cert": pki.server.cert, "key": pki.server.key,
+                        "client_ca": pki.root.cert}],
+            sessions=[{"venue": "JS", "acceptor": "edge", "begin_string": "FIX.4.4",
+                       "sender_comp_id": "BRIDGE", "target_comp_id": "JSCLIENT",
+                       "tls_identity": "client1", "heartbeat_secs": 1}])
+
+    ours = start_fix(spawn, config("127.0.0.1:0"))
+    _, port = listening(ours, "edge")
+    js = jspeer(spawn, tmp_path, "initiator", port, "JSCLIENT", "BRIDGE", pki.client1, pki.root.cert)
+    wait_line(js, r"^LOGON", timeout=30)
+    wait_line(ours, r"^LOGON BRIDGE->JSCLIENT")
+    check_heartbeats(js, 0, "BRIDGE")
+    exercise_session(ours, js, "BRIDGE->JSCLIENT", "JSCLIENT", "BRIDGE")
+
+    # Our restart after kill -9: sequence numbers come back from the store; jspurefix
+    # reconnects and sees neither a reset nor a gap.
+    j0 = mark(js)
+    ours.p.kill()
+    ours.p.wait(10)
+    ours = start_fix(spawn, config(f"127.0.0.1:{port}"))
+    listening(ours, "edge")
+    i, _ = wait_line(js, msg("IN", "35=A"), j0, timeout=30)
+    logon = fields_of(js.stdout_lines[i])
+    # Our Logon continues right after the last message jspurefix had from us.
+    last_in = max(k for k in range(i) if js.stdout_lines[k].startswith("IN "))
+    assert int(logon[34]) == int(fields_of(js.stdout_lines[last_in])[34]) + 1, logon
+    assert logon.get(141) != "Y"
+    wait_line(ours, r"^LOGON BRIDGE->JSCLIENT")
+    check_heartbeats(js, i, "BRIDGE")
+    after = js.stdout_lines[j0:]
+    assert not any(("|35=2|" in l or "|35=4|" in l) for l in after if l.startswith(("IN ", "OUT "))), \
+        "restart caused a resend or reset"
+
+    # Logout initiated by jspurefix.
+    o0 = mark(ours)
+    tell(js, "logout")
+    wait_line(js, msg("IN", "35=5"), i)
+    wait_line(ours, r"LoggedOut", o0)
