@@ -52,7 +52,8 @@ cargo test --doc --quiet
 cargo test --features sodium --quiet --lib curve::
 cargo test --features sodium --quiet --test curve_vectors
 
-# 5. Interoperability tests (pyzmq/libzmq, QuickFIX, openssl s_client, stunnel).
+# 5. Interoperability tests (pyzmq/libzmq, QuickFIX C++ and its Python wheel, jspurefix,
+#    openssl s_client / s_server, stunnel).
 echo "== pytest"
 export FIXCURVE_BIN="$ROOT/target/debug/fixcurve"
 set +e

@@ -136,3 +136,45 @@ def test_jspurefix_initiator_into_our_acceptor(tmp_path, spawn, pki):
     tell(js, "logout")
     wait_line(js, msg("IN", "35=5"), i)
     wait_line(ours, r"LoggedOut", o0)
+
+
+def test_our_initiator_into_jspurefix_acceptor(tmp_path, spawn, pki):
+    js = jspeer(spawn, tmp_path, "acceptor", 0, "VENUE", "BRIDGE", pki.server, pki.root.cert)
+    port = int(js.listening("jspurefix").rsplit(":", 1)[1])
+    cfg = write_config(
+        tmp_path / "fixcurve.toml",
+        initiators=[{"name": "venue", "connect": f"127.0.0.1:{port}", "cert": pki.client1.combined,
+                     "ca": pki.root.cert, "server_name": "localhost",
+                     "reconnect_min_ms": 200, "reconnect_max_secs": 2}],
+        sessions=[{"venue": "VENUE", "initiator": "venue", "begin_string": "FIX.4.4",
+                   "sender_comp_id": "BRIDGE", "target_comp_id": "VENUE", "heartbeat_secs": 1}])
+    ours = start_fix(spawn, cfg)
+    wait_line(ours, r"^LOGON BRIDGE->VENUE", timeout=30)
+    wait_line(js, r"^LOGON")
+    check_heartbeats(js, 0, "BRIDGE")
+    exercise_session(ours, js, "BRIDGE->VENUE", "VENUE", "BRIDGE")
+
+    # Our restart (graceful: Logout on the way down), numbering continued from our store.
+    j0 = mark(js)
+    tell(ours, "quit")
+    wait_line(js, msg("IN", "35=5"), j0)
+    assert ours.p.wait(10) == 0
+    last_in = max(k for k in range(len(js.stdout_lines)) if js.stdout_lines[k].startswith("IN "))
+    last_seq = int(fields_of(js.stdout_lines[last_in])[34])
+    ours = start_fix(spawn, cfg)
+    wait_line(ours, r"^LOGON BRIDGE->VENUE", timeout=30)
+    i, _ = wait_line(js, msg("IN", "35=A"), j0)
+    logon = fields_of(js.stdout_lines[i])
+    assert int(logon[34]) == last_seq + 1, (logon, last_seq)
+    assert logon.get(141) != "Y"
+    check_heartbeats(js, i, "BRIDGE")
+    after = js.stdout_lines[i:]
+    assert not any(("|35=2|" in l or "|35=4|" in l) for l in after if l.startswith(("IN ", "OUT "))), \
+        "restart caused a resend or reset"
+
+    # Logout initiated by us (graceful shutdown) is answered.
+    j0 = mark(js)
+    tell(ours, "quit")
+    wait_line(js, msg("IN", "35=5"), j0)
+    wait_line(js, msg("OUT", "35=5"), j0)
+    assert ours.p.wait(10) == 0

@@ -90,7 +90,8 @@ launch()
 
 if (role === 'acceptor') {
   const poll = setInterval(() => {
-    const server = launcher.acceptorEntity && launcher.acceptorEntity.server
+    const entity = launcher.acceptorEntity
+    const server = entity && entity.acceptor && entity.acceptor.server
     const addr = server && server.listening && server.address()
     if (addr) {
       clearInterval(poll)
