@@ -6,6 +6,7 @@ log."""
 import json
 import socket
 import ssl
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,6 +15,9 @@ from conftest import PEERS, ROOT
 
 FIX_TRANSPORT = ROOT / "target" / "debug" / "examples" / "fix_transport"
 QFPEER = PEERS / "qfpeer"
+# QuickFIX's own FIX 4.4 data dictionary, shipped in the quickfix-ssl wheel the test command
+# installs into the venv.
+QF_DICT44 = Path(sys.prefix) / "share" / "quickfix" / "FIX44.xml"
 SOH = "\x01"
 
 

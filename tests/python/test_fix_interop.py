@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from fixharness import (FIX_TRANSPORT, QFPEER, fields_of, listening, mark, qf_settings, start_fix,
+from fixharness import (FIX_TRANSPORT, QF_DICT44, QFPEER, fields_of, listening, mark, qf_settings, start_fix,
                         tell, wait_line, write_config)
 from tlspki import OpenSslPki
 
@@ -134,7 +134,7 @@ def test_our_initiator_into_quickfix_acceptor(tmp_path, spawn, pki):
         "ServerCertificateKeyFile": pki.server.key,
         "CertificationAuthoritiesFile": pki.root.cert,
         "CertificateVerifyLevel": 1,
-    })
+    }, extra={"UseDataDictionary": "Y", "DataDictionary": QF_DICT44})
     qf = spawn(QFPEER, "acceptor", "ssl", qcfg)
     _, m = wait_line(qf, r"^LISTENING (\d+)")
     port = int(m.group(1))
@@ -149,10 +149,12 @@ def test_our_initiator_into_quickfix_acceptor(tmp_path, spawn, pki):
     ours = start_fix(spawn, cfg)
     wait_line(ours, r"^LOGON BRIDGE->VENUE")
     wait_line(qf, r"^LOGON FIX.4.4:VENUE->BRIDGE")
-    # The MarketDataRequest for the configured symbols, after Logon. QuickFIX without a data
-    # dictionary cannot parse repeating groups, so it answers with a session Reject that names
-    # the message type and the repeated tag: proof the request arrived with its symbol group.
-    i, _ = wait_line(qf, r"^ADMIN_OUT .*\|35=3\|.*\|371=55\|372=V\|")
+    # The MarketDataRequest for the configured symbols, after Logon, validated by QuickFIX
+    # against its FIX 4.4 data dictionary (groups 267 and 146 included): no Reject.
+    i, _ = wait_line(qf, r"^APP_IN .*\|35=V\|")
+    mdr = qf.stdout_lines[i]
+    assert "|146=2|" in mdr and "|55=EUR/USD|" in mdr and "|55=USD/JPY|" in mdr, mdr
+    assert "|267=3|" in mdr and "|263=1|" in mdr, mdr
     check_heartbeats(qf, 0, "BRIDGE")
     exercise_session(ours, qf, "BRIDGE->VENUE", "VENUE", "BRIDGE")
 
@@ -178,3 +180,6 @@ def test_our_initiator_into_quickfix_acceptor(tmp_path, spawn, pki):
     wait_line(qf, r"^ADMIN_IN .*\|35=5\|", q0)
     wait_line(qf, r"^LOGOUT ", q0)
     assert ours.p.wait(10) == 0
+    # Everything we sent passed QuickFIX's dictionary validation.
+    rejects = [l for l in qf.stdout_lines if l.startswith("ADMIN_OUT") and "|35=3|" in l]
+    assert not rejects, rejects
