@@ -249,12 +249,21 @@ verifyChain = yes
 checkHost = localhost
 sslVersionMin = TLSv1.2
 """)
-    # stunnel cannot report an ephemeral accept port; let it bind one we pick just before.
+    # stunnel cannot bind port 0 and report it: pick a free port, await stunnel's own
+    # "bound to" line, and pick again if another process took the port in between.
     from fixharness import free_port
-    local = free_port()
-    conf.write_text(conf.read_text().replace("accept = 127.0.0.1:0", f"accept = 127.0.0.1:{local}"))
-    tun = spawn(stunnel_bin, conf)
-    tun.wait_for(r"Configuration successful|Service \[fix\]", timeout=10)
+    template = conf.read_text().replace("pid =\n", "pid =\ndebug = 6\n")
+    for _ in range(5):
+        local = free_port()
+        conf.write_text(template.replace("accept = 127.0.0.1:0", f"accept = 127.0.0.1:{local}"))
+        tun = spawn(stunnel_bin, conf)
+        m = tun.wait_for(rf"Service \[fix\] \(FD=\d+\) bound to 127\.0\.0\.1:{local}|Binding service \[fix\] failed",
+                         timeout=10)
+        if "bound to" in m.group(0):
+            break
+        tun.stop()
+    else:
+        pytest.fail("stunnel could not bind a free port in five tries")
     qcfg = qf_settings(tmp_path / "qf.cfg", "initiator", "FIX.4.4", "CLIENT1", "BRIDGE", local)
     qf = spawn(QFPEER, "initiator", "plain", qcfg)
     qf.wait_for(r"^LOGON FIX.4.4:CLIENT1->BRIDGE", timeout=20)
