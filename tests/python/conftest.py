@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tlspki import OpenSslPki
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = os.environ.get("FIXCURVE_BIN", str(ROOT / "target" / "debug" / "fixcurve"))
 PEERS = ROOT / "target" / "peers"
@@ -128,3 +130,13 @@ def fixcurve(*args, check=True, input=None, timeout=60, cwd=None):
 @pytest.fixture
 def fc():
     return fixcurve
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """An openssl-made CA with a `server` leaf (localhost) and a `client1` leaf; modules that
+    need more certificates define their own `pki`."""
+    p = OpenSslPki(tmp_path_factory.mktemp("pki"))
+    p.server = p.root.issue("localhost", "server")
+    p.client1 = p.root.issue("client1")
+    return p

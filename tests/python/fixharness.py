@@ -251,3 +251,24 @@ def fields_of(line):
             t, v = part.split("=", 1)
             out.setdefault(int(t), v)
     return out
+
+
+def sending_time(fields):
+    return datetime.strptime(fields[52], "%Y%m%d-%H:%M:%S.%f")
+
+
+def check_heartbeats(proc, pattern, since):
+    """Two consecutive lines matching `pattern` (Heartbeats as a peer logged them) whose
+    SendingTimes are about 1 s apart."""
+    i, _ = wait_line(proc, pattern, since)
+    j, _ = wait_line(proc, pattern, i + 1)
+    gap = (sending_time(fields_of(proc.stdout_lines[j])) - sending_time(fields_of(proc.stdout_lines[i]))).total_seconds()
+    assert 0.5 <= gap <= 2.0, gap
+
+
+def peer_seq(proc):
+    """(next MsgSeqNum the peer sends, next it expects), from a test peer's `seq` command."""
+    m0 = mark(proc)
+    tell(proc, "seq")
+    _, m = wait_line(proc, r"^SEQ sender=(\d+) target=(\d+)", m0)
+    return int(m.group(1)), int(m.group(2))

@@ -4,13 +4,11 @@ ResendRequest answered, a gap on our side recovered, our restart with persisted 
 numbers (no reset, no gap), logout."""
 
 import shutil
-from datetime import datetime
 
 import pytest
 
-from fixharness import (FIX_TRANSPORT, QF_DICT44, QFPEER, fields_of, listening, mark, qf_settings, start_fix,
-                        tell, wait_line, write_config)
-from tlspki import OpenSslPki
+from fixharness import (FIX_TRANSPORT, QF_DICT44, QFPEER, check_heartbeats, fields_of, listening, mark,
+                        peer_seq, qf_settings, start_fix, tell, wait_line, write_config)
 
 pytestmark = pytest.mark.skipif(not (FIX_TRANSPORT.exists() and QFPEER.exists()),
                                 reason="needs cargo build --examples and tests/setup.d/20-quickfix-peer.sh")
@@ -18,32 +16,8 @@ pytestmark = pytest.mark.skipif(not (FIX_TRANSPORT.exists() and QFPEER.exists())
 ER = "37=O1|17=E1|150=0|39=0|55=EUR/USD|54=1|151=100|14=0|6=0"
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    # RSA everywhere: QuickFIX 1.15 loads only RSA/DSA keys.
-    p = OpenSslPki(tmp_path_factory.mktemp("pki"))
-    p.server = p.root.issue("localhost", "server")
-    p.client1 = p.root.issue("client1")
-    return p
-
-
-def sending_time(fields):
-    return datetime.strptime(fields[52], "%Y%m%d-%H:%M:%S.%f")
-
-
-def check_heartbeats(qf, since, sender):
-    """Two consecutive Heartbeats from `sender` about 1 s apart."""
-    i, _ = wait_line(qf, rf"^ADMIN_IN .*\|35=0\|.*\|49={sender}\|", since)
-    j, _ = wait_line(qf, rf"^ADMIN_IN .*\|35=0\|.*\|49={sender}\|", i + 1)
-    gap = (sending_time(fields_of(qf.stdout_lines[j])) - sending_time(fields_of(qf.stdout_lines[i]))).total_seconds()
-    assert 0.5 <= gap <= 2.0, gap
-
-
-def qf_seq(qf):
-    m0 = mark(qf)
-    tell(qf, "seq")
-    _, m = wait_line(qf, r"^SEQ sender=(\d+) target=(\d+)", m0)
-    return int(m.group(1)), int(m.group(2))
+def check_qf_heartbeats(qf, since, sender):
+    check_heartbeats(qf, rf"^ADMIN_IN .*\|35=0\|.*\|49={sender}\|", since)
 
 
 def exercise_session(ours, qf, our_id, qf_sender, ours_sender):
@@ -71,7 +45,7 @@ def exercise_session(ours, qf, our_id, qf_sender, ours_sender):
     wait_line(ours, r"ResendRequested", 0)
 
     # A gap on our side: QuickFIX skips three numbers; we ask, it gap-fills.
-    sender, _ = qf_seq(qf)
+    sender, _ = peer_seq(qf)
     q0, o0 = mark(qf), mark(ours)
     tell(qf, f"next_sender {sender + 3}")
     wait_line(ours, rf"Gap \{{ expected: {sender}, received: {sender + 3} \}}", o0)
@@ -99,11 +73,11 @@ def test_quickfix_initiator_into_our_acceptor(tmp_path, spawn, pki):
     qf = spawn(QFPEER, "initiator", "ssl", qcfg)
     wait_line(qf, r"^LOGON FIX.4.4:QFCLIENT->BRIDGE")
     wait_line(ours, r"^LOGON BRIDGE->QFCLIENT")
-    check_heartbeats(qf, 0, "BRIDGE")
+    check_qf_heartbeats(qf, 0, "BRIDGE")
     exercise_session(ours, qf, "BRIDGE->QFCLIENT", "QFCLIENT", "BRIDGE")
 
     # Our restart: Logout on the way down, sequence numbers from the store on the way up.
-    sender_before, target_before = qf_seq(qf)
+    sender_before, target_before = peer_seq(qf)
     q0 = mark(qf)
     tell(ours, "quit")
     wait_line(qf, r"^ADMIN_IN .*\|35=5\|.*\|49=BRIDGE\|", q0)
@@ -117,7 +91,7 @@ def test_quickfix_initiator_into_our_acceptor(tmp_path, spawn, pki):
     assert int(logon[34]) == target_before + 1, (logon, target_before)
     assert logon.get(141) != "Y"
     wait_line(qf, r"^LOGON ", i)
-    check_heartbeats(qf, i, "BRIDGE")
+    check_qf_heartbeats(qf, i, "BRIDGE")
     after = qf.stdout_lines[q0:]
     assert not any("|35=2|" in l or "|35=4|" in l for l in after), "restart caused a resend or reset"
 
@@ -155,11 +129,11 @@ def test_our_initiator_into_quickfix_acceptor(tmp_path, spawn, pki):
     mdr = qf.stdout_lines[i]
     assert "|146=2|" in mdr and "|55=EUR/USD|" in mdr and "|55=USD/JPY|" in mdr, mdr
     assert "|267=3|" in mdr and "|263=1|" in mdr, mdr
-    check_heartbeats(qf, 0, "BRIDGE")
+    check_qf_heartbeats(qf, 0, "BRIDGE")
     exercise_session(ours, qf, "BRIDGE->VENUE", "VENUE", "BRIDGE")
 
     # Our restart: we log out, come back, continue the numbering.
-    sender_before, target_before = qf_seq(qf)
+    sender_before, target_before = peer_seq(qf)
     q0 = mark(qf)
     tell(ours, "quit")
     wait_line(qf, r"^LOGOUT ", q0)
@@ -170,7 +144,7 @@ def test_our_initiator_into_quickfix_acceptor(tmp_path, spawn, pki):
     logon = fields_of(qf.stdout_lines[i])
     assert int(logon[34]) == target_before + 1, (logon, target_before)
     assert logon.get(141) != "Y"
-    check_heartbeats(qf, i, "BRIDGE")
+    check_qf_heartbeats(qf, i, "BRIDGE")
     after = qf.stdout_lines[q0:]
     assert not any("|35=2|" in l or "|35=4|" in l for l in after), "restart caused a resend or reset"
 

@@ -5,27 +5,17 @@ our restart with persisted sequence numbers (no reset, no gap), logout."""
 
 import json
 import shutil
-from datetime import datetime
 
 import pytest
 
 from conftest import PEERS
-from fixharness import (FIX_TRANSPORT, fields_of, listening, mark, start_fix, tell, wait_line,
-                        write_config)
-from tlspki import OpenSslPki
+from fixharness import (FIX_TRANSPORT, check_heartbeats, fields_of, listening, mark, peer_seq, start_fix,
+                        tell, wait_line, write_config)
 
 JSPEER = PEERS / "jspeer" / "jspeer.js"
 NODE = shutil.which("node")
 pytestmark = pytest.mark.skipif(not (FIX_TRANSPORT.exists() and JSPEER.exists() and NODE),
                                 reason="needs cargo build --examples and tests/setup.d/22-jspurefix-peer.sh")
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    p = OpenSslPki(tmp_path_factory.mktemp("pki"))
-    p.server = p.root.issue("localhost", "server")
-    p.client1 = p.root.issue("client1")
-    return p
 
 
 def jspeer(spawn, tmp_path, role, port, sender, target, leaf, ca):
@@ -41,23 +31,8 @@ def msg(direction, *fields):
     return f"^{direction} " + "".join(rf"(?=.*\|{f}\|)" for f in fields)
 
 
-def sending_time(fields):
-    return datetime.strptime(fields[52], "%Y%m%d-%H:%M:%S.%f")
-
-
-def check_heartbeats(js, since, sender):
-    """Two consecutive Heartbeats from `sender` about 1 s apart, as jspurefix received them."""
-    i, _ = wait_line(js, msg("IN", "35=0", f"49={sender}"), since)
-    j, _ = wait_line(js, msg("IN", "35=0", f"49={sender}"), i + 1)
-    gap = (sending_time(fields_of(js.stdout_lines[j])) - sending_time(fields_of(js.stdout_lines[i]))).total_seconds()
-    assert 0.5 <= gap <= 2.0, gap
-
-
-def js_seq(js):
-    m0 = mark(js)
-    tell(js, "seq")
-    _, m = wait_line(js, r"^SEQ sender=(\d+) target=(\d+)", m0)
-    return int(m.group(1)), int(m.group(2))
+def check_js_heartbeats(js, since, sender):
+    check_heartbeats(js, msg("IN", "35=0", f"49={sender}"), since)
 
 
 def exercise_session(ours, js, our_id, js_sender, ours_sender):
@@ -85,7 +60,7 @@ def exercise_session(ours, js, our_id, js_sender, ours_sender):
     wait_line(ours, r"ResendRequested", 0)
 
     # A gap on our side: jspurefix skips three numbers; we ask, it gap-fills.
-    sender, _ = js_seq(js)
+    sender, _ = peer_seq(js)
     j0, o0 = mark(js), mark(ours)
     tell(js, "skip 3")
     tell(js, "send_er GBP/USD")
@@ -109,7 +84,7 @@ def test_jspurefix_initiator_into_our_acceptor(tmp_path, spawn, pki):
     js = jspeer(spawn, tmp_path, "initiator", port, "JSCLIENT", "BRIDGE", pki.client1, pki.root.cert)
     wait_line(js, r"^LOGON", timeout=30)
     wait_line(ours, r"^LOGON BRIDGE->JSCLIENT")
-    check_heartbeats(js, 0, "BRIDGE")
+    check_js_heartbeats(js, 0, "BRIDGE")
     exercise_session(ours, js, "BRIDGE->JSCLIENT", "JSCLIENT", "BRIDGE")
 
     # Our restart after kill -9: sequence numbers come back from the store; jspurefix
@@ -126,7 +101,7 @@ def test_jspurefix_initiator_into_our_acceptor(tmp_path, spawn, pki):
     assert int(logon[34]) == int(fields_of(js.stdout_lines[last_in])[34]) + 1, logon
     assert logon.get(141) != "Y"
     wait_line(ours, r"^LOGON BRIDGE->JSCLIENT")
-    check_heartbeats(js, i, "BRIDGE")
+    check_js_heartbeats(js, i, "BRIDGE")
     after = js.stdout_lines[j0:]
     assert not any(("|35=2|" in l or "|35=4|" in l) for l in after if l.startswith(("IN ", "OUT "))), \
         "restart caused a resend or reset"
@@ -151,7 +126,7 @@ def test_our_initiator_into_jspurefix_acceptor(tmp_path, spawn, pki):
     ours = start_fix(spawn, cfg)
     wait_line(ours, r"^LOGON BRIDGE->VENUE", timeout=30)
     wait_line(js, r"^LOGON")
-    check_heartbeats(js, 0, "BRIDGE")
+    check_js_heartbeats(js, 0, "BRIDGE")
     exercise_session(ours, js, "BRIDGE->VENUE", "VENUE", "BRIDGE")
 
     # Our restart (graceful: Logout on the way down), numbering continued from our store.
@@ -167,7 +142,7 @@ def test_our_initiator_into_jspurefix_acceptor(tmp_path, spawn, pki):
     logon = fields_of(js.stdout_lines[i])
     assert int(logon[34]) == last_seq + 1, (logon, last_seq)
     assert logon.get(141) != "Y"
-    check_heartbeats(js, i, "BRIDGE")
+    check_js_heartbeats(js, i, "BRIDGE")
     after = js.stdout_lines[i:]
     assert not any(("|35=2|" in l or "|35=4|" in l) for l in after if l.startswith(("IN ", "OUT "))), \
         "restart caused a resend or reset"

@@ -10,21 +10,11 @@ import pytest
 
 from fixharness import (FIX_TRANSPORT, fields_of, listening, mark, qf_settings, start_fix, tell,
                         wait_audit, wait_line, write_config)
-from tlspki import OpenSslPki
 
 quickfix = pytest.importorskip("quickfix", reason="pip install quickfix-ssl (tests/python/requirements.txt)")
 pytestmark = pytest.mark.skipif(not FIX_TRANSPORT.exists(), reason="cargo build --examples first")
 
 QFPY = Path(__file__).parent / "peers" / "qfpy.py"
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    # RSA: QuickFIX 1.15 loads only RSA/DSA keys.
-    p = OpenSslPki(tmp_path_factory.mktemp("pki"))
-    p.server = p.root.issue("localhost", "server")
-    p.client1 = p.root.issue("client1")
-    return p
 
 
 def edge(tmp_path, spawn, pki, **acceptor):
