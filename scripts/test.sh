@@ -10,7 +10,7 @@ export CARGO_TERM_COLOR=never
 # 1. Debian packages: libzmq (the reference CURVE peer through pyzmq), QuickFIX C++ (the
 #    reference FIX engine), stunnel and openssl (TLS peers), a C++ compiler for test peers.
 need=()
-for p in libzmq3-dev libsodium-dev libquickfix-dev stunnel4 openssl g++ pkg-config libssl-dev; do
+for p in libzmq3-dev libquickfix-dev stunnel4 openssl g++ make pkg-config libssl-dev; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -47,10 +47,11 @@ done
 echo "== cargo test"
 cargo test --all-targets --quiet
 cargo test --doc --quiet
-# The libsodium CURVE backend (`--features sodium`) must produce the same bytes: its unit
-# tests (libsodium reference vectors, handshake) and the libzmq wire transcripts.
-cargo test --features sodium --quiet --lib curve::
-cargo test --features sodium --quiet --test curve_vectors
+# The pure-Rust CURVE backend (`--no-default-features`: RustCrypto instead of libsodium)
+# must produce the same bytes: its unit tests (libsodium reference vectors, handshake) and
+# the libzmq wire transcripts.
+cargo test --no-default-features --quiet --lib curve::
+cargo test --no-default-features --quiet --test curve_vectors
 
 # 5. Interoperability tests (pyzmq/libzmq, QuickFIX C++ and its Python wheel, jspurefix,
 #    openssl s_client / s_server, stunnel).

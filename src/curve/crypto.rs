@@ -1,10 +1,11 @@
 //! The narrow crypto seam CURVE needs: a precomputed Curve25519-XSalsa20-Poly1305 box that
 //! seals and opens in place, and a secretbox for the server cookie.
 //!
-//! Everything above this file sees only `PrecomputedBox::{seal_detached, open_detached}`, so a
-//! faster XSalsa20Poly1305 backend (e.g. libsodium, or a SIMD salsa20) can be swapped in here
-//! without touching the handshake or the message path. Byte layout is libsodium's
-//! `crypto_box_easy`: 16-byte Poly1305 tag first, then the ciphertext.
+//! Everything above this file sees only `PrecomputedBox::{seal_detached, open_detached}`, so the
+//! XSalsa20Poly1305 backend is chosen here alone: libsodium (the default `sodium` feature,
+//! SIMD, what libzmq uses) or RustCrypto (`--no-default-features`, pure Rust, about half the
+//! CURVE throughput). Byte layout is libsodium's `crypto_box_easy`: 16-byte Poly1305 tag
+//! first, then the ciphertext.
 
 use crypto_box::aead::generic_array::GenericArray;
 use crypto_box::aead::{AeadInPlace, KeyInit};
@@ -35,38 +36,21 @@ impl Drop for Backend {
     }
 }
 
-/// The optional libsodium backend (`--features sodium`, links the system libsodium): its
-/// SIMD XSalsa20 and Poly1305 are about 3x faster than RustCrypto's on short messages, which
-/// is what bounds CURVE PUB/SUB throughput. Same bytes, same interface.
+/// The libsodium backend (the default `sodium` feature, through libsodium's own maintained bindings,
+/// which build the vendored stable release): its SIMD XSalsa20 and Poly1305 are about 3x
+/// faster than RustCrypto's on short messages, which is what bounds CURVE PUB/SUB throughput.
+/// Same bytes, same interface.
 #[cfg(feature = "sodium")]
 mod sodium {
-    #[link(name = "sodium")]
-    extern "C" {
-        pub fn sodium_init() -> i32;
-        pub fn crypto_box_beforenm(k: *mut u8, pk: *const u8, sk: *const u8) -> i32;
-        pub fn crypto_box_detached_afternm(
-            c: *mut u8,
-            mac: *mut u8,
-            m: *const u8,
-            mlen: u64,
-            n: *const u8,
-            k: *const u8,
-        ) -> i32;
-        pub fn crypto_box_open_detached_afternm(
-            m: *mut u8,
-            c: *const u8,
-            mac: *const u8,
-            clen: u64,
-            n: *const u8,
-            k: *const u8,
-        ) -> i32;
-    }
+    pub use libsodium_sys::{
+        crypto_box_beforenm, crypto_box_detached_afternm, crypto_box_open_detached_afternm,
+    };
 
     pub fn init() {
         static ONCE: std::sync::Once = std::sync::Once::new();
         // SAFETY: sodium_init is idempotent and thread-safe; it picks the SIMD implementations.
         ONCE.call_once(|| unsafe {
-            sodium_init();
+            libsodium_sys::sodium_init();
         });
     }
 }
