@@ -368,13 +368,7 @@ impl FileStore {
         );
         let sent: Vec<(u64, (u64, u32))> = self.sent.iter().map(|(k, v)| (*k, *v)).collect();
         for (seq, (off, len)) in sent {
-            let mut buf = vec![0u8; len as usize];
-            self.file
-                .read_exact_at(&mut buf, off)
-                .map_err(|_| StoreError::Corrupt {
-                    path: self.path.clone(),
-                    seq,
-                })?;
+            let buf = self.read_sent(seq, off, len)?;
             encode_record(&mut data, KIND_SENT, &[&seq.to_le_bytes(), &buf]);
         }
         encode_record(&mut data, KIND_SENDER, &[&self.sender.to_le_bytes()]);
@@ -421,6 +415,18 @@ impl FileStore {
     /// Bytes of a torn tail discarded when this store was opened.
     pub fn recovered_torn_bytes(&self) -> u64 {
         self.recovered_torn_bytes
+    }
+
+    /// One stored message, from its journal offset and length.
+    fn read_sent(&self, seq: u64, off: u64, len: u32) -> Result<Vec<u8>, StoreError> {
+        let mut buf = vec![0u8; len as usize];
+        self.file
+            .read_exact_at(&mut buf, off)
+            .map_err(|_| StoreError::Corrupt {
+                path: self.path.clone(),
+                seq,
+            })?;
+        Ok(buf)
     }
 
     fn write_pending(&mut self) -> Result<(), StoreError> {
@@ -472,14 +478,7 @@ impl SeqStore for FileStore {
         self.write_pending()?;
         let mut out = Vec::new();
         for (&seq, &(off, len)) in self.sent.range(begin..=end) {
-            let mut buf = vec![0u8; len as usize];
-            self.file
-                .read_exact_at(&mut buf, off)
-                .map_err(|_| StoreError::Corrupt {
-                    path: self.path.clone(),
-                    seq,
-                })?;
-            out.push((seq, buf));
+            out.push((seq, self.read_sent(seq, off, len)?));
         }
         Ok(out)
     }
