@@ -4,6 +4,7 @@ an audit line with the peer address."""
 
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import time
@@ -136,6 +137,42 @@ def test_allow_list_checked_before_tls(tmp_path, spawn, pki):
     assert not any(r.get("peer", "").startswith("127.0.0.2") and r["event"] != "connection_refused"
                    for r in audit_records(audit))
     # 127.0.0.1 passes and logs on.
+    c = FixClient(addr, ca=pki.root.cert, cert=pki.client1.cert, key=pki.client1.key)
+    c.send(logon("CLIENT1", "BRIDGE"))
+    assert field(c.recv_msg(), 35) == "A"
+    c.close()
+
+
+def closed_by_peer(sock, timeout=10):
+    """True once the other end closed the connection (EOF or reset)."""
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_silent_and_excess_connections_are_cut_before_tls(tmp_path, spawn, pki):
+    """A peer that opens TCP and says nothing is cut at the handshake timeout; connections
+    over the per-IP cap are closed at once; both audited; the slots are then free again."""
+    cfg = write_config(tmp_path / "fixcurve.toml",
+                       acceptors=[acceptor(pki, handshake_timeout_ms=2000, max_connections_per_ip=2)],
+                       sessions=[session("CLIENT1", "client1")])
+    proc = start_fix(spawn, cfg)
+    addr = listening(proc, "edge")
+    audit = tmp_path / "state" / "audit.jsonl"
+    silent = [socket.create_connection(addr) for _ in range(2)]
+    extra = socket.create_connection(addr)
+    assert closed_by_peer(extra, timeout=1.5), "a third connection from the same IP was kept"
+    rec = wait_audit(audit, event="connection_refused", reason="connections-per-IP cap reached")
+    assert rec["peer"].startswith("127.0.0.1:")
+    for s in silent:
+        assert closed_by_peer(s)
+        me = "%s:%d" % s.getsockname()
+        rec = wait_audit(audit, event="tls_rejected", reason="handshake timeout", peer=me)
+        assert rec["allowed"] is False
+    for s in silent + [extra]:
+        s.close()
     c = FixClient(addr, ca=pki.root.cert, cert=pki.client1.cert, key=pki.client1.key)
     c.send(logon("CLIENT1", "BRIDGE"))
     assert field(c.recv_msg(), 35) == "A"
