@@ -857,3 +857,95 @@ fn out_of_order_queue_is_bounded() {
     assert_eq!(h.app_seqs(), vec![5, 6]);
     assert_eq!(h.out(), vec![h.ours(3, "2", 20, "7=7|16=0|")]);
 }
+
+/// What the session asks of its store, in order: to check when it waits for the disk.
+struct SyncLog {
+    inner: MemoryStore,
+    dirty: bool,
+    log: std::sync::Arc<std::sync::Mutex<Vec<&'static str>>>,
+}
+
+impl SeqStore for SyncLog {
+    fn next_sender_seq(&self) -> u64 {
+        self.inner.next_sender_seq()
+    }
+    fn next_target_seq(&self) -> u64 {
+        self.inner.next_target_seq()
+    }
+    fn set_next_sender_seq(&mut self, n: u64) -> Result<(), fixcurve::fix::store::StoreError> {
+        self.dirty = true;
+        self.inner.set_next_sender_seq(n)
+    }
+    fn set_next_target_seq(&mut self, n: u64) -> Result<(), fixcurve::fix::store::StoreError> {
+        self.dirty = true;
+        self.inner.set_next_target_seq(n)
+    }
+    fn save_sent(&mut self, seq: u64, raw: &[u8]) -> Result<(), fixcurve::fix::store::StoreError> {
+        self.dirty = true;
+        self.inner.save_sent(seq, raw)
+    }
+    fn sent_range(
+        &mut self,
+        begin: u64,
+        end: u64,
+    ) -> Result<Vec<(u64, Vec<u8>)>, fixcurve::fix::store::StoreError> {
+        self.inner.sent_range(begin, end)
+    }
+    fn reset(&mut self) -> Result<(), fixcurve::fix::store::StoreError> {
+        self.inner.reset()
+    }
+    fn commit(&mut self) -> Result<(), fixcurve::fix::store::StoreError> {
+        self.dirty = false;
+        self.log.lock().unwrap().push("commit");
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<bool, fixcurve::fix::store::StoreError> {
+        self.log.lock().unwrap().push("flush");
+        Ok(self.dirty)
+    }
+}
+
+#[test]
+fn inbound_only_batches_do_not_wait_for_the_disk_but_are_synced_soon_and_before_any_reply() {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let store = SyncLog {
+        inner: MemoryStore::new(),
+        dirty: false,
+        log: log.clone(),
+    };
+    let mut h = Harness::with(acceptor_cfg(), Box::new(store)).logged_on();
+    assert_eq!(
+        log.lock().unwrap().last(),
+        Some(&"commit"),
+        "Logon reply synced first"
+    );
+    log.lock().unwrap().clear();
+    let heartbeat_due = h.at(30_000);
+    assert_eq!(h.s.poll_timeout(), Some(heartbeat_due));
+
+    // Executions in, nothing out: written, not synced; the sync is due 50 ms later.
+    let mut batch = h.peer(2, "8", 100, "37=O1|17=E1|150=0|39=0|");
+    batch.extend(h.peer(3, "8", 100, "37=O1|17=E2|150=F|39=2|"));
+    h.input(&batch, 100);
+    assert_eq!(h.app_seqs(), vec![2, 3]);
+    assert!(h.out().is_empty());
+    assert_eq!(*log.lock().unwrap(), ["flush"]);
+    assert_eq!(h.s.poll_timeout(), Some(h.at(150)));
+    // More input before then neither syncs nor moves the deadline.
+    let m = h.peer(4, "8", 120, "37=O1|17=E3|150=F|39=2|");
+    h.input(&m, 120);
+    assert_eq!(*log.lock().unwrap(), ["flush", "flush"]);
+    assert_eq!(h.s.poll_timeout(), Some(h.at(150)));
+    // The timer syncs it, and only the heartbeat timer is left.
+    h.s.handle_timeout(h.at(150));
+    assert_eq!(*log.lock().unwrap(), ["flush", "flush", "commit"]);
+    assert!(h.out().is_empty());
+    assert_eq!(h.s.poll_timeout(), Some(heartbeat_due));
+
+    // A batch that answers (TestRequest -> Heartbeat) is synced before its bytes can leave.
+    log.lock().unwrap().clear();
+    let tr = h.peer(5, "1", 200, "112=T1|");
+    h.input(&tr, 200);
+    assert_eq!(*log.lock().unwrap(), ["commit"]);
+    assert_eq!(h.out(), vec![h.ours(2, "0", 200, "112=T1|")]);
+}

@@ -4,8 +4,13 @@
 //! crashes. [`FileStore`] keeps one append-only journal per session: every record carries a
 //! length and a checksum, so a record torn by a crash or `kill -9` mid-write is detected on the
 //! next open and cut off, leaving the last complete state. Writes are batched: the session calls
-//! [`SeqStore::commit`] once per input batch (before any byte it produced leaves the process),
-//! and that is one `write` plus one `fdatasync`.
+//! [`SeqStore::commit`] once per input batch that produced bytes to send (before any of them
+//! leaves the process), and that is one `write` plus one `fdatasync`. A batch that only moved
+//! the peer's sequence number forward (market data in, nothing out) is [`SeqStore::flush`]ed:
+//! written, so it survives a crash of this process, but not waited for on disk. The session
+//! syncs it shortly after (see `Session::poll_timeout`); if the machine itself fails in between,
+//! the restarted session asks the peer again for what it had already received: duplicates,
+//! never a loss and never a reused sequence number of ours.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -51,6 +56,11 @@ pub trait SeqStore: Send {
     /// Makes every change so far durable.
     fn commit(&mut self) -> Result<(), StoreError> {
         Ok(())
+    }
+    /// Writes every change so far without waiting for the disk: it survives the process
+    /// (`kill -9`), not the machine. Returns whether something now awaits a `commit`.
+    fn flush(&mut self) -> Result<bool, StoreError> {
+        self.commit().map(|()| false)
     }
 }
 
@@ -180,6 +190,8 @@ pub struct FileStore {
     /// this grows past `COMPACT_AFTER`, the journal is rewritten.
     overhead_bytes: u64,
     compact_after: u64,
+    /// Written by `flush` but not yet synced.
+    unsynced: bool,
 }
 
 /// Rewrite the journal once superseded records exceed this (a long session without resets
@@ -258,6 +270,7 @@ impl FileStore {
             target_dirty: false,
             overhead_bytes: 0,
             compact_after: COMPACT_AFTER,
+            unsynced: false,
         };
         let good = store.replay(&data);
         if good < data.len() {
@@ -442,6 +455,18 @@ impl FileStore {
     }
 }
 
+impl Drop for FileStore {
+    /// A session ending (peer gone, shutdown) syncs what it flushed: the power-loss window
+    /// stays open only while the session runs.
+    fn drop(&mut self) {
+        if self.unsynced {
+            if let Err(e) = self.file.sync_data() {
+                tracing::warn!(path = %self.path.display(), error = %e, "sequence store: final sync failed");
+            }
+        }
+    }
+}
+
 impl SeqStore for FileStore {
     fn next_sender_seq(&self) -> u64 {
         self.sender
@@ -503,9 +528,21 @@ impl SeqStore for FileStore {
             .map_err(io_err(&self.path))?;
         self.file.sync_data().map_err(io_err(&self.path))?;
         self.file_len = rec.len() as u64;
+        self.unsynced = false;
         Ok(())
     }
     fn commit(&mut self) -> Result<(), StoreError> {
+        if !self.flush()? {
+            return Ok(());
+        }
+        self.file.sync_data().map_err(io_err(&self.path))?;
+        self.unsynced = false;
+        if self.overhead_bytes > self.compact_after {
+            self.compact()?;
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<bool, StoreError> {
         let before = self.pending.len();
         if self.sender_dirty {
             encode_record(
@@ -524,15 +561,11 @@ impl SeqStore for FileStore {
             self.target_dirty = false;
         }
         self.overhead_bytes += (self.pending.len() - before) as u64;
-        if self.pending.is_empty() {
-            return Ok(());
+        if !self.pending.is_empty() {
+            self.write_pending()?;
+            self.unsynced = true;
         }
-        self.write_pending()?;
-        self.file.sync_data().map_err(io_err(&self.path))?;
-        if self.overhead_bytes > self.compact_after {
-            self.compact()?;
-        }
-        Ok(())
+        Ok(self.unsynced)
     }
 }
 
@@ -577,6 +610,24 @@ mod tests {
         drop(s);
         let s = FileStore::open(dir.path(), "s").unwrap();
         assert_eq!(s.next_target_seq(), 5);
+    }
+
+    #[test]
+    fn flushed_changes_survive_the_process_and_commit_syncs_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = FileStore::open(dir.path(), "f").unwrap();
+        assert!(!s.flush().unwrap(), "nothing to sync yet");
+        s.set_next_target_seq(7).unwrap();
+        assert!(s.flush().unwrap(), "written, awaiting sync");
+        assert!(s.flush().unwrap(), "still awaiting sync");
+        // Visible to a new process at once (kill -9 does not lose it): read the journal.
+        let mut again = FileStore::open(dir.path(), "f2").unwrap();
+        std::fs::copy(s.path(), again.path()).unwrap();
+        drop(again);
+        again = FileStore::open(dir.path(), "f2").unwrap();
+        assert_eq!(again.next_target_seq(), 7);
+        s.commit().unwrap();
+        assert!(!s.flush().unwrap(), "synced");
     }
 
     /// Every possible torn write (the journal cut at each byte) reopens to the state of the last

@@ -349,7 +349,15 @@ pub struct Session {
     rate_window: (Instant, u32),
     stats: SessionStats,
     scratch: Vec<u8>,
+    /// Store changes written but not yet synced (a batch that sent nothing) must be synced by
+    /// then.
+    sync_due: Option<Instant>,
 }
+
+/// How long store changes of a batch that sent nothing may wait for their `fdatasync`. Market
+/// data in does not wait for the disk; a machine failure in this window makes the restarted
+/// session ask the peer again for up to this much of what it had received.
+const SYNC_AFTER: Duration = Duration::from_millis(50);
 
 /// Stored messages read per step of a resend answer.
 const RESEND_CHUNK: u64 = 256;
@@ -431,6 +439,7 @@ impl Session {
             rate_window: (now, 0),
             stats: SessionStats::default(),
             scratch: Vec::with_capacity(1024),
+            sync_due: None,
         })
     }
 
@@ -479,7 +488,7 @@ impl Session {
             let reset = self.cfg.reset_on_logon;
             self.send_logon(reset, self.cfg.heartbeat_secs as u64, now);
         }
-        self.finish();
+        self.finish(now);
     }
 
     /// Raw bytes read from the connection.
@@ -505,19 +514,17 @@ impl Session {
                 }
             }
         }
-        self.finish();
+        self.finish(now);
     }
 
     /// The earliest instant at which `handle_timeout` has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match self.state {
+        let timer = match self.state {
             SessionState::Created | SessionState::Closed => None,
             SessionState::AwaitingLogon => self.logon_deadline,
             SessionState::LogoutSent => self.logout_deadline,
+            SessionState::Active if self.heartbeat.is_zero() => None,
             SessionState::Active => {
-                if self.heartbeat.is_zero() {
-                    return None;
-                }
                 let hb = self.last_sent + self.heartbeat;
                 let recv = if self.test_request.is_some() {
                     self.last_recv + self.heartbeat * 12 / 5
@@ -526,6 +533,10 @@ impl Session {
                 };
                 Some(hb.min(recv))
             }
+        };
+        match (timer, self.sync_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -559,7 +570,7 @@ impl Session {
             }
             _ => {}
         }
-        self.finish();
+        self.finish(now);
     }
 
     /// Next chunk of bytes to write to the connection, in order.
@@ -656,7 +667,7 @@ impl Session {
             }
             SessionState::LogoutSent | SessionState::Closed => {}
         }
-        self.finish();
+        self.finish(now);
     }
 
     // ---- inbound -------------------------------------------------------------------------
@@ -1437,9 +1448,23 @@ impl Session {
         self.store_failed_reason(&e);
     }
 
-    /// Makes this batch's store changes durable before its bytes can be polled.
-    fn finish(&mut self) {
-        if let Err(e) = self.store.commit() {
+    /// Makes this batch's store changes durable before its bytes can be polled. A batch that
+    /// produced nothing to send only writes them (no sequence number of ours can be reused
+    /// by what has not left) and leaves the sync to `sync_due`, so inbound market data never
+    /// waits for the disk.
+    fn finish(&mut self, now: Instant) {
+        let leaving = !self.transmit.is_empty() || !self.held.is_empty();
+        let result = if leaving || self.sync_due.is_some_and(|d| now >= d) {
+            self.sync_due = None;
+            self.store.commit()
+        } else {
+            self.store.flush().map(|unsynced| {
+                if unsynced {
+                    self.sync_due.get_or_insert(now + SYNC_AFTER);
+                }
+            })
+        };
+        if let Err(e) = result {
             self.store_failed(e);
         }
     }

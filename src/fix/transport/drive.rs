@@ -175,6 +175,9 @@ where
     let mut shutdown_deadline: Option<Instant> = None;
     let mut announced = false;
     let mut queued_after_logon = false;
+    // When the input behind the next events was read: the envelope's `received_ns` is the
+    // moment the bytes arrived, not when the session finished with them.
+    let mut batch_ns = super::now_ns();
     loop {
         wbuf.clear();
         session.drain_transmit(&mut wbuf);
@@ -219,7 +222,7 @@ where
                 venue: env.venue.to_string(),
                 session: label.clone(),
                 event: ev,
-                received_ns: super::now_ns(),
+                received_ns: batch_ns,
             };
             // Awaiting here (channel full) pauses reading: TCP back-pressure.
             if env.out.send(fe).await.is_err() && !is_disconnect && !logging_out {
@@ -259,6 +262,7 @@ where
         };
         tokio::select! {
             r = env.shutdown.changed(), if !logging_out => {
+                batch_ns = super::now_ns();
                 if r.is_err() || *env.shutdown.borrow() {
                     logging_out = true;
                     ended.shutdown = true;
@@ -271,7 +275,10 @@ where
                     disconnect_reason = Some("connection closed by peer".into());
                     break;
                 }
-                Ok(n) => session.handle_input(rbuf.get(..n).unwrap_or_default(), std::time::Instant::now()),
+                Ok(n) => {
+                    batch_ns = super::now_ns();
+                    session.handle_input(rbuf.get(..n).unwrap_or_default(), std::time::Instant::now());
+                }
                 Err(e) => {
                     disconnect_reason = Some(format!("read error: {e}"));
                     break;
@@ -282,9 +289,13 @@ where
                     disconnect_reason = Some("shutdown: Logout not answered in time".into());
                     break;
                 }
+                batch_ns = super::now_ns();
                 session.handle_timeout(std::time::Instant::now());
             }
-            Some(m) = outbox_rx.recv(), if !logging_out => send_app(&mut session, &m, &label),
+            Some(m) = outbox_rx.recv(), if !logging_out => {
+                batch_ns = super::now_ns();
+                send_app(&mut session, &m, &label);
+            }
         }
     }
     env.outbox.unregister(&label);
