@@ -5,7 +5,14 @@
 //! ```sh
 //! cargo bench --bench bridge_e2e                # throughput with 1 and 4 subscribers, latency at 10k msg/s
 //! BRIDGE_BENCH_MSGS=100000 BRIDGE_BENCH_LAT_SECS=5 cargo bench --bench bridge_e2e
+//! BRIDGE_BENCH_GLUE=1 cargo bench --bench bridge_e2e   # and the same against the glue baseline
 //! ```
+//!
+//! The glue baseline (`benches/glue/glue_bridge.py`) is what people run today: stunnel
+//! terminating mTLS, a QuickFIX acceptor in Python, and a pyzmq CURVE publisher sending the
+//! same envelopes. It is driven by the same simulator and measured by the same subscribers,
+//! so the ratio between the two runs is the comparison. It needs stunnel and the test
+//! command's `.venv` (quickfix-ssl, pyzmq, msgpack).
 //!
 //! Throughput: the simulator sends as fast as TCP back-pressure lets it; each subscriber's
 //! rate is events received / time from its first to its last event. Latency: Quotes at a
@@ -13,8 +20,10 @@
 //! receipt. Simulator, bridge and subscribers share the machine's cores, so these figures
 //! are a floor for what a dedicated host does.
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,8 +38,39 @@ use fixcurve::normalize::Event;
 use fixcurve::tls::certs_dev::{generate, DevOptions};
 use fixcurve::tls::ClientTlsSettings;
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Fixcurve,
+    Glue,
+}
+
+impl Target {
+    fn name(self) -> &'static str {
+        match self {
+            Target::Fixcurve => "fixcurve",
+            Target::Glue => "glue (stunnel + QuickFIX/Python + pyzmq)",
+        }
+    }
+}
+
+/// The glue's two processes; killed when the run ends.
+struct Glue {
+    procs: Vec<Child>,
+}
+
+impl Drop for Glue {
+    fn drop(&mut self) {
+        for p in &mut self.procs {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
+}
+
 struct Setup {
-    bridge: Bridge,
+    bridge: Option<Bridge>,
+    glue: Option<Glue>,
+    endpoint: String,
     server: fixcurve::keys::PublicKey,
     clients: Vec<Keypair>,
     fix: SocketAddr,
@@ -46,9 +86,13 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn setup(subs: usize) -> Setup {
+async fn setup(subs: usize, target: Target) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let pki = generate(&dir.path().join("certs"), &DevOptions::default()).unwrap();
+    let clients: Vec<Keypair> = (0..subs).map(|_| Keypair::generate()).collect();
+    if target == Target::Glue {
+        return start_glue(dir, pki, clients);
+    }
     let port = free_port();
     let text = format!(
         r#"
@@ -78,7 +122,6 @@ max_msgs_per_sec = 10000000
     );
     let cfg = Config::parse(&text, Path::new("bench.toml"), dir.path()).unwrap();
     let server = Keypair::generate();
-    let clients: Vec<Keypair> = (0..subs).map(|_| Keypair::generate()).collect();
     let allowed = clients
         .iter()
         .enumerate()
@@ -104,13 +147,138 @@ max_msgs_per_sec = 10000000
     .await
     .unwrap();
     Setup {
-        bridge,
+        endpoint: bridge.endpoints()[0].clone(),
+        bridge: Some(bridge),
+        glue: None,
         server: server_public,
         clients,
         fix: SocketAddr::from(([127, 0, 0, 1], port)),
         pki,
         _dir: dir,
     }
+}
+
+impl Setup {
+    async fn stop(self) {
+        if let Some(b) = self.bridge {
+            b.stop().await;
+        }
+        drop(self.glue);
+    }
+}
+
+/// Starts the glue: the Python process (QuickFIX acceptor on plain TCP, pyzmq PUB with
+/// CURVE and ZAP over an authorized-keys folder), then stunnel in front of it.
+fn start_glue(
+    dir: tempfile::TempDir,
+    pki: fixcurve::tls::certs_dev::DevPki,
+    clients: Vec<Keypair>,
+) -> Setup {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".venv/bin/python");
+    let stunnel = ["stunnel4", "stunnel"]
+        .iter()
+        .find_map(|b| which(b))
+        .expect("the glue baseline needs stunnel");
+    assert!(
+        python.exists(),
+        "the glue baseline needs the test command's .venv"
+    );
+    let server = Keypair::generate();
+    let keys = dir.path().join("glue-keys");
+    let authorized = dir.path().join("glue-authorized");
+    std::fs::create_dir_all(&keys).unwrap();
+    std::fs::create_dir_all(&authorized).unwrap();
+    let (_, secret) = fixcurve::keys::cert::write_keypair(&keys, "server", &server, &[]).unwrap();
+    for (i, k) in clients.iter().enumerate() {
+        fixcurve::keys::cert::write_public(
+            &authorized.join(format!("bench{i}.key")),
+            &k.public,
+            &[],
+        )
+        .unwrap();
+    }
+    let fix_port = free_port();
+    let endpoint = format!("tcp://127.0.0.1:{}", free_port());
+    let mut py = Command::new(&python)
+        .arg(root.join("benches/glue/glue_bridge.py"))
+        .arg(fix_port.to_string())
+        .arg(&endpoint)
+        .arg(&secret)
+        .arg(&authorized)
+        .arg(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = py.stdout.take().unwrap();
+    await_line(out, |l| l == "READY").expect("glue did not start");
+    let mut procs = vec![py];
+    // stunnel cannot report an ephemeral port: pick one, await its own "bound to" line.
+    let mut front = None;
+    for _ in 0..5 {
+        let port = free_port();
+        let conf = dir.path().join("stunnel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "foreground = yes\npid =\ndebug = 6\n[fix]\naccept = 127.0.0.1:{port}\n\
+                 connect = 127.0.0.1:{fix_port}\ncert = {}\nkey = {}\nCAfile = {}\n\
+                 verifyChain = yes\nrequireCert = yes\nsslVersionMin = TLSv1.2\n\
+                 socket = l:TCP_NODELAY=1\nsocket = r:TCP_NODELAY=1\n",
+                pki.server_cert.display(),
+                pki.server_key.display(),
+                pki.ca.display()
+            ),
+        )
+        .unwrap();
+        let mut tun = Command::new(&stunnel)
+            .arg(&conf)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let err = tun.stderr.take().unwrap();
+        let bound = format!("bound to 127.0.0.1:{port}");
+        let line = await_line(err, |l| l.contains(&bound) || l.contains("failed"));
+        procs.push(tun);
+        if line.is_some_and(|l| l.contains(&bound)) {
+            front = Some(port);
+            break;
+        }
+        if let Some(mut t) = procs.pop() {
+            let _ = t.kill();
+            let _ = t.wait();
+        }
+    }
+    let port = front.expect("stunnel could not bind a free port in five tries");
+    Setup {
+        bridge: None,
+        glue: Some(Glue { procs }),
+        endpoint,
+        server: server.public,
+        clients,
+        fix: SocketAddr::from(([127, 0, 0, 1], port)),
+        pki,
+        _dir: dir,
+    }
+}
+
+fn which(bin: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(bin))
+        .find(|p| p.is_file())
+}
+
+/// Reads lines until one matches, then keeps draining the pipe on a thread (so the child
+/// never blocks on a full pipe). `None` if the stream ended first.
+fn await_line(
+    pipe: impl std::io::Read + Send + 'static,
+    want: impl Fn(&str) -> bool,
+) -> Option<String> {
+    let mut lines = BufReader::new(pipe).lines();
+    let found = lines.by_ref().map_while(Result::ok).find(|l| want(l));
+    std::thread::spawn(move || lines.for_each(drop));
+    found
 }
 
 fn sim_config(s: &Setup, rate: u32, limit: u64, stamp: bool) -> SimConfig {
@@ -155,7 +323,7 @@ async fn start_sim(
 }
 
 async fn connect_all(s: &Setup) -> Vec<Subscriber> {
-    let ep = s.bridge.endpoints()[0].clone();
+    let ep = s.endpoint.clone();
     let mut subs = Vec::new();
     for k in &s.clients {
         let mut sub = Subscriber::connect(&ep, s.server, k.clone(), &[]).unwrap();
@@ -172,20 +340,24 @@ async fn connect_all(s: &Setup) -> Vec<Subscriber> {
 }
 
 /// Events per second at each subscriber, with `msgs` FIX messages sent flat out.
-async fn throughput(n_subs: usize, msgs: u64) -> (f64, Vec<f64>, u64) {
-    let s = setup(n_subs).await;
+/// Returns the end-to-end rate (messages sent / send start to last receipt), each
+/// subscriber's own rate, and events lost (received gaps) over all subscribers.
+async fn throughput(target: Target, n_subs: usize, msgs: u64) -> (f64, Vec<f64>, u64) {
+    let s = setup(n_subs, target).await;
     let subs = connect_all(&s).await;
     // Every FIX message of the stamped feed is one Quote → one event.
     let mut tasks = Vec::new();
     for mut sub in subs {
         tasks.push(tokio::spawn(async move {
             let mut first: Option<Instant> = None;
+            let mut last = Instant::now();
             let mut n = 0u64;
             let mut gaps = 0u64;
-            while n < msgs {
+            while n + gaps < msgs {
                 match tokio::time::timeout(Duration::from_secs(20), sub.recv()).await {
                     Ok(Some(Update::Event(r))) if matches!(r.envelope.event, Event::Quote(_)) => {
-                        first.get_or_insert_with(Instant::now);
+                        last = Instant::now();
+                        first.get_or_insert(last);
                         n += 1;
                     }
                     Ok(Some(Update::Gap { missing, .. })) => gaps += missing,
@@ -193,7 +365,8 @@ async fn throughput(n_subs: usize, msgs: u64) -> (f64, Vec<f64>, u64) {
                     _ => break,
                 }
             }
-            let secs = first.map(|f| f.elapsed().as_secs_f64()).unwrap_or(f64::NAN);
+            // From its first event to its last: a timeout waiting for lost ones is not counted.
+            let secs = first.map(|f| (last - f).as_secs_f64()).unwrap_or(f64::NAN);
             (n as f64 / secs, n, gaps)
         }));
     }
@@ -208,13 +381,17 @@ async fn throughput(n_subs: usize, msgs: u64) -> (f64, Vec<f64>, u64) {
     }
     let wall = t0.elapsed().as_secs_f64();
     let _ = sim.await;
-    s.bridge.stop().await;
+    s.stop().await;
     (msgs as f64 / wall, rates, gaps)
 }
 
 /// Latency percentiles (µs) at `rate` messages per second for `secs` seconds.
-async fn latency(rate: u32, secs: u64) -> (Vec<(f64, f64)>, Vec<(f64, f64)>, usize, u64) {
-    let s = setup(1).await;
+async fn latency(
+    target: Target,
+    rate: u32,
+    secs: u64,
+) -> (Vec<(f64, f64)>, Vec<(f64, f64)>, usize, u64) {
+    let s = setup(1, target).await;
     let mut sub = connect_all(&s).await.pop().unwrap();
     let total = rate as u64 * secs;
     let (sim, _stop) = start_sim(sim_config(&s, rate, total, true)).await;
@@ -222,7 +399,7 @@ async fn latency(rate: u32, secs: u64) -> (Vec<(f64, f64)>, Vec<(f64, f64)>, usi
     // From the bridge reading the FIX message (envelope received_ns) to the subscriber.
     let mut inner_ns: Vec<u64> = Vec::with_capacity(total as usize);
     let mut gaps = 0;
-    while (lat_ns.len() as u64) < total {
+    while lat_ns.len() as u64 + gaps < total {
         match tokio::time::timeout(Duration::from_secs(10), sub.recv()).await {
             Ok(Some(Update::Event(r))) => {
                 if let Event::Quote(q) = &r.envelope.event {
@@ -239,7 +416,7 @@ async fn latency(rate: u32, secs: u64) -> (Vec<(f64, f64)>, Vec<(f64, f64)>, usi
         }
     }
     let _ = sim.await;
-    s.bridge.stop().await;
+    s.stop().await;
     // Skip the first second: connection warm-up, not steady state.
     let warm = (rate as usize).min(lat_ns.len() / 2);
     let n = lat_ns.len() - warm;
@@ -291,28 +468,37 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let glue = std::env::var_os("BRIDGE_BENCH_GLUE").is_some_and(|v| v == "1");
+    let targets: &[Target] = if glue {
+        &[Target::Fixcurve, Target::Glue]
+    } else {
+        &[Target::Fixcurve]
+    };
     rt.block_on(async {
-        for n in [1usize, 4] {
-            let (overall, rates, gaps) = throughput(n, msgs).await;
-            let min = rates.iter().cloned().fold(f64::INFINITY, f64::min);
+        for &target in targets {
+            println!("== {}", target.name());
+            for n in [1usize, 4] {
+                let (overall, rates, lost) = throughput(target, n, msgs).await;
+                let min = rates.iter().cloned().fold(f64::INFINITY, f64::min);
+                println!(
+                    "throughput: {n} subscriber(s), {msgs} FIX quotes over mTLS: {overall:.0} msg/s end to end (send start to last receipt); per subscriber min {min:.0} msg/s; {lost} lost"
+                );
+            }
+            if quick {
+                println!("(smoke run under `cargo test`: unoptimized, figures are not measurements; use `cargo bench --bench bridge_e2e`)");
+            }
+            let (ps, inner, n, lost) = latency(target, 10_000, lat_secs).await;
+            let fmt = |ps: &[(f64, f64)]| {
+                ps.iter()
+                    .map(|(p, us)| format!("p{p}={us:.0}µs"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
             println!(
-                "throughput: {n} subscriber(s), {msgs} FIX quotes over mTLS: {overall:.0} msg/s end to end (send start to last receipt); per subscriber min {min:.0} msg/s; {gaps} lost"
+                "latency at 10000 msg/s, 1 subscriber, {n} samples after 1 s warm-up: FIX send -> subscriber {} ({lost} lost); bridge read -> subscriber {}",
+                fmt(&ps),
+                fmt(&inner)
             );
         }
-        if quick {
-            println!("(smoke run under `cargo test`: unoptimized, figures are not measurements; use `cargo bench --bench bridge_e2e`)");
-        }
-        let (ps, inner, n, gaps) = latency(10_000, lat_secs).await;
-        let fmt = |ps: &[(f64, f64)]| {
-            ps.iter()
-                .map(|(p, us)| format!("p{p}={us:.0}µs"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        println!(
-            "latency at 10000 msg/s, 1 subscriber, {n} samples after 1 s warm-up: FIX send -> subscriber {} ({gaps} lost); bridge read -> subscriber {}",
-            fmt(&ps),
-            fmt(&inner)
-        );
     });
 }
