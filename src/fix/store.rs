@@ -9,8 +9,8 @@
 //! the peer's sequence number forward (market data in, nothing out) is [`SeqStore::flush`]ed:
 //! written, so it survives a crash of this process, but not waited for on disk. The session
 //! syncs it shortly after (see `Session::poll_timeout`); if the machine itself fails in between,
-//! the restarted session asks the peer again for what it had already received: duplicates,
-//! never a loss and never a reused sequence number of ours.
+//! the restarted session asks the peer again for what it had already received, as after any
+//! gap (subscribers may see some of it twice); a sequence number of ours is never reused.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};

@@ -52,6 +52,18 @@ def write_config(path: Path, acceptors=(), initiators=(), sessions=()):
     return path
 
 
+def edge_config(path: Path, pki, venue, target, listen="127.0.0.1:0"):
+    """One mTLS acceptor `edge` (the dev server certificate, client certificates from the dev
+    CA) and one FIX.4.4 session BRIDGE->`target` bound to client1, with 1 s heartbeats."""
+    return write_config(
+        path,
+        acceptors=[{"name": "edge", "listen": listen, "cert": pki.server.cert, "key": pki.server.key,
+                    "client_ca": pki.root.cert}],
+        sessions=[{"venue": venue, "acceptor": "edge", "begin_string": "FIX.4.4",
+                   "sender_comp_id": "BRIDGE", "target_comp_id": target,
+                   "tls_identity": "client1", "heartbeat_secs": 1}])
+
+
 def start_fix(spawn, config: Path):
     """Starts fix_transport; returns (proc, {acceptor name: (host, port)})."""
     proc = spawn(FIX_TRANSPORT, "--config", config, cwd=config.parent)

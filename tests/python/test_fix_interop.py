@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from fixharness import (FIX_TRANSPORT, QF_DICT44, QFPEER, check_heartbeats, fields_of, listening, mark,
+from fixharness import (FIX_TRANSPORT, edge_config, QF_DICT44, QFPEER, check_heartbeats, fields_of, listening, mark,
                         peer_seq, qf_settings, start_fix, tell, wait_line, write_config)
 
 pytestmark = pytest.mark.skipif(not (FIX_TRANSPORT.exists() and QFPEER.exists()),
@@ -55,13 +55,7 @@ def exercise_session(ours, qf, our_id, qf_sender, ours_sender):
 
 def test_quickfix_initiator_into_our_acceptor(tmp_path, spawn, pki):
     def config(listen):
-        return write_config(
-            tmp_path / "fixcurve.toml",
-            acceptors=[{"name": "edge", "listen": listen, "cert": pki.server.cert, "key": pki.server.key,
-                        "client_ca": pki.root.cert}],
-            sessions=[{"venue": "QF", "acceptor": "edge", "begin_string": "FIX.4.4",
-                       "sender_comp_id": "BRIDGE", "target_comp_id": "QFCLIENT",
-                       "tls_identity": "client1", "heartbeat_secs": 1}])
+        return edge_config(tmp_path / "fixcurve.toml", pki, "QF", "QFCLIENT", listen)
 
     ours = start_fix(spawn, config("127.0.0.1:0"))
     host, port = listening(ours, "edge")

@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from conftest import PEERS
-from fixharness import (FIX_TRANSPORT, check_heartbeats, fields_of, listening, mark, peer_seq, start_fix,
+from fixharness import (FIX_TRANSPORT, edge_config, check_heartbeats, fields_of, listening, mark, peer_seq, start_fix,
                         tell, wait_line, write_config)
 
 JSPEER = PEERS / "jspeer" / "jspeer.js"
@@ -33,6 +33,24 @@ def msg(direction, *fields):
 
 def check_js_heartbeats(js, since, sender):
     check_heartbeats(js, msg("IN", "35=0", f"49={sender}"), since)
+
+
+def last_seq_from(js, before, sender):
+    """Highest MsgSeqNum jspurefix had from `sender` before line `before`."""
+    return max(int(fields_of(line)[34]) for line in js.stdout_lines[:before]
+               if line.startswith("IN ") and f"|49={sender}|" in line)
+
+
+def check_continued(js, i, last_seq, since):
+    """Our Logon at line `i` continues right after `last_seq` with no reset, heartbeats
+    resume, and nothing since line `since` was a resend or a reset."""
+    logon = fields_of(js.stdout_lines[i])
+    assert int(logon[34]) == last_seq + 1, (logon, last_seq)
+    assert logon.get(141) != "Y"
+    check_js_heartbeats(js, i, "BRIDGE")
+    after = js.stdout_lines[since:]
+    assert not any(("|35=2|" in l or "|35=4|" in l) for l in after if l.startswith(("IN ", "OUT "))), \
+        "restart caused a resend or reset"
 
 
 def exercise_session(ours, js, our_id, js_sender, ours_sender):
@@ -71,13 +89,7 @@ def exercise_session(ours, js, our_id, js_sender, ours_sender):
 
 def test_jspurefix_initiator_into_our_acceptor(tmp_path, spawn, pki):
     def config(listen):
-        return write_config(
-            tmp_path / "fixcurve.toml",
-            acceptors=[{"name": "edge", "listen": listen, "cert": pki.server.cert, "key": pki.server.key,
-                        "client_ca": pki.root.cert}],
-            sessions=[{"venue": "JS", "acceptor": "edge", "begin_string": "FIX.4.4",
-                       "sender_comp_id": "BRIDGE", "target_comp_id": "JSCLIENT",
-                       "tls_identity": "client1", "heartbeat_secs": 1}])
+        return edge_config(tmp_path / "fixcurve.toml", pki, "JS", "JSCLIENT", listen)
 
     ours = start_fix(spawn, config("127.0.0.1:0"))
     _, port = listening(ours, "edge")
@@ -95,16 +107,8 @@ def test_jspurefix_initiator_into_our_acceptor(tmp_path, spawn, pki):
     ours = start_fix(spawn, config(f"127.0.0.1:{port}"))
     listening(ours, "edge")
     i, _ = wait_line(js, msg("IN", "35=A"), j0, timeout=30)
-    logon = fields_of(js.stdout_lines[i])
-    # Our Logon continues right after the last message jspurefix had from us.
-    last_in = max(k for k in range(i) if js.stdout_lines[k].startswith("IN "))
-    assert int(logon[34]) == int(fields_of(js.stdout_lines[last_in])[34]) + 1, logon
-    assert logon.get(141) != "Y"
     wait_line(ours, r"^LOGON BRIDGE->JSCLIENT")
-    check_js_heartbeats(js, i, "BRIDGE")
-    after = js.stdout_lines[j0:]
-    assert not any(("|35=2|" in l or "|35=4|" in l) for l in after if l.startswith(("IN ", "OUT "))), \
-        "restart caused a resend or reset"
+    check_continued(js, i, last_seq_from(js, i, "BRIDGE"), j0)
 
     # Logout initiated by jspurefix.
     o0 = mark(ours)
@@ -134,18 +138,11 @@ def test_our_initiator_into_jspurefix_acceptor(tmp_path, spawn, pki):
     tell(ours, "quit")
     wait_line(js, msg("IN", "35=5"), j0)
     assert ours.p.wait(10) == 0
-    last_in = max(k for k in range(len(js.stdout_lines)) if js.stdout_lines[k].startswith("IN "))
-    last_seq = int(fields_of(js.stdout_lines[last_in])[34])
+    last_seq = last_seq_from(js, len(js.stdout_lines), "BRIDGE")
     ours = start_fix(spawn, cfg)
     wait_line(ours, r"^LOGON BRIDGE->VENUE", timeout=30)
     i, _ = wait_line(js, msg("IN", "35=A"), j0)
-    logon = fields_of(js.stdout_lines[i])
-    assert int(logon[34]) == last_seq + 1, (logon, last_seq)
-    assert logon.get(141) != "Y"
-    check_js_heartbeats(js, i, "BRIDGE")
-    after = js.stdout_lines[i:]
-    assert not any(("|35=2|" in l or "|35=4|" in l) for l in after if l.startswith(("IN ", "OUT "))), \
-        "restart caused a resend or reset"
+    check_continued(js, i, last_seq, i)
 
     # Logout initiated by us (graceful shutdown) is answered.
     j0 = mark(js)
