@@ -949,3 +949,22 @@ fn inbound_only_batches_do_not_wait_for_the_disk_but_are_synced_soon_and_before_
     assert_eq!(*log.lock().unwrap(), ["commit"]);
     assert_eq!(h.out(), vec![h.ours(2, "0", 200, "112=T1|")]);
 }
+
+#[test]
+fn inbound_sync_after_zero_syncs_every_batch_before_its_events() {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let store = SyncLog {
+        inner: MemoryStore::new(),
+        dirty: false,
+        log: log.clone(),
+    };
+    let mut cfg = acceptor_cfg();
+    cfg.inbound_sync_after = Duration::ZERO;
+    let mut h = Harness::with(cfg, Box::new(store)).logged_on();
+    log.lock().unwrap().clear();
+    let m = h.peer(2, "8", 100, "37=O1|17=E1|150=0|39=0|");
+    h.input(&m, 100);
+    assert_eq!(*log.lock().unwrap(), ["commit"]);
+    assert_eq!(h.app_seqs(), vec![2]);
+    assert_eq!(h.s.poll_timeout(), Some(h.at(30_000)), "no sync timer");
+}

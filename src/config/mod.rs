@@ -266,6 +266,10 @@ pub struct Session {
     /// Most inbound application messages per second before the session is logged out.
     #[serde(default = "default_rate")]
     pub max_msgs_per_sec: u32,
+    /// How long (ms) the sequence number of input that made us send nothing may wait for its
+    /// disk sync; 0 syncs every read before its messages are published.
+    #[serde(default = "default_inbound_sync_ms")]
+    pub inbound_sync_ms: u32,
 }
 
 impl Session {
@@ -316,6 +320,10 @@ fn default_fix_heartbeat() -> u32 {
 }
 fn default_rate() -> u32 {
     50_000
+}
+
+fn default_inbound_sync_ms() -> u32 {
+    50
 }
 
 /// Largest configuration file read (it is a few kilobytes in practice).
@@ -560,6 +568,12 @@ impl Config {
             }
             if s.max_msgs_per_sec == 0 {
                 return Err(bad(k("max_msgs_per_sec"), "must be at least 1".into()));
+            }
+            if s.inbound_sync_ms > 10_000 {
+                return Err(bad(
+                    k("inbound_sync_ms"),
+                    "must be between 0 and 10000".into(),
+                ));
             }
             if s.username.is_some() != s.password_file.is_some() {
                 return Err(bad(

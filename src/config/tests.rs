@@ -55,6 +55,7 @@ fn defaults_and_relative_paths() {
     );
     assert_eq!(cfg.publish.queue, 10_000);
     assert_eq!(cfg.session[0].heartbeat_secs, 30);
+    assert_eq!(cfg.session[0].inbound_sync_ms, 50);
     assert!(cfg.metrics.is_none());
     assert!(cfg.acceptor[0].tls().mutual());
 }
@@ -124,4 +125,20 @@ fn missing_file_names_the_path() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("/nonexistent/fixcurve.toml"), "{e}");
+}
+
+#[test]
+fn inbound_sync_is_bounded_and_reaches_the_session() {
+    let strict = MINIMAL.replace("tls_identity", "inbound_sync_ms = 0\ntls_identity");
+    let cfg = parse(&strict).unwrap();
+    let s = crate::fix::transport::from_config::session_config(
+        &cfg.session[0],
+        crate::fix::session::Role::Acceptor,
+    );
+    assert!(s.inbound_sync_after.is_zero());
+    let e = err(&MINIMAL.replace("tls_identity", "inbound_sync_ms = 60000\ntls_identity"));
+    assert!(
+        e.contains("inbound_sync_ms") && e.contains("0 and 10000"),
+        "{e}"
+    );
 }

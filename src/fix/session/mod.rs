@@ -73,6 +73,11 @@ pub struct SessionConfig {
     /// The same bound in bytes (early messages can be large snapshots).
     pub max_queued_bytes: usize,
     pub decoder_limits: DecoderLimits,
+    /// How long store changes of a batch that sent nothing (market data in) may wait for
+    /// their `fdatasync`, so inbound messages never wait for the disk. A machine failure in
+    /// this window makes the restarted session ask the peer again for up to this much of
+    /// what it had received. Zero syncs every batch before its events are polled.
+    pub inbound_sync_after: Duration,
 }
 
 impl SessionConfig {
@@ -101,6 +106,7 @@ impl SessionConfig {
             max_queued: 10_000,
             max_queued_bytes: 16 << 20,
             decoder_limits: DecoderLimits::default(),
+            inbound_sync_after: Duration::from_millis(50),
         }
     }
 
@@ -350,14 +356,9 @@ pub struct Session {
     stats: SessionStats,
     scratch: Vec<u8>,
     /// Store changes written but not yet synced (a batch that sent nothing) must be synced by
-    /// then.
+    /// then (`SessionConfig::inbound_sync_after`).
     sync_due: Option<Instant>,
 }
-
-/// How long store changes of a batch that sent nothing may wait for their `fdatasync`. Market
-/// data in does not wait for the disk; a machine failure in this window makes the restarted
-/// session ask the peer again for up to this much of what it had received.
-const SYNC_AFTER: Duration = Duration::from_millis(50);
 
 /// Stored messages read per step of a resend answer.
 const RESEND_CHUNK: u64 = 256;
@@ -1454,13 +1455,15 @@ impl Session {
     /// waits for the disk.
     fn finish(&mut self, now: Instant) {
         let leaving = !self.transmit.is_empty() || !self.held.is_empty();
-        let result = if leaving || self.sync_due.is_some_and(|d| now >= d) {
+        let strict = self.cfg.inbound_sync_after.is_zero();
+        let result = if leaving || strict || self.sync_due.is_some_and(|d| now >= d) {
             self.sync_due = None;
             self.store.commit()
         } else {
             self.store.flush().map(|unsynced| {
                 if unsynced {
-                    self.sync_due.get_or_insert(now + SYNC_AFTER);
+                    self.sync_due
+                        .get_or_insert(now + self.cfg.inbound_sync_after);
                 }
             })
         };

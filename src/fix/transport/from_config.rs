@@ -28,6 +28,7 @@ pub fn session_config(s: &config::Session, role: Role) -> SessionConfig {
         c.default_appl_ver_id = s.default_appl_ver_id.clone();
     }
     c.max_msgs_per_sec = (s.max_msgs_per_sec > 0).then_some(s.max_msgs_per_sec);
+    c.inbound_sync_after = Duration::from_millis(s.inbound_sync_ms.into());
     c
 }
 
