@@ -862,7 +862,7 @@ fn out_of_order_queue_is_bounded() {
 struct SyncLog {
     inner: MemoryStore,
     dirty: bool,
-    log: std::sync::Arc<std::sync::Mutex<Vec<&'static str>>>,
+    log: OpLog,
 }
 
 impl SeqStore for SyncLog {
@@ -905,15 +905,22 @@ impl SeqStore for SyncLog {
     }
 }
 
-#[test]
-fn inbound_only_batches_do_not_wait_for_the_disk_but_are_synced_soon_and_before_any_reply() {
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+type OpLog = std::sync::Arc<std::sync::Mutex<Vec<&'static str>>>;
+
+/// A logged-on acceptor whose store records each flush and commit.
+fn sync_logged(cfg: SessionConfig) -> (Harness, OpLog) {
+    let log = OpLog::default();
     let store = SyncLog {
         inner: MemoryStore::new(),
         dirty: false,
         log: log.clone(),
     };
-    let mut h = Harness::with(acceptor_cfg(), Box::new(store)).logged_on();
+    (Harness::with(cfg, Box::new(store)).logged_on(), log)
+}
+
+#[test]
+fn inbound_only_batches_do_not_wait_for_the_disk_but_are_synced_soon_and_before_any_reply() {
+    let (mut h, log) = sync_logged(acceptor_cfg());
     assert_eq!(
         log.lock().unwrap().last(),
         Some(&"commit"),
@@ -952,15 +959,9 @@ fn inbound_only_batches_do_not_wait_for_the_disk_but_are_synced_soon_and_before_
 
 #[test]
 fn inbound_sync_after_zero_syncs_every_batch_before_its_events() {
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let store = SyncLog {
-        inner: MemoryStore::new(),
-        dirty: false,
-        log: log.clone(),
-    };
     let mut cfg = acceptor_cfg();
     cfg.inbound_sync_after = Duration::ZERO;
-    let mut h = Harness::with(cfg, Box::new(store)).logged_on();
+    let (mut h, log) = sync_logged(cfg);
     log.lock().unwrap().clear();
     let m = h.peer(2, "8", 100, "37=O1|17=E1|150=0|39=0|");
     h.input(&m, 100);
