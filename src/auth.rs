@@ -24,9 +24,23 @@ impl std::fmt::Display for PeerAddr {
     }
 }
 
-/// Topic prefixes a key may receive. `None` means every topic.
+/// The topics a key may receive, from its `topics` metadata. `None` means every topic.
+///
+/// An entry ending in `.` grants every topic below it (`md.`, `exec.VENUE1.`); any other
+/// entry grants exactly that topic, so `exec.VENUE1.ACC1` does not grant `exec.VENUE1.ACC10`.
+/// Topic components escape `.` (see `normalize::topic`), so a trailing `.` can only ever
+/// match at a component boundary: entries cannot leak across accounts or symbols.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct TopicAcl(pub Option<Vec<String>>);
+
+/// Whether one ACL entry grants `topic`.
+fn entry_allows(entry: &[u8], topic: &[u8]) -> bool {
+    if entry.ends_with(b".") {
+        topic.starts_with(entry)
+    } else {
+        topic == entry
+    }
+}
 
 impl TopicAcl {
     pub fn all() -> Self {
@@ -36,7 +50,7 @@ impl TopicAcl {
     pub fn allows(&self, topic: &[u8]) -> bool {
         match &self.0 {
             None => true,
-            Some(prefixes) => prefixes.iter().any(|p| topic.starts_with(p.as_bytes())),
+            Some(entries) => entries.iter().any(|e| entry_allows(e.as_bytes(), topic)),
         }
     }
 
@@ -45,8 +59,9 @@ impl TopicAcl {
     pub fn may_overlap(&self, subscription: &[u8]) -> bool {
         match &self.0 {
             None => true,
-            Some(prefixes) => prefixes.iter().any(|p| {
-                p.as_bytes().starts_with(subscription) || subscription.starts_with(p.as_bytes())
+            Some(entries) => entries.iter().any(|e| {
+                let e = e.as_bytes();
+                e.starts_with(subscription) || (e.ends_with(b".") && subscription.starts_with(e))
             }),
         }
     }
@@ -116,5 +131,24 @@ mod tests {
         assert!(acl.may_overlap(b"md.V"));
         assert!(!acl.may_overlap(b"exec."));
         assert!(TopicAcl::all().allows(b"anything"));
+    }
+
+    #[test]
+    fn acl_entries_match_whole_components() {
+        let acl = TopicAcl(Some(vec!["exec.V.ACC1".into(), "md.V.".into()]));
+        assert!(acl.allows(b"exec.V.ACC1"));
+        assert!(!acl.allows(b"exec.V.ACC10"));
+        assert!(!acl.allows(b"exec.V.ACC1%2EX"));
+        assert!(!acl.allows(b"exec.V.ACC"));
+        assert!(acl.allows(b"md.V.EUR/USD"));
+        assert!(acl.allows(b"md.V.BRK%2EB"));
+        assert!(!acl.allows(b"md.V"));
+        assert!(!acl.allows(b"md.VV.X"));
+        // a subscription prefix overlaps an exact entry only if the entry starts with it
+        assert!(acl.may_overlap(b"exec.V.ACC"));
+        assert!(acl.may_overlap(b"exec.V.ACC1"));
+        assert!(!acl.may_overlap(b"exec.V.ACC10"));
+        assert!(acl.may_overlap(b"md.V.EUR"));
+        assert!(!acl.may_overlap(b"md.W."));
     }
 }

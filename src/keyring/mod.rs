@@ -95,23 +95,39 @@ impl Keyring {
     /// changed.
     pub fn reload(&self, why: &str) -> bool {
         let current = self.snapshot();
+        if current.unchanged_on_disk(&self.root) {
+            return false;
+        }
         let next = Snapshot::scan(&self.root, Some(&current));
         if next == *current {
+            // Same content, fresher read cache: keep it so the next rescan can skip the reads.
+            *self.write_guard() = Arc::new(next);
             return false;
         }
         self.install(next, why);
         true
     }
 
+    fn write_guard(&self) -> std::sync::RwLockWriteGuard<'_, Arc<Snapshot>> {
+        match self.snapshot.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// An authorized key's `expires` time has passed: nothing on disk changed, but decisions
+    /// did, so live connections are asked again (and the expired key's are closed).
+    pub(crate) fn expired(&self) {
+        self.changes.send_modify(|g| *g += 1);
+        self.audit.record(
+            AuditRecord::new(Side::Keyring, "key_expired", true)
+                .reason("an authorized key's expires time passed; live connections re-checked"),
+        );
+    }
+
     fn install(&self, next: Snapshot, why: &str) {
         let next = Arc::new(next);
-        let previous = {
-            let mut guard = match self.snapshot.write() {
-                Ok(g) => g,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            std::mem::replace(&mut *guard, next.clone())
-        };
+        let previous = std::mem::replace(&mut *self.write_guard(), next.clone());
         self.changes.send_modify(|g| *g += 1);
         let added: Vec<&str> = next
             .authorized
@@ -125,14 +141,21 @@ impl Keyring {
             .filter(|(p, _)| !previous.revoked.contains_key(*p))
             .map(|(_, e)| e.name.as_str())
             .collect();
+        for problem in next
+            .problems
+            .iter()
+            .filter(|p| !previous.problems.contains(p))
+        {
+            tracing::warn!(%problem, "keyring: file skipped");
+        }
         tracing::info!(
             why,
             authorized = next.authorized.len(),
             revoked = next.revoked.len(),
             effective = next.effective_count(),
             problems = next.problems.len(),
-            changed = ?added,
-            newly_revoked = ?revoked,
+            changed = %names(&added),
+            newly_revoked = %names(&revoked),
             "keyring loaded"
         );
         let mut rec = AuditRecord::new(Side::Keyring, "keyring_reloaded", true).reason(format!(
@@ -149,9 +172,24 @@ impl Keyring {
     }
 }
 
+/// A bounded list of key names for a log line (a first load of 1,000 keys is one line).
+fn names(list: &[&str]) -> String {
+    const SHOWN: usize = 10;
+    let mut out = list
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if list.len() > SHOWN {
+        out.push_str(&format!(" and {} more", list.len() - SHOWN));
+    }
+    out
+}
+
 impl Authorizer for Keyring {
     fn authorize(&self, key: &PublicKey, _peer: &PeerAddr) -> Decision {
-        self.snapshot().decide(key)
+        self.snapshot().decide(key, std::time::SystemTime::now())
     }
 
     fn changes(&self) -> tokio::sync::watch::Receiver<u64> {

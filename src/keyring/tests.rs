@@ -178,3 +178,72 @@ fn server_keypair_created_private_and_loose_one_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn expired_keys_are_refused_and_bad_expiry_is_a_problem() {
+    let dir = root();
+    let kp = Keypair::generate();
+    let write = |name: &str, expires: &str| {
+        cert::write_public(
+            &dir.path().join("authorized").join(format!("{name}.key")),
+            &kp.public,
+            &[
+                ("name".to_string(), name.to_string()),
+                ("expires".to_string(), expires.to_string()),
+            ],
+        )
+        .unwrap();
+    };
+    write("old", "2020-01-01T00:00:00Z");
+    let keyring = Keyring::load(dir.path(), AuditLog::discard());
+    match keyring.authorize(&kp.public, &peer()) {
+        Decision::Deny(r) => assert!(r.contains("expired") && r.contains("2020-01-01"), "{r}"),
+        d => panic!("{d:?}"),
+    }
+    let snap = keyring.snapshot();
+    let future = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(4_102_444_800); // 2100
+    std::fs::remove_file(dir.path().join("authorized/old.key")).unwrap();
+    write("later", "2100-01-01T00:00:00Z");
+    assert!(keyring.reload("test"));
+    assert!(matches!(
+        keyring.authorize(&kp.public, &peer()),
+        Decision::Allow(_)
+    ));
+    assert!(matches!(
+        keyring.snapshot().decide(&kp.public, future),
+        Decision::Deny(_)
+    ));
+    assert_eq!(
+        keyring.snapshot().next_expiry(std::time::SystemTime::now()),
+        Some(future)
+    );
+    assert!(snap.next_expiry(std::time::SystemTime::now()).is_none());
+    write("bad", "next tuesday");
+    keyring.reload("test");
+    let problems = keyring.snapshot().problems.join("\n");
+    assert!(problems.contains("next tuesday"), "{problems}");
+}
+
+#[test]
+fn fresh_files_are_not_trusted_by_stamp_and_new_keys_are_seen() {
+    let dir = root();
+    authorize(dir.path(), "old", None);
+    // Age the file past the racy window so its stamps can be trusted.
+    let past = std::time::SystemTime::now() - Duration::from_secs(10);
+    let path = dir.path().join("authorized/old.key");
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(past)
+        .unwrap();
+    let keyring = Keyring::load(dir.path(), AuditLog::discard());
+    // ctime is still fresh (set_modified changed it): the listing is not trusted yet.
+    assert!(!keyring.snapshot().unchanged_on_disk(dir.path()));
+    let fresh = authorize(dir.path(), "fresh", None);
+    assert!(keyring.reload("test"));
+    assert!(matches!(
+        keyring.authorize(&fresh.public, &peer()),
+        Decision::Allow(_)
+    ));
+}

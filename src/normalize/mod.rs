@@ -9,6 +9,7 @@
 
 mod events;
 mod md;
+pub mod topic;
 
 use std::str::FromStr;
 
@@ -17,6 +18,7 @@ use rust_decimal::Decimal;
 use crate::fix::Field;
 
 pub use events::*;
+pub use topic::{exec_topic, md_topic, status_topic};
 
 /// Why a message could not be normalized. Values are truncated to keep logs bounded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -52,21 +54,6 @@ pub enum NormalizeError {
 pub struct Normalized {
     pub topic: String,
     pub event: Event,
-}
-
-/// Topic for market data of `symbol` at `venue`.
-pub fn md_topic(venue: &str, symbol: &str) -> String {
-    format!("md.{venue}.{symbol}")
-}
-
-/// Topic for executions of `account` (tag 1, else the sender CompID) at `venue`.
-pub fn exec_topic(venue: &str, account: &str) -> String {
-    format!("exec.{venue}.{account}")
-}
-
-/// Topic for session and venue status.
-pub fn status_topic(venue: &str) -> String {
-    format!("status.{venue}")
 }
 
 /// Tags accessed by name below.

@@ -8,6 +8,8 @@
 //   script        send the fixed script: W EUR/USD, W USD/JPY, X (changes + trade), S, 8, 8
 //   burst N       send N incremental refreshes (X) for EUR/USD with rising prices
 //   execs N RATE LEN   send N execution reports at RATE per second, each with a LEN-byte Text (58)
+//   exec ACCOUNT  one execution report for Account (1) = the rest of the line (spaces kept)
+//   quote SYMBOL  one Quote for Symbol (55) = the rest of the line (spaces kept)
 //   logout | quit
 #include <quickfix/Application.h>
 #include <quickfix/FileLog.h>
@@ -161,6 +163,37 @@ static int execs(const FIX::SessionID &sid, int count, int rate, int len) {
   return n;
 }
 
+static int one_exec(const FIX::SessionID &sid, const std::string &account) {
+  static int seq = 0;
+  seq++;
+  FIX44::ExecutionReport r;
+  r.setField(37, "OA-" + std::to_string(seq));
+  r.setField(17, "EA-" + std::to_string(seq));
+  r.setField(150, "0");
+  r.setField(39, "0");
+  r.setField(54, "1");
+  r.setField(55, "EUR/USD");
+  r.setField(38, "100");
+  r.setField(1, account);
+  return send(r, sid);
+}
+
+static int one_quote(const FIX::SessionID &sid, const std::string &symbol) {
+  static int seq = 0;
+  seq++;
+  FIX44::Quote q;
+  q.setField(117, "QA-" + std::to_string(seq));
+  q.setField(55, symbol);
+  q.setField(132, "1.5");
+  q.setField(133, "1.6");
+  return send(q, sid);
+}
+
+/// The rest of the line after the command word and one space.
+static std::string rest(const std::string &line, const std::string &cmd) {
+  return line.size() > cmd.size() + 1 ? line.substr(cmd.size() + 1) : std::string();
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     std::cerr << "usage: qfvenue SETTINGS" << std::endl;
@@ -198,6 +231,10 @@ int main(int argc, char **argv) {
         int count = 0, rate = 0, len = 0;
         in >> count >> rate >> len;
         emit("SENT " + std::to_string(execs(sid, count, rate, len)));
+      } else if (cmd == "exec") {
+        emit("SENT " + std::to_string(one_exec(sid, rest(line, cmd))));
+      } else if (cmd == "quote") {
+        emit("SENT " + std::to_string(one_quote(sid, rest(line, cmd))));
       } else if (cmd == "logout") {
         s->logout("bye from qfvenue");
         emit("OK");
