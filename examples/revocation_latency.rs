@@ -27,7 +27,7 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(50);
     let dir = tempfile::tempdir()?;
     let root = dir.path();
-    let server = keyring::load_or_create_server_keypair(root)?;
+    let server = keyring::load_or_create_server_keypair(root, &AuditLog::discard())?;
     let keyring = Keyring::open(root, AuditLog::discard())?;
     let publisher = Arc::new(
         Publisher::bind(

@@ -4,6 +4,7 @@
 //! deterministic state machines fed bytes and time, returning bytes and events. The tokio
 //! layers (`pubsub`, `fix::transport`, `bridge`) only move bytes between sockets and them.
 
+pub mod admission;
 pub mod audit;
 pub mod auth;
 pub mod bridge;

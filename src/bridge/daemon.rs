@@ -53,7 +53,7 @@ pub struct Bridge {
     endpoints: Vec<String>,
 }
 
-fn publisher_config(cfg: &Config, server: Keypair) -> PublisherConfig {
+fn publisher_config(cfg: &Config, server: Keypair) -> anyhow::Result<PublisherConfig> {
     let mut p = PublisherConfig::new(cfg.publish.bind.clone(), server);
     p.queue_capacity = cfg.publish.queue;
     p.overflow = match cfg.publish.slow_policy {
@@ -63,8 +63,13 @@ fn publisher_config(cfg: &Config, server: Keypair) -> PublisherConfig {
     p.heartbeat_ivl =
         (cfg.publish.heartbeat_secs > 0).then(|| Duration::from_secs(cfg.publish.heartbeat_secs));
     p.heartbeat_timeout = Duration::from_secs(cfg.publish.heartbeat_secs.max(1) * 3);
-    p.max_connections = cfg.publish.max_subscribers;
-    p
+    p.max_subscribers = cfg.publish.max_subscribers;
+    p.max_handshakes = cfg.publish.max_handshakes;
+    p.max_handshakes_per_ip = cfg.publish.max_handshakes_per_ip;
+    p.handshake_timeout = Duration::from_millis(cfg.publish.handshake_timeout_ms);
+    p.allow_ips = crate::admission::AllowList::parse(&cfg.publish.allow_ips)
+        .map_err(|e| anyhow::anyhow!("publish.allow_ips: {e}"))?;
+    Ok(p)
 }
 
 impl Bridge {
@@ -86,7 +91,7 @@ impl Bridge {
         let registry = Registry::new();
         let publisher = Arc::new(
             Publisher::bind(
-                publisher_config(cfg, keys.server),
+                publisher_config(cfg, keys.server)?,
                 keys.authorizer,
                 audit.clone(),
             )
@@ -111,6 +116,10 @@ impl Bridge {
                     })
                     .collect()
             }));
+        }
+        {
+            let p = publisher.clone();
+            registry.set_counter_source(Box::new(move || p.counters().samples()));
         }
         let metrics_task = match &cfg.metrics {
             Some(m) => Some(

@@ -11,10 +11,11 @@ use crate::keys::{Keypair, PublicKey};
 
 use super::daemon::PublishKeys;
 
-/// The keyring at `root`: its server keypair and the live keyring as the authorizer (it
-/// watches its folders itself; `Keyring::reload` is what SIGHUP calls).
+/// The keyring at `root`: its server keypair (generated, and audited, if absent) and the
+/// live keyring as the authorizer (it watches its folders itself; `Keyring::reload` is what
+/// SIGHUP calls).
 pub fn open(root: &Path, audit: AuditLog) -> anyhow::Result<(PublishKeys, Arc<Keyring>)> {
-    let server = crate::keyring::load_server_keypair(root)?;
+    let server = crate::keyring::load_or_create_server_keypair(root, &audit)?;
     let keyring = Keyring::open(root, audit)?;
     Ok((
         PublishKeys {

@@ -98,15 +98,14 @@ pub async fn run(args: Args) -> super::Outcome {
     // keys authorized or revoked while the demo runs take effect at once), or throw-away ones.
     let (server, base) = match &args.keys {
         Some(root) => {
-            let server = crate::keyring::load_or_create_server_keypair(root)
+            let (k, _keyring) = keys::open(root, audit.clone())
                 .with_context(|| format!("keyring {}", root.display()))?;
-            let (k, _keyring) = keys::open(root, audit.clone())?;
             eprintln!(
                 "demo: keyring {} (server key {})",
                 root.display(),
                 root.join("server/server.key").display()
             );
-            (server, k.authorizer)
+            (k.server, k.authorizer)
         }
         None => (crate::keys::Keypair::generate(), keys::deny_all()),
     };

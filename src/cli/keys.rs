@@ -49,9 +49,14 @@ pub enum KeysCommand {
         /// A certificate file holding the public key (.key or .key_secret, ours, pyzmq's or CZMQ's).
         #[arg(long)]
         from: Option<PathBuf>,
-        /// Comma-separated topic prefixes this key may receive (default: all).
+        /// Comma-separated topics this key may receive (default: all). An entry ending in `.`
+        /// grants every topic below it (`md.`, `exec.VENUE1.`); any other entry exactly that
+        /// topic. Components are written escaped, as published (`md.VENUE1.BRK%2EB`).
         #[arg(long, value_delimiter = ',')]
         topics: Option<Vec<String>>,
+        /// RFC 3339 time after which the key is refused (and its connections closed).
+        #[arg(long)]
+        expires: Option<String>,
         /// Replace an existing entry with the same name or key.
         #[arg(long)]
         force: bool,
@@ -93,8 +98,9 @@ pub async fn run(args: Args) -> super::Outcome {
             public,
             from,
             topics,
+            expires,
             force,
-        } => authorize(&keys, &name, public, from, topics, force),
+        } => authorize(&keys, &name, public, from, topics, expires, force),
         KeysCommand::Revoke { keys, name } => revoke(&keys, &name),
         KeysCommand::Restore { keys, name } => restore(&keys, &name),
         KeysCommand::List { keys, json } => list(&keys, json),
@@ -123,7 +129,10 @@ fn gen(
         fsutil::create_dir_mode(&d, 0o700)?;
         d
     } else {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        // A folder made to hold a secret key is private (server/ included), as ssh's ~/.ssh.
+        if !dir.is_dir() {
+            fsutil::create_dir_mode(dir, 0o700)?;
+        }
         dir.to_path_buf()
     };
     let secret = dir.join(format!("{name}.key_secret"));
@@ -143,9 +152,27 @@ fn authorize(
     public: Option<String>,
     from: Option<PathBuf>,
     topics: Option<Vec<String>>,
+    expires: Option<String>,
     force: bool,
 ) -> super::Outcome {
     check_name(name)?;
+    for t in topics.iter().flatten() {
+        if let Some(b) = t.bytes().find(|b| *b < 0x21) {
+            bail!(
+                "--topics entry {t:?} contains byte 0x{b:02X}, which never appears in a topic; \
+                 write it escaped as published (%{b:02X})"
+            );
+        }
+    }
+    let mut meta = metadata(name, &topics);
+    if let Some(e) = expires {
+        let at = time::OffsetDateTime::parse(&e, &time::format_description::well_known::Rfc3339)
+            .with_context(|| format!("--expires {e:?}: not an RFC 3339 time"))?;
+        if at <= time::OffsetDateTime::now_utc() {
+            bail!("--expires {e:?} is in the past");
+        }
+        meta.push(("expires".into(), e));
+    }
     let key = match (public, from) {
         (Some(z85), _) => PublicKey::from_z85(&z85).context("--public")?,
         (None, Some(path)) => cert::read_public(&path)?.key,
@@ -173,7 +200,7 @@ fn authorize(
     }
     std::fs::create_dir_all(root.join("authorized"))
         .with_context(|| format!("creating {}", root.join("authorized").display()))?;
-    cert::write_public(&target, &key, &metadata(name, &topics))?;
+    cert::write_public(&target, &key, &meta)?;
     eprintln!("authorized {name} ({key}) in {}", target.display());
     Ok(ExitCode::SUCCESS)
 }

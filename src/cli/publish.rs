@@ -42,6 +42,18 @@ pub struct Args {
     /// Heartbeat (PING) interval in milliseconds; 0 disables our PINGs.
     #[arg(long, default_value_t = 10_000)]
     pub heartbeat_ms: u64,
+    /// Most authenticated subscribers at once.
+    #[arg(long, default_value_t = 1024)]
+    pub max_subscribers: usize,
+    /// Connections still in the CURVE handshake at once.
+    #[arg(long, default_value_t = 256)]
+    pub max_handshakes: usize,
+    /// Connections in the CURVE handshake from one IP address at once.
+    #[arg(long, default_value_t = 32)]
+    pub max_handshakes_per_ip: usize,
+    /// A connection without a complete CURVE handshake after this long is closed.
+    #[arg(long, default_value_t = 2_000)]
+    pub handshake_timeout_ms: u64,
 }
 
 pub async fn run(args: Args) -> super::Outcome {
@@ -49,10 +61,14 @@ pub async fn run(args: Args) -> super::Outcome {
         Some(p) => AuditLog::open(p).with_context(|| format!("audit log {}", p.display()))?,
         None => AuditLog::discard(),
     };
-    let server = crate::keyring::load_server_keypair(&args.keys)?;
+    let server = crate::keyring::load_or_create_server_keypair(&args.keys, &audit)?;
     let authorizer = crate::keyring::Keyring::open(&args.keys, audit.clone())?;
     let mut cfg = PublisherConfig::new(args.bind.clone(), server);
     cfg.queue_capacity = args.queue.max(1);
+    cfg.max_subscribers = args.max_subscribers.max(1);
+    cfg.max_handshakes = args.max_handshakes.max(1);
+    cfg.max_handshakes_per_ip = args.max_handshakes_per_ip.max(1);
+    cfg.handshake_timeout = Duration::from_millis(args.handshake_timeout_ms.max(1));
     cfg.overflow = if args.overflow == "disconnect" {
         OverflowPolicy::Disconnect
     } else {

@@ -81,9 +81,22 @@ pub struct Publish {
     /// ZMTP heartbeat interval (PING) in seconds; 0 disables.
     #[serde(default = "default_heartbeat")]
     pub heartbeat_secs: u64,
-    /// Most subscriber connections at once.
+    /// Most authenticated subscribers at once.
     #[serde(default = "default_max_subscribers")]
     pub max_subscribers: usize,
+    /// Connections still in the CURVE handshake at once (unauthenticated peers have their
+    /// own budget, so they cannot lock subscribers out).
+    #[serde(default = "default_curve_handshakes")]
+    pub max_handshakes: usize,
+    /// Connections in the CURVE handshake from one IP address at once.
+    #[serde(default = "default_curve_handshakes_per_ip")]
+    pub max_handshakes_per_ip: usize,
+    /// From TCP accept to a completed CURVE handshake.
+    #[serde(default = "default_curve_handshake_ms")]
+    pub handshake_timeout_ms: u64,
+    /// CIDR blocks allowed to connect (checked at accept); empty = any.
+    #[serde(default)]
+    pub allow_ips: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -297,6 +310,15 @@ fn default_heartbeat() -> u64 {
 fn default_max_subscribers() -> usize {
     1024
 }
+fn default_curve_handshakes() -> usize {
+    256
+}
+fn default_curve_handshakes_per_ip() -> usize {
+    32
+}
+fn default_curve_handshake_ms() -> u64 {
+    2_000
+}
 fn default_channel() -> usize {
     4096
 }
@@ -439,6 +461,26 @@ impl Config {
                 "publish.max_subscribers".into(),
                 "must be at least 1".into(),
             ));
+        }
+        for (key, v) in [
+            ("publish.max_handshakes", self.publish.max_handshakes),
+            (
+                "publish.max_handshakes_per_ip",
+                self.publish.max_handshakes_per_ip,
+            ),
+        ] {
+            if v == 0 || v > 1_000_000 {
+                return Err(bad(key.into(), "must be between 1 and 1000000".into()));
+            }
+        }
+        if !(100..=60_000).contains(&self.publish.handshake_timeout_ms) {
+            return Err(bad(
+                "publish.handshake_timeout_ms".into(),
+                "must be between 100 and 60000".into(),
+            ));
+        }
+        if let Err(e) = crate::admission::AllowList::parse(&self.publish.allow_ips) {
+            return Err(bad("publish.allow_ips".into(), e));
         }
         if self.bridge.channel == 0 || self.bridge.channel > 1_000_000 {
             return Err(bad(

@@ -207,11 +207,19 @@ pub fn load_server_keypair(root: &Path) -> Result<Keypair, KeyringError> {
     Ok(cert::read_secret(&server_paths(root).1)?)
 }
 
-/// As `load_server_keypair`, generating the keypair (server/ 0700, secret 0600) if absent.
-pub fn load_or_create_server_keypair(root: &Path) -> Result<Keypair, KeyringError> {
+/// As `load_server_keypair`, generating the keypair (server/ 0700, secret 0600) if absent,
+/// and auditing that it did. An existing but unreadable or loose secret is an error, never
+/// silently replaced.
+pub fn load_or_create_server_keypair(
+    root: &Path,
+    audit: &AuditLog,
+) -> Result<Keypair, KeyringError> {
     let (_, secret) = server_paths(root);
-    if secret.exists() {
+    if std::fs::symlink_metadata(&secret).is_ok() {
         return load_server_keypair(root);
+    }
+    if !root.is_dir() {
+        fsutil::create_dir_mode(root, 0o755)?;
     }
     let dir = root.join("server");
     fsutil::create_dir_mode(&dir, 0o700)?;
@@ -223,6 +231,14 @@ pub fn load_or_create_server_keypair(root: &Path) -> Result<Keypair, KeyringErro
         &[("name".into(), "server".into())],
     )?;
     tracing::info!(public = %keypair.public, "generated the server keypair");
+    audit.record(
+        AuditRecord::new(Side::Keyring, "server_key_created", true)
+            .key(keypair.public)
+            .reason(format!(
+                "no server keypair in {}; generated one",
+                root.join("server").display()
+            )),
+    );
     Ok(keypair)
 }
 

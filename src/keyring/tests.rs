@@ -165,7 +165,16 @@ fn thousand_keys_load() {
 fn server_keypair_created_private_and_loose_one_refused() {
     use std::os::unix::fs::PermissionsExt;
     let dir = root();
-    let kp = load_or_create_server_keypair(dir.path()).unwrap();
+    let audit = AuditLog::memory();
+    let kp = load_or_create_server_keypair(dir.path(), &audit).unwrap();
+    assert_eq!(audit.records()[0].event, "server_key_created");
+    assert_eq!(
+        load_or_create_server_keypair(dir.path(), &audit)
+            .unwrap()
+            .public,
+        kp.public
+    );
+    assert_eq!(audit.records().len(), 1);
     assert_eq!(load_server_keypair(dir.path()).unwrap().public, kp.public);
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dir.path().join("server")), 0o700);

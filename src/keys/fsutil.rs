@@ -13,7 +13,7 @@ pub enum FsError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: secret key file is accessible by group or others (mode {mode:04o}); run `chmod 600 {path}`")]
+    #[error("{path}: secret file is accessible by group or others (mode {mode:04o}); run `chmod 600 {path}`")]
     TooOpen { path: PathBuf, mode: u32 },
 }
 

@@ -47,11 +47,24 @@ pub struct SubscriberSample {
 
 type SubscriberSource = Box<dyn Fn() -> Vec<SubscriberSample> + Send + Sync>;
 
+/// One publisher-wide counter sample: samples with the same name share HELP and TYPE and
+/// differ by their one label.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CounterSample {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub label: Option<(&'static str, &'static str)>,
+    pub value: u64,
+}
+
+type CounterSource = Box<dyn Fn() -> Vec<CounterSample> + Send + Sync>;
+
 /// Everything the endpoint exposes.
 #[derive(Default)]
 pub struct Registry {
     sessions: Mutex<BTreeMap<(String, String), Arc<SessionCounters>>>,
     subscribers: RwLock<Option<SubscriberSource>>,
+    counters: RwLock<Option<CounterSource>>,
     /// Events refused because the topic table was full.
     pub topics_refused: AtomicU64,
     /// Events published in total.
@@ -77,6 +90,13 @@ impl Registry {
     /// Where subscriber figures come from (the publisher's stats).
     pub fn set_subscriber_source(&self, f: SubscriberSource) {
         if let Ok(mut s) = self.subscribers.write() {
+            *s = Some(f);
+        }
+    }
+
+    /// Where publisher-wide counters come from (the CURVE edge's own counters).
+    pub fn set_counter_source(&self, f: CounterSource) {
+        if let Ok(mut s) = self.counters.write() {
             *s = Some(f);
         }
     }
@@ -201,6 +221,29 @@ impl Registry {
             "# HELP fixcurve_topics_refused_total events refused because the topic table was full\n# TYPE fixcurve_topics_refused_total counter\nfixcurve_topics_refused_total {}",
             self.topics_refused.load(Ordering::Relaxed)
         );
+        let counters = match self.counters.read() {
+            Ok(s) => s.as_ref().map(|f| f()).unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        let mut last_name = "";
+        for c in &counters {
+            if c.name != last_name {
+                let _ = writeln!(
+                    out,
+                    "# HELP {} {}\n# TYPE {} counter",
+                    c.name, c.help, c.name
+                );
+                last_name = c.name;
+            }
+            match c.label {
+                Some((k, v)) => {
+                    let _ = writeln!(out, "{}{{{k}=\"{}\"}} {}", c.name, escape(v), c.value);
+                }
+                None => {
+                    let _ = writeln!(out, "{} {}", c.name, c.value);
+                }
+            }
+        }
         out
     }
 }

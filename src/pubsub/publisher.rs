@@ -14,6 +14,8 @@ use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use super::endpoint::Endpoint;
 use super::subscriptions::Subscriptions;
 use super::PubSubError;
+use crate::admission::{AllowList, ConnectionLimits, PreHandshake, Refusal};
+use crate::audit::throttle::{Refused, Throttle};
 use crate::audit::{AuditLog, AuditRecord, Side};
 use crate::auth::{Authorizer, Decision, PeerAddr, TopicAcl};
 use crate::curve::{os_rng, ServerEvent, ServerSession};
@@ -39,14 +41,23 @@ pub struct PublisherConfig {
     pub overflow: OverflowPolicy,
     /// A connection that has not completed the CURVE handshake by then is closed.
     pub handshake_timeout: Duration,
+    /// Connections still in the handshake (not yet authenticated) at once; more are closed
+    /// at accept. Apart from `max_subscribers`, so unauthenticated peers cannot lock
+    /// subscribers out.
+    pub max_handshakes: usize,
+    /// Connections in the handshake from one IP address at once.
+    pub max_handshakes_per_ip: usize,
+    /// CIDR blocks allowed to connect (checked at accept); empty = any.
+    pub allow_ips: AllowList,
     /// Send PING this often (None: only answer the peer's PINGs).
     pub heartbeat_ivl: Option<Duration>,
     /// With heartbeats on, close a connection silent for this long.
     pub heartbeat_timeout: Duration,
     /// Largest frame accepted from a peer (subscribers send only small frames).
     pub max_frame: usize,
-    /// Connections beyond this are closed at accept.
-    pub max_connections: usize,
+    /// Authenticated subscribers at once; a key that passes the handshake beyond this is
+    /// refused (CURVE ERROR) and audited.
+    pub max_subscribers: usize,
     /// Flush budget per connection at shutdown.
     pub linger: Duration,
 }
@@ -58,13 +69,107 @@ impl PublisherConfig {
             server,
             queue_capacity: 10_000,
             overflow: OverflowPolicy::Drop,
-            handshake_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(2),
+            max_handshakes: 256,
+            max_handshakes_per_ip: 32,
+            allow_ips: AllowList::default(),
             heartbeat_ivl: Some(Duration::from_secs(10)),
             heartbeat_timeout: Duration::from_secs(30),
             max_frame: 64 * 1024,
-            max_connections: 1024,
+            max_subscribers: 1024,
             linger: Duration::from_secs(1),
         }
+    }
+}
+
+impl PublisherCounters {
+    /// As Prometheus samples, grouped by metric name.
+    pub fn samples(&self) -> Vec<crate::metrics::CounterSample> {
+        use crate::metrics::CounterSample as S;
+        let s = |name, help, label, value| S {
+            name,
+            help,
+            label,
+            value,
+        };
+        const REFUSED: &str = "fixcurve_curve_connections_refused_total";
+        const REFUSED_HELP: &str = "CURVE connections refused before or at authentication";
+        const HS: &str = "fixcurve_curve_handshakes_total";
+        const HS_HELP: &str = "CURVE handshakes by outcome";
+        vec![
+            s(
+                "fixcurve_curve_connections_total",
+                "TCP/IPC connections accepted on the CURVE endpoints",
+                None,
+                self.connections_accepted,
+            ),
+            s(
+                REFUSED,
+                REFUSED_HELP,
+                Some(("reason", "allow_list")),
+                self.refused_allow_list,
+            ),
+            s(
+                REFUSED,
+                REFUSED_HELP,
+                Some(("reason", "per_ip_cap")),
+                self.refused_per_ip,
+            ),
+            s(
+                REFUSED,
+                REFUSED_HELP,
+                Some(("reason", "handshake_cap")),
+                self.refused_handshake_cap,
+            ),
+            s(
+                REFUSED,
+                REFUSED_HELP,
+                Some(("reason", "subscriber_cap")),
+                self.refused_subscriber_cap,
+            ),
+            s(
+                HS,
+                HS_HELP,
+                Some(("result", "allowed")),
+                self.handshakes_allowed,
+            ),
+            s(
+                HS,
+                HS_HELP,
+                Some(("result", "denied")),
+                self.handshakes_denied,
+            ),
+            s(
+                HS,
+                HS_HELP,
+                Some(("result", "failed")),
+                self.handshakes_failed,
+            ),
+            s(
+                "fixcurve_curve_handshake_timeouts_total",
+                "CURVE handshakes not completed within handshake_timeout_ms",
+                None,
+                self.handshake_timeouts,
+            ),
+            s(
+                "fixcurve_curve_revoked_disconnects_total",
+                "live subscribers closed because their key was revoked or expired",
+                None,
+                self.revoked_disconnects,
+            ),
+            s(
+                "fixcurve_curve_overflow_disconnects_total",
+                "subscribers closed by the disconnect slow_policy",
+                None,
+                self.overflow_disconnects,
+            ),
+            s(
+                "fixcurve_curve_protocol_errors_total",
+                "connections closed for a ZMTP/CURVE protocol error",
+                None,
+                self.protocol_errors,
+            ),
+        ]
     }
 }
 
@@ -90,10 +195,20 @@ pub struct SubscriberStats {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PublisherCounters {
     pub connections_accepted: u64,
-    pub connections_refused_limit: u64,
+    /// Closed at accept: address not in `allow_ips`.
+    pub refused_allow_list: u64,
+    /// Closed at accept: `max_handshakes_per_ip` reached.
+    pub refused_per_ip: u64,
+    /// Closed at accept: `max_handshakes` reached.
+    pub refused_handshake_cap: u64,
+    /// Authenticated, but `max_subscribers` reached.
+    pub refused_subscriber_cap: u64,
     pub handshakes_allowed: u64,
     pub handshakes_denied: u64,
+    /// Garbage, protocol errors, peers that hung up, and timeouts.
     pub handshakes_failed: u64,
+    /// Of which: no complete handshake within `handshake_timeout`.
+    pub handshake_timeouts: u64,
     pub revoked_disconnects: u64,
     pub overflow_disconnects: u64,
     pub protocol_errors: u64,
@@ -103,10 +218,14 @@ pub struct PublisherCounters {
 #[derive(Default)]
 struct Counters {
     connections_accepted: AtomicU64,
-    connections_refused_limit: AtomicU64,
+    refused_allow_list: AtomicU64,
+    refused_per_ip: AtomicU64,
+    refused_handshake_cap: AtomicU64,
+    refused_subscriber_cap: AtomicU64,
     handshakes_allowed: AtomicU64,
     handshakes_denied: AtomicU64,
     handshakes_failed: AtomicU64,
+    handshake_timeouts: AtomicU64,
     revoked_disconnects: AtomicU64,
     overflow_disconnects: AtomicU64,
     protocol_errors: AtomicU64,
@@ -146,7 +265,13 @@ struct Inner {
     subscribers: RwLock<Vec<Arc<SubHandle>>>,
     next_id: AtomicU64,
     counters: Counters,
+    /// Pre-authentication budget: allow-list, per-IP and total handshake caps.
+    gate: PreHandshake,
+    /// Authenticated subscribers.
     permits: Arc<Semaphore>,
+    /// Refusals and failed handshakes: logged and audited one by one up to a burst, then
+    /// summarised, so a flood cannot flood the logs.
+    refusals: Throttle,
     shutdown: watch::Sender<bool>,
     /// Every task holds a clone; `shutdown` waits until all are gone.
     alive: Mutex<Option<mpsc::Sender<()>>>,
@@ -157,6 +282,10 @@ pub struct Publisher {
     local: Vec<String>,
     all_done: tokio::sync::Mutex<mpsc::Receiver<()>>,
 }
+
+/// Refusals of one kind logged one by one per window before they are summarised.
+const REFUSAL_BURST: u32 = 20;
+const REFUSAL_WINDOW: Duration = Duration::from_secs(10);
 
 /// Largest amount of sealed output a connection buffers before it stops taking messages
 /// from its queue (so a slow socket backs up into the bounded queue, where drops are counted).
@@ -172,8 +301,19 @@ impl Publisher {
             return Err(PubSubError::NoEndpoints);
         }
         let (alive_tx, alive_rx) = mpsc::channel(1);
+        let gate = PreHandshake::new(
+            cfg.allow_ips.clone(),
+            ConnectionLimits {
+                max_connections_per_ip: cfg.max_handshakes_per_ip.max(1),
+                max_concurrent_handshakes: cfg.max_handshakes.max(1),
+                handshake_timeout_ms: u64::try_from(cfg.handshake_timeout.as_millis())
+                    .unwrap_or(u64::MAX),
+            },
+        );
         let inner = Arc::new(Inner {
-            permits: Arc::new(Semaphore::new(cfg.max_connections)),
+            permits: Arc::new(Semaphore::new(cfg.max_subscribers)),
+            gate,
+            refusals: Throttle::new(Side::Curve, audit.clone(), REFUSAL_WINDOW, REFUSAL_BURST),
             cfg,
             authorizer,
             audit,
@@ -314,10 +454,14 @@ impl Publisher {
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
         PublisherCounters {
             connections_accepted: l(&c.connections_accepted),
-            connections_refused_limit: l(&c.connections_refused_limit),
+            refused_allow_list: l(&c.refused_allow_list),
+            refused_per_ip: l(&c.refused_per_ip),
+            refused_handshake_cap: l(&c.refused_handshake_cap),
+            refused_subscriber_cap: l(&c.refused_subscriber_cap),
             handshakes_allowed: l(&c.handshakes_allowed),
             handshakes_denied: l(&c.handshakes_denied),
             handshakes_failed: l(&c.handshakes_failed),
+            handshake_timeouts: l(&c.handshake_timeouts),
             revoked_disconnects: l(&c.revoked_disconnects),
             overflow_disconnects: l(&c.overflow_disconnects),
             protocol_errors: l(&c.protocol_errors),
@@ -368,19 +512,38 @@ async fn accept_loop(inner: Arc<Inner>, listener: Listener, alive: mpsc::Sender<
             }
         };
         inc(&inner.counters.connections_accepted);
-        let Ok(permit) = inner.permits.clone().try_acquire_owned() else {
-            inc(&inner.counters.connections_refused_limit);
-            tracing::warn!(%peer, limit = inner.cfg.max_connections, "connection refused: connection limit reached");
-            continue;
+        let admitted = match &peer {
+            PeerAddr::Tcp(a) => inner
+                .gate
+                .admit(a.ip())
+                .map(|(slot, permit)| (Some(slot), permit)),
+            PeerAddr::Ipc(_) => inner.gate.admit_local().map(|permit| (None, permit)),
+        };
+        let pre_auth = match admitted {
+            Ok(x) => x,
+            Err(refusal) => {
+                let c = &inner.counters;
+                inc(match refusal {
+                    Refusal::NotAllowListed => &c.refused_allow_list,
+                    Refusal::TooManyFromIp => &c.refused_per_ip,
+                    Refusal::TooManyHandshakes => &c.refused_handshake_cap,
+                });
+                inner.refusals.refuse(Refused {
+                    event: "connection_refused",
+                    peer: &peer.to_string(),
+                    reason: refusal.reason(),
+                    key: None,
+                });
+                continue; // dropping the stream closes it
+            }
         };
         let inner = inner.clone();
         let alive = alive.clone();
         tokio::spawn(async move {
             match stream {
-                Stream::Tcp(s) => serve(inner, s, peer).await,
-                Stream::Ipc(s) => serve(inner, s, peer).await,
+                Stream::Tcp(s) => serve(inner, s, peer, pre_auth).await,
+                Stream::Ipc(s) => serve(inner, s, peer, pre_auth).await,
             }
-            drop(permit);
             drop(alive);
         });
     }
@@ -433,7 +596,13 @@ impl std::fmt::Display for Close {
     }
 }
 
-async fn serve<S>(inner: Arc<Inner>, stream: S, peer: PeerAddr)
+/// What an unauthenticated connection holds: its per-IP slot and its handshake permit.
+type PreAuth = (
+    Option<crate::admission::IpSlot>,
+    crate::admission::HandshakePermit,
+);
+
+async fn serve<S>(inner: Arc<Inner>, stream: S, peer: PeerAddr, pre_auth: PreAuth)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -446,21 +615,33 @@ where
         handshake(&inner, &mut session, &mut rd, &mut wr, &mut out, &peer),
     )
     .await;
-    let (key, grant) = match handshake {
+    // The pre-authentication budget is released whatever the outcome.
+    drop(pre_auth);
+    let failed = |reason: String| {
+        inc(&inner.counters.handshakes_failed);
+        inner.refusals.refuse(Refused {
+            event: "handshake_failed",
+            peer: &peer.to_string(),
+            reason: &reason,
+            key: None,
+        });
+    };
+    let (key, grant, permit) = match handshake {
         Ok(Ok(x)) => x,
+        Ok(Err(Close::Denied(_))) => return,
         Ok(Err(close)) => {
-            if !matches!(close, Close::Denied(_)) {
-                inc(&inner.counters.handshakes_failed);
-                if matches!(close, Close::Session(_)) {
-                    inc(&inner.counters.protocol_errors);
-                }
-                tracing::info!(%peer, reason = %close, "CURVE handshake failed; connection closed");
+            if matches!(close, Close::Session(_)) {
+                inc(&inner.counters.protocol_errors);
             }
+            failed(close.to_string());
             return;
         }
         Err(_) => {
-            inc(&inner.counters.handshakes_failed);
-            tracing::info!(%peer, timeout = ?inner.cfg.handshake_timeout, "CURVE handshake timeout; connection closed");
+            inc(&inner.counters.handshake_timeouts);
+            failed(format!(
+                "no complete handshake within {} ms",
+                inner.cfg.handshake_timeout.as_millis()
+            ));
             return;
         }
     };
@@ -488,6 +669,7 @@ where
     if let Ok(mut subs) = inner.subscribers.write() {
         subs.retain(|s| s.id != handle.id);
     }
+    drop(permit);
     let name = handle.name.lock().map(|n| n.clone()).unwrap_or_default();
     match &close {
         Close::Revoked(reason) => {
@@ -522,7 +704,14 @@ async fn handshake<R, W>(
     wr: &mut W,
     out: &mut BytesMut,
     peer: &PeerAddr,
-) -> Result<(PublicKey, crate::auth::Grant), Close>
+) -> Result<
+    (
+        PublicKey,
+        crate::auth::Grant,
+        tokio::sync::OwnedSemaphorePermit,
+    ),
+    Close,
+>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -538,35 +727,39 @@ where
             match session.poll(out) {
                 Ok(None) => break,
                 Ok(Some(ServerEvent::Authenticate { client_key, .. })) => {
-                    match inner.authorizer.authorize(&client_key, peer) {
-                        Decision::Allow(grant) => {
-                            session.accept(out).map_err(Close::Session)?;
-                            write_out(wr, out).await?;
-                            inc(&inner.counters.handshakes_allowed);
-                            inner.audit.record(
-                                AuditRecord::new(Side::Curve, "handshake_allowed", true)
-                                    .peer(peer)
-                                    .key(client_key)
-                                    .name(grant.name.clone()),
-                            );
-                            tracing::info!(%peer, name = %grant.name, key = %client_key, "subscriber authenticated");
-                            return Ok((client_key, grant));
-                        }
-                        Decision::Deny(reason) => {
-                            session.deny("400", out);
-                            let _ = write_out(wr, out).await;
-                            let _ = wr.shutdown().await;
-                            inc(&inner.counters.handshakes_denied);
-                            inner.audit.record(
-                                AuditRecord::new(Side::Curve, "handshake_denied", false)
-                                    .peer(peer)
-                                    .key(client_key)
-                                    .reason(reason.clone()),
-                            );
-                            tracing::warn!(%peer, key = %client_key, %reason, "subscriber denied");
-                            return Err(Close::Denied(reason));
-                        }
-                    }
+                    let reason = match inner.authorizer.authorize(&client_key, peer) {
+                        Decision::Allow(grant) => match inner.permits.clone().try_acquire_owned() {
+                            Ok(permit) => {
+                                session.accept(out).map_err(Close::Session)?;
+                                write_out(wr, out).await?;
+                                inc(&inner.counters.handshakes_allowed);
+                                inner.audit.record(
+                                    AuditRecord::new(Side::Curve, "handshake_allowed", true)
+                                        .peer(peer)
+                                        .key(client_key)
+                                        .name(grant.name.clone()),
+                                );
+                                tracing::info!(%peer, name = %grant.name, key = %client_key, "subscriber authenticated");
+                                return Ok((client_key, grant, permit));
+                            }
+                            Err(_) => {
+                                inc(&inner.counters.refused_subscriber_cap);
+                                format!("subscriber limit reached ({})", inner.cfg.max_subscribers)
+                            }
+                        },
+                        Decision::Deny(reason) => reason,
+                    };
+                    session.deny("400", out);
+                    let _ = write_out(wr, out).await;
+                    let _ = wr.shutdown().await;
+                    inc(&inner.counters.handshakes_denied);
+                    inner.refusals.refuse(Refused {
+                        event: "handshake_denied",
+                        peer: &peer.to_string(),
+                        reason: &reason,
+                        key: Some(client_key),
+                    });
+                    return Err(Close::Denied(reason));
                 }
                 Ok(Some(_)) => {}
                 Err(e) => {

@@ -4,7 +4,6 @@
 //! sockets live in `fix::transport`. The settings structs deserialize straight from the
 //! `[[acceptor]]` / `[[initiator]]` tables of the configuration file.
 
-pub mod allow;
 pub mod certs_check;
 pub mod certs_dev;
 pub mod client;
@@ -16,7 +15,7 @@ pub mod reload;
 pub mod server;
 mod verifier;
 
-pub use allow::{AllowList, ConnectionLimits, HandshakePermit, PreHandshake, Refusal};
+pub use crate::admission::{AllowList, ConnectionLimits, HandshakePermit, PreHandshake, Refusal};
 pub use client::build_client_config;
 pub use config::{ClientTlsSettings, ServerTlsSettings};
 pub use identity::{Fingerprint, PeerIdentity};

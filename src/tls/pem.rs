@@ -30,6 +30,25 @@ pub fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     Ok(buf)
 }
 
+/// Refuses a secret file that group or others may read, naming the fix.
+pub(crate) fn private(path: &Path) -> Result<(), TlsError> {
+    match crate::keys::fsutil::check_private(path) {
+        Ok(()) => Ok(()),
+        Err(crate::keys::fsutil::FsError::TooOpen { mode, .. }) => Err(material(
+            path,
+            format!(
+                "holds a private key but is accessible by group or others (mode {mode:04o}); \
+                 run `chmod 600 {}`",
+                path.display()
+            ),
+        )),
+        Err(crate::keys::fsutil::FsError::Io { source, .. }) => Err(TlsError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
 pub(crate) fn material(path: &Path, reason: impl Into<String>) -> TlsError {
     TlsError::Material {
         path: path.to_path_buf(),
@@ -49,8 +68,10 @@ pub fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(certs)
 }
 
-/// The first private key in a PEM file (PKCS#8, PKCS#1 RSA or SEC1 EC).
+/// The first private key in a PEM file (PKCS#8, PKCS#1 RSA or SEC1 EC). A key file (or a
+/// combined certificate + key file) that group or others may read is refused, as ssh does.
 pub fn key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    private(path)?;
     let buf = read(path)?;
     PrivateKeyDer::from_pem_slice(&buf).map_err(|e| match e {
         rustls::pki_types::pem::Error::NoItemsFound => material(path, "no PRIVATE KEY block found"),

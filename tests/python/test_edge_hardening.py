@@ -122,3 +122,134 @@ def test_acl_entries_match_whole_components_through_the_bridge(spawn, tmp_path):
         assert got[name] == want, f"{name}: got {sorted(got[name])}, entitled to {sorted(want)}"
     for s in subs.values():
         s.close()
+
+
+def proc_rss_kib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_flood_of_half_open_and_garbage_connections_does_not_lock_subscribers_out(spawn, tmp_path):
+    import resource
+    import socket
+    import threading
+
+    from test_curve_interop import curve_sub, make_keyring, pump_until
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
+    root = make_keyring(tmp_path / "keys", clients=("alice", "bob"))
+    pub = spawn(BIN, "pub", "--bind", "tcp://127.0.0.1:0", "--keys", root, "--topic", "md.T",
+                "--audit", root / "audit.jsonl")
+    ep = pub.listening("publish")
+    port = int(ep.rsplit(":", 1)[1])
+    ctx = zmq.Context()
+    try:
+        alice = curve_sub(ctx, root, "alice", ep)
+        pump_until(pub, [alice])
+        rss0 = proc_rss_kib(pub.p.pid)
+        lines0 = len(pub.stderr_lines)
+
+        # The attacker, from 127.0.0.5: 2,000 connections, half silent (half-open handshakes),
+        # half sending junk, and it keeps reconnecting while the flood lasts.
+        held, opened, stop = [], [0], threading.Event()
+
+        def attack():
+            # Goes on until the checks below are done, and at least 2,000 connections.
+            i = 0
+            while not (stop.is_set() and opened[0] >= 2000):
+                s = socket.socket()
+                try:
+                    s.bind(("127.0.0.5", 0))
+                    s.connect(("127.0.0.1", port))
+                    if i % 2:
+                        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + os.urandom(64))
+                except OSError:
+                    s.close()
+                    continue
+                opened[0] += 1
+                held.append(s)
+                i += 1
+
+        attacker = threading.Thread(target=attack)
+        attacker.start()
+        while opened[0] < 500:  # well into the flood
+            time.sleep(0.01)
+        # A new, authorized subscriber gets in within a second, during the flood.
+        t0 = time.monotonic()
+        bob = curve_sub(ctx, root, "bob", ep)
+        pump_until(pub, [bob], deadline=5.0)
+        took = time.monotonic() - t0
+        assert took < 1.0, f"authorized subscriber needed {took:.2f} s to get in during the flood"
+        # alice kept receiving through it.
+        pump_until(pub, [alice], line=b"during", deadline=5.0)
+        stop.set()
+        attacker.join()
+        for s in held:
+            s.close()
+        # Bounded: memory, log lines and audit lines do not grow with the flood.
+        grew = proc_rss_kib(pub.p.pid) - rss0
+        assert grew < 64 * 1024, f"publisher RSS grew by {grew} KiB"
+        log_lines = len(pub.stderr_lines) - lines0
+        assert log_lines < 300, f"{log_lines} log lines for the flood"
+        audit = (root / "audit.jsonl").read_text().splitlines()
+        assert len(audit) < 300, f"{len(audit)} audit lines"
+        refusals = [l for l in audit if '"connection_refused' in l or '"handshake_failed' in l]
+        assert refusals, "the flood left no audit trace"
+        # and the summary arrives when the window closes, naming the flooding address
+        from fixharness import wait_audit
+        rec = wait_audit(root / "audit.jsonl", timeout=15.0, event="connection_refused_summary")
+        assert "127.0.0.5 x" in rec["reason"], rec
+    finally:
+        ctx.destroy(linger=0)
+
+
+def test_run_creates_the_server_keypair_in_an_empty_keyring_and_audits_it(spawn, fc, tmp_path):
+    b = Bridge(spawn, tmp_path)
+    import shutil
+    shutil.rmtree(b.keys)  # nothing at all: not even keys/
+    b.start()
+    secret = b.keys / "server" / "server.key_secret"
+    assert secret.stat().st_mode & 0o777 == 0o600
+    assert (b.keys / "server").stat().st_mode & 0o777 == 0o700
+    from fixharness import wait_audit
+    rec = wait_audit(tmp_path / "state" / "audit.jsonl", event="server_key_created")
+    public = (b.keys / "server" / "server.key").read_text()
+    assert rec["key"] in public
+    # and a subscriber authorized afterwards is served with that key
+    _, sec = keypair(b.keys, "late")
+    # libzmq stops reconnecting after a CURVE ERROR: connect once the keyring has the key.
+    b.proc.wait_for(r"keyring loaded.*late", stream="err")
+    sub = Subscriber(b.publish, b.keys / "server" / "server.key", sec, topics=["status."])
+    wait_until(lambda: b.subscribers() == 1, what="subscriber served with the generated key")
+    sub.close()
+
+
+def test_keys_gen_makes_private_folders(fc, tmp_path):
+    fc("keys", "gen", "server", "--dir", tmp_path / "keys" / "server")
+    assert (tmp_path / "keys" / "server").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "keys" / "server" / "server.key_secret").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("which", ["tls_key", "password_file"])
+def test_loose_tls_key_or_password_file_is_refused_at_start(fc, tmp_path, which):
+    b = Bridge(None, tmp_path)
+    if which == "tls_key":
+        loose = tmp_path / "certs" / "server.key"
+    else:
+        loose = tmp_path / "pw"
+        loose.write_text("secret\n")
+        b.config.write_text(b.config.read_text()
+                            .replace("[[acceptor]]", '[[initiator]]\nname = "out"\nconnect = "127.0.0.1:9"\n'
+                                     'cert = "certs/client.pem"\nca = "certs/ca.crt"\n\n[[acceptor]]')
+                            + '\n[[session]]\nvenue = "V2"\ninitiator = "out"\nbegin_string = "FIX.4.4"\n'
+                              'sender_comp_id = "A"\ntarget_comp_id = "B"\nusername = "u"\npassword_file = "pw"\n')
+        loose.chmod(0o600)
+        ok = fc("run", "--config", b.config, "--check", check=False)
+        assert ok.returncode == 0, ok.stderr
+    loose.chmod(0o644)
+    cp = fc("run", "--config", b.config, check=False, timeout=30)
+    assert cp.returncode != 0
+    assert "chmod 600" in cp.stderr and str(loose.name) in cp.stderr, cp.stderr

@@ -241,6 +241,7 @@ def test_one_way_tls_with_hashed_password(tmp_path, spawn, pki):
                           "PBKDF2"], capture_output=True, text=True, check=True).stdout.strip()
     hash_file = tmp_path / "client1.pwhash"
     hash_file.write_text(f"pbkdf2-sha256:10000:{salt}:{out}\n")
+    hash_file.chmod(0o600)
     a = acceptor(pki)
     del a["client_ca"], a["crl"]
     cfg = write_config(tmp_path / "fixcurve.toml", acceptors=[a],

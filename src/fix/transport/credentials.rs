@@ -61,6 +61,12 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 impl Credentials {
     pub fn load(s: &CredentialSettings) -> Result<Self, CredentialError> {
         let path = &s.password_hash_file;
+        if let Err(e) = crate::keys::fsutil::check_private(path) {
+            return Err(CredentialError::Format {
+                path: path.clone(),
+                reason: e.to_string(),
+            });
+        }
         let text = std::fs::read_to_string(path).map_err(|source| CredentialError::Read {
             path: path.clone(),
             source,

@@ -104,6 +104,7 @@ pub fn initiator_config(
     let mut session = session_config(s, Role::Initiator);
     session.username = s.username.clone();
     if let Some(p) = &s.password_file {
+        crate::keys::fsutil::check_private(p).map_err(|e| bad(e.to_string()))?;
         let pw = std::fs::read_to_string(p).map_err(|e| bad(format!("{}: {e}", p.display())))?;
         session.password = Some(pw.trim_end_matches(['\r', '\n']).to_string());
     }

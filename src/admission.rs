@@ -1,6 +1,8 @@
-//! Decisions taken before any TLS byte is read: the IP allow-list, the per-IP connection cap
-//! and the cap on concurrent handshakes. All cheap, so a flood of unwanted peers costs us an
-//! `accept` and a close, never a handshake.
+//! Decisions taken before any TLS or CURVE byte is read: the IP allow-list, the per-IP
+//! connection cap and the cap on concurrent handshakes. All cheap, so a flood of unwanted
+//! peers costs us an `accept` and a close, never a handshake. The TLS acceptors hold the
+//! per-IP slot for the life of a connection; the CURVE publisher only until the handshake
+//! ends, so that unauthenticated peers have their own budget, apart from subscribers.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -103,6 +105,15 @@ impl Refusal {
             Refusal::TooManyHandshakes => "concurrent-handshake cap reached",
         }
     }
+
+    /// A metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Refusal::NotAllowListed => "allow_list",
+            Refusal::TooManyFromIp => "per_ip_cap",
+            Refusal::TooManyHandshakes => "handshake_cap",
+        }
+    }
 }
 
 /// The gate every accepted TCP connection passes through. Shared by the listener's tasks.
@@ -149,6 +160,14 @@ impl PreHandshake {
 
     pub fn limits(&self) -> &ConnectionLimits {
         &self.limits
+    }
+
+    /// Admits a local (IPC) connection: no address to check, only the handshake cap.
+    pub fn admit_local(&self) -> Result<HandshakePermit, Refusal> {
+        self.handshakes
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Refusal::TooManyHandshakes)
     }
 
     /// Admits or refuses a fresh TCP connection from `ip`.

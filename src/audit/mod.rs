@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
+pub mod throttle;
+
 /// Which side of the bridge made the decision.
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
