@@ -88,6 +88,14 @@ pub trait Authorizer: Send + Sync + 'static {
     /// Ticks (the value is a generation counter) whenever decisions may have changed; live
     /// connections re-ask `authorize` then and close if no longer allowed.
     fn changes(&self) -> tokio::sync::watch::Receiver<u64>;
+
+    /// The publisher's long-term keys to answer to, current first (more than one during a
+    /// server key rotation). `None`: the publisher's configured keypair only. Asked at each
+    /// handshake and on every `changes()` tick, so a connection made with a key that is no
+    /// longer served is closed.
+    fn server_keys(&self) -> Option<Vec<crate::keys::Keypair>> {
+        None
+    }
 }
 
 /// Allows a fixed set of keys with fixed ACLs; for tests and simple setups.

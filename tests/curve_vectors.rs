@@ -45,6 +45,18 @@ fn client_keys() -> Keypair {
 /// answered with `[md.A, hello]`; libzmq received it.
 #[test]
 fn libzmq_sub_against_our_server_replays_exactly() {
+    replay_libzmq_sub(vec![server_keys()]);
+}
+
+/// During a server key rotation the server also holds another key, tried first: the libzmq
+/// client, which knows only the one key, gets exactly the same bytes.
+#[test]
+fn libzmq_sub_against_our_server_with_a_second_key_replays_exactly() {
+    let other = Keypair::from_secret(SecretKey::from_bytes([7u8; 32]));
+    replay_libzmq_sub(vec![other, server_keys()]);
+}
+
+fn replay_libzmq_sub(keys: Vec<Keypair>) {
     let from_libzmq = hex::decode(LIBZMQ_SUB_TO_US).unwrap();
     let expected = hex::decode(US_TO_LIBZMQ_SUB).unwrap();
     // libzmq's greeting: signature with 0x01 in the last padding byte, 3.1, CURVE, as-server 0.
@@ -52,7 +64,7 @@ fn libzmq_sub_against_our_server_replays_exactly() {
         &from_libzmq[..12],
         &[0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3, 1]
     );
-    let mut s = ServerSession::new(server_keys(), 1 << 20, Box::new(Det(2)));
+    let mut s = ServerSession::with_keys(keys, 1 << 20, Box::new(Det(2)));
     let mut out = BytesMut::from(&s.greeting()[..]);
     s.input().extend_from_slice(&from_libzmq);
     let mut events = Vec::new();
@@ -61,8 +73,10 @@ fn libzmq_sub_against_our_server_replays_exactly() {
             ServerEvent::Authenticate {
                 client_key,
                 metadata,
+                server_key,
             } => {
                 assert_eq!(*client_key, client_keys().public);
+                assert_eq!(*server_key, server_keys().public);
                 assert_eq!(metadata.get("Socket-Type"), Some(&b"SUB"[..]));
                 s.accept(&mut out).unwrap();
             }

@@ -503,3 +503,70 @@ async fn disconnect_policy_closes_only_the_slow_subscriber() {
     sync(&p, &mut sub, "t", "fast-still-served").await;
     assert!(p.stats().iter().all(|st| st.name == "fast"));
 }
+
+/// Serves whichever server keys the test sets (a rotation seen from the publisher).
+struct Rotating {
+    keys: Mutex<Vec<Keypair>>,
+    tx: tokio::sync::watch::Sender<u64>,
+}
+
+impl Authorizer for Rotating {
+    fn authorize(&self, _key: &PublicKey, _peer: &PeerAddr) -> Decision {
+        Decision::Allow(grant("any"))
+    }
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.tx.subscribe()
+    }
+    fn server_keys(&self) -> Option<Vec<Keypair>> {
+        Some(self.keys.lock().unwrap().clone())
+    }
+}
+
+#[tokio::test]
+async fn server_key_rotation_moves_a_subscriber_with_fallback_keys() {
+    let old = Keypair::generate();
+    let new = Keypair::generate();
+    let client = Keypair::generate();
+    let auth = Arc::new(Rotating {
+        keys: Mutex::new(vec![new.clone(), old.clone()]),
+        tx: tokio::sync::watch::channel(0).0,
+    });
+    let (p, ep, _audit) = publisher(&old, auth.clone(), |_| {}).await;
+    // configured with the old key first, the new one as fallback
+    let mut cfg = SubscriberConfig::new(&ep, old.public, client.clone());
+    cfg.fallback_server_keys = vec![new.public];
+    cfg.subscriptions = vec![Bytes::new()];
+    cfg.reconnect_min = Duration::from_millis(20);
+    let mut sub = Subscriber::connect(cfg).unwrap();
+    sync(&p, &mut sub, "t", "overlap").await;
+    // a subscriber that knows only the new key gets in too
+    let mut fresh = subscriber(&ep, &new, &client, &[""]);
+    sync(&p, &mut fresh, "t", "fresh").await;
+    // the old key retires: the connection on it closes, the subscriber moves to the new key
+    *auth.keys.lock().unwrap() = vec![new.clone()];
+    auth.tx.send_modify(|g| *g += 1);
+    loop {
+        match timeout(WAIT, sub.recv()).await.unwrap().unwrap() {
+            SubEvent::Disconnected { reason } => {
+                assert!(!reason.contains("400"), "{reason}");
+                break;
+            }
+            _ => continue,
+        }
+    }
+    sync(&p, &mut sub, "t", "after").await;
+    sync(&p, &mut fresh, "t", "after-fresh").await;
+    // a subscriber with only the retired key never gets in
+    let mut stale = subscriber(&ep, &old, &client, &[""]);
+    let end = tokio::time::Instant::now() + Duration::from_millis(300);
+    let mut attempts = 0;
+    while let Ok(Some(ev)) = tokio::time::timeout_at(end, stale.recv()).await {
+        p.publish(Bytes::from_static(b"t"), Bytes::from_static(b"x"));
+        match ev {
+            SubEvent::Message(m) => panic!("retired key received {m:?}"),
+            SubEvent::Connected => panic!("retired key completed a handshake"),
+            SubEvent::Disconnected { .. } => attempts += 1,
+        }
+    }
+    assert!(attempts > 0, "the stale subscriber never even tried");
+}

@@ -45,6 +45,10 @@ impl Authorizer for WithExtra {
     fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.base.changes()
     }
+
+    fn server_keys(&self) -> Option<Vec<Keypair>> {
+        self.base.server_keys()
+    }
 }
 
 /// A throw-away keypair allowed on every topic under `name`.

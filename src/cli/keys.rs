@@ -73,6 +73,21 @@ pub enum KeysCommand {
         keys: PathBuf,
         name: String,
     },
+    /// Rotate the publisher's keypair: the current one becomes server/previous.key* and is
+    /// still served for --overlap (so subscribers on it keep working), a new server.key* is
+    /// generated. A running daemon follows at once; after the overlap the old key is refused
+    /// and its connections closed.
+    RotateServer {
+        #[arg(long)]
+        keys: PathBuf,
+        /// How long the old key stays served, e.g. 24h, 7d, 90m.
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        overlap: std::time::Duration,
+        /// Rotate even though an earlier rotation is still in its overlap (its old key is
+        /// then retired at once).
+        #[arg(long)]
+        force: bool,
+    },
     /// List authorized and revoked keys.
     List {
         #[arg(long)]
@@ -104,6 +119,11 @@ pub async fn run(args: Args) -> super::Outcome {
         KeysCommand::Revoke { keys, name } => revoke(&keys, &name),
         KeysCommand::Restore { keys, name } => restore(&keys, &name),
         KeysCommand::List { keys, json } => list(&keys, json),
+        KeysCommand::RotateServer {
+            keys,
+            overlap,
+            force,
+        } => rotate_server(&keys, overlap, force),
     })
     .await?
 }
@@ -272,6 +292,22 @@ fn restore(root: &Path, what: &str) -> super::Outcome {
             .with_context(|| format!("moving {} to {}", e.file.display(), to.display()))?;
         eprintln!("restored {} ({}): {}", e.name, e.key, to.display());
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rotate_server(root: &Path, overlap: std::time::Duration, force: bool) -> super::Outcome {
+    let r = crate::keyring::server::rotate(root, overlap, force)?;
+    let until = crate::keyring::snapshot::rfc3339(time::OffsetDateTime::from(r.retire_at));
+    println!("{}", r.new);
+    eprintln!(
+        "new server key {} in {}\nold server key {} still served until {until} ({})\n\
+         hand out {} to subscribers; list both keys in clients until then",
+        r.new,
+        root.join("server/server.key").display(),
+        r.old,
+        root.join("server/previous.key").display(),
+        root.join("server/server.key").display(),
+    );
     Ok(ExitCode::SUCCESS)
 }
 

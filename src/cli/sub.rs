@@ -16,9 +16,10 @@ pub struct Args {
     /// Publisher endpoint, e.g. tcp://127.0.0.1:5556
     #[arg(long)]
     pub connect: String,
-    /// The publisher's public key file (ZPL certificate).
-    #[arg(long)]
-    pub server_key: PathBuf,
+    /// The publisher's public key file (ZPL certificate). Repeat it during a server key
+    /// rotation (new key and old one): each is tried in order when a handshake fails.
+    #[arg(long, required = true)]
+    pub server_key: Vec<PathBuf>,
     /// This subscriber's secret key file (ZPL `.key_secret`).
     #[arg(long)]
     pub key: PathBuf,
@@ -40,9 +41,18 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> super::Outcome {
-    let server_key = crate::keys::cert::read_public(&args.server_key)?.key;
+    let mut server_keys = args
+        .server_key
+        .iter()
+        .map(|p| crate::keys::cert::read_public(p).map(|c| c.key))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter();
+    let server_key = server_keys
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("--server-key is required"))?;
     let client = crate::keys::cert::read_secret(&args.key)?;
     let mut cfg = SubscriberConfig::new(args.connect.clone(), server_key, client);
+    cfg.fallback_server_keys = server_keys.collect();
     cfg.subscriptions = if args.topic.is_empty() {
         vec![Bytes::new()]
     } else {

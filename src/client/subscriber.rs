@@ -21,6 +21,9 @@ pub struct Options {
     pub heartbeat_timeout: Duration,
     /// Messages buffered for the application before the socket stops being read.
     pub queue: usize,
+    /// More publisher keys tried in order after the main one when a handshake fails (during
+    /// a server key rotation, list both; the subscriber moves to the one still served).
+    pub fallback_server_keys: Vec<PublicKey>,
 }
 
 impl Default for Options {
@@ -31,6 +34,7 @@ impl Default for Options {
             heartbeat: Some(Duration::from_secs(10)),
             heartbeat_timeout: Duration::from_secs(30),
             queue: 10_000,
+            fallback_server_keys: Vec::new(),
         }
     }
 }
@@ -89,6 +93,7 @@ impl Subscriber {
         cfg.heartbeat_ivl = opts.heartbeat;
         cfg.heartbeat_timeout = opts.heartbeat_timeout;
         cfg.queue_capacity = opts.queue;
+        cfg.fallback_server_keys = opts.fallback_server_keys;
         Ok(Subscriber {
             inner: pubsub::Subscriber::connect(cfg)?,
             decoder: FrameDecoder::new(),

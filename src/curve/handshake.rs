@@ -75,6 +75,9 @@ fn arr32(b: &[u8]) -> [u8; 32] {
 pub struct Initiated {
     pub client_key: PublicKey,
     pub metadata: Metadata,
+    /// Which of our long-term keys the client addressed (during a rotation the server
+    /// answers to the current and the previous key).
+    pub server_key: PublicKey,
 }
 
 enum ServerState {
@@ -83,6 +86,7 @@ enum ServerState {
         client_transient: [u8; 32],
         cookie_key: CookieKey,
         hello_nonce: u64,
+        server_key: PublicKey,
     },
     Decide {
         key: PrecomputedBox,
@@ -93,16 +97,25 @@ enum ServerState {
 
 /// The server side: HELLO in, WELCOME out; INITIATE in, a verified client key out; then the
 /// caller's decision becomes READY (with a `MessageCodec`) or ERROR.
+///
+/// It may hold several long-term keys (the current one first, then one being retired): the
+/// HELLO box opens only with the key the client was given, so the key is found by trying
+/// each, and a stock libzmq client never notices that the server has more than one.
 pub struct ServerHandshake {
-    server: Keypair,
+    keys: Vec<Keypair>,
     rng: Rng,
     state: ServerState,
 }
 
 impl ServerHandshake {
     pub fn new(server: Keypair, rng: Rng) -> Self {
+        Self::with_keys(vec![server], rng)
+    }
+
+    /// Several long-term keys, tried in order.
+    pub fn with_keys(keys: Vec<Keypair>, rng: Rng) -> Self {
         ServerHandshake {
-            server,
+            keys,
             rng,
             state: ServerState::ExpectHello,
         }
@@ -123,9 +136,22 @@ impl ServerHandshake {
         }
         let client_transient = arr32(&data[74..106]);
         let hello_nonce = read_u64(&data[106..114]);
-        let hello_box = PrecomputedBox::new(&client_transient, self.server.secret.as_bytes())?;
-        let signature =
-            hello_box.open(&short_nonce(prefix::HELLO, hello_nonce), &data[114..194])?;
+        let nonce = short_nonce(prefix::HELLO, hello_nonce);
+        let mut opened = Err(CurveError::Malformed("HELLO: no server key"));
+        for kp in &self.keys {
+            let attempt =
+                PrecomputedBox::new(&client_transient, kp.secret.as_bytes()).and_then(|b| {
+                    b.open(&nonce, &data[114..194])
+                        .map(|sig| (b, sig, kp.public))
+                });
+            if attempt.is_ok() || opened.is_err() {
+                opened = attempt;
+            }
+            if opened.is_ok() {
+                break;
+            }
+        }
+        let (hello_box, signature, server_key) = opened?;
         if signature.iter().any(|&b| b != 0) {
             return Err(CurveError::Malformed("HELLO"));
         }
@@ -152,6 +178,7 @@ impl ServerHandshake {
             client_transient,
             cookie_key,
             hello_nonce,
+            server_key,
         };
         Ok(out)
     }
@@ -161,6 +188,7 @@ impl ServerHandshake {
             client_transient,
             cookie_key,
             hello_nonce,
+            server_key,
         } = &self.state
         else {
             return Err(CurveError::Unexpected {
@@ -206,11 +234,12 @@ impl ServerHandshake {
         server_transient_secret.zeroize();
         let (key, vouch_box) = (key?, vouch_box?);
         let vouch = vouch_box.open(&long_nonce(prefix::VOUCH, &plain[32..48]), &plain[48..128])?;
-        if vouch[..32] != client_transient[..] || vouch[32..64] != self.server.public.0[..] {
+        if vouch[..32] != client_transient[..] || vouch[32..64] != server_key.0[..] {
             return Err(CurveError::BadVouch);
         }
         let metadata = Metadata::parse(&plain[128..])
             .map_err(|_| CurveError::Malformed("INITIATE metadata"))?;
+        let server_key = *server_key;
         self.state = ServerState::Decide {
             key,
             initiate_nonce: nonce,
@@ -218,6 +247,7 @@ impl ServerHandshake {
         Ok(Initiated {
             client_key: PublicKey(client_long),
             metadata,
+            server_key,
         })
     }
 

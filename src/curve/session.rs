@@ -107,6 +107,8 @@ pub enum ServerEvent {
     Authenticate {
         client_key: PublicKey,
         metadata: Metadata,
+        /// Which of our long-term keys the client addressed.
+        server_key: PublicKey,
     },
     Subscribe(Bytes),
     Cancel(Bytes),
@@ -137,9 +139,14 @@ pub struct ServerSession {
 
 impl ServerSession {
     pub fn new(server: Keypair, max_frame: usize, rng: Rng) -> Self {
+        Self::with_keys(vec![server], max_frame, rng)
+    }
+
+    /// A server answering to several long-term keys (current first, then one being retired).
+    pub fn with_keys(keys: Vec<Keypair>, max_frame: usize, rng: Rng) -> Self {
         ServerSession {
             link: Link::new(max_frame),
-            hs: ServerHandshake::new(server, rng),
+            hs: ServerHandshake::with_keys(keys, rng),
             codec: None,
             phase: Phase::Greeting,
             socket_type: "PUB",
@@ -229,6 +236,7 @@ impl ServerSession {
                         Ok(Some(ServerEvent::Authenticate {
                             client_key: init.client_key,
                             metadata: init.metadata,
+                            server_key: init.server_key,
                         }))
                     }
                     other => Err(unexpected(&other, "INITIATE")),

@@ -12,6 +12,7 @@
 //! changed, swaps it in whole and ticks `changes()`; the publisher then re-asks every live
 //! connection, so a revocation closes connections within milliseconds of the file move.
 
+pub mod server;
 pub mod snapshot;
 mod watch;
 
@@ -21,9 +22,12 @@ use std::time::Duration;
 
 use crate::audit::{AuditLog, AuditRecord, Side};
 use crate::auth::{Authorizer, Decision, PeerAddr};
-use crate::keys::cert::{self, CertError};
+use crate::keys::cert::CertError;
 use crate::keys::{fsutil, Keypair, PublicKey};
 
+pub use server::{
+    load_or_create_server_keypair, load_server_keypair, load_server_keys, ServerKeys,
+};
 pub use snapshot::{Entry, Snapshot, Status};
 
 /// How often the directories are rescanned even without file events.
@@ -42,6 +46,11 @@ pub enum KeyringError {
 pub struct Keyring {
     root: PathBuf,
     snapshot: RwLock<Arc<Snapshot>>,
+    /// The publisher's own keys (current, and the previous one during a rotation's overlap);
+    /// `None` where the keyring has no server keypair (tools that only read client keys).
+    server: RwLock<Option<Arc<ServerKeys>>>,
+    /// The previous server key whose retirement has been audited.
+    retired: std::sync::Mutex<Option<PublicKey>>,
     changes: tokio::sync::watch::Sender<u64>,
     audit: AuditLog,
 }
@@ -73,11 +82,70 @@ impl Keyring {
         let keyring = Keyring {
             root: root.to_path_buf(),
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            server: RwLock::new(load_server_keys(root).ok().map(Arc::new)),
+            retired: std::sync::Mutex::new(None),
             changes: tokio::sync::watch::channel(0).0,
             audit,
         };
         keyring.install(snap, "initial load");
         keyring
+    }
+
+    /// The server keys in force (see `server`), if the keyring has a server keypair.
+    pub fn server_keys(&self) -> Option<Arc<ServerKeys>> {
+        match self.server.read() {
+            Ok(s) => s.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// The next moment decisions change with no file changing: a key's `expires`, or the
+    /// end of a server key rotation's overlap.
+    pub(crate) fn next_deadline(
+        &self,
+        now: std::time::SystemTime,
+    ) -> Option<std::time::SystemTime> {
+        let keys = self.snapshot().next_expiry(now);
+        let server = self.server_keys().and_then(|s| s.retires_at(now));
+        keys.into_iter().chain(server).min()
+    }
+
+    /// Rereads server/: a rotation (or a restored key) takes effect without a restart; live
+    /// connections are re-checked, so those on a key no longer served are closed.
+    fn reload_server(&self, why: &str) -> bool {
+        let Some(current) = self.server_keys() else {
+            return false; // no server keypair: nothing to follow
+        };
+        let next = match load_server_keys(&self.root) {
+            Ok(n) => n,
+            Err(e) => {
+                // Half-written during a rotation, or broken: keep serving what we have.
+                tracing::warn!(error = %e, "server keys not reloaded; the previous ones stay in force");
+                return false;
+            }
+        };
+        if next.fingerprint() == current.fingerprint() {
+            return false;
+        }
+        let mut rec =
+            AuditRecord::new(Side::Keyring, "server_keys_changed", true).key(next.current.public);
+        if let Some((old, t)) = &next.previous {
+            rec = rec.reason(format!(
+                "{why}: previous key {} served until {}",
+                old.public,
+                snapshot::rfc3339(time::OffsetDateTime::from(*t))
+            ));
+        } else {
+            rec = rec.reason(format!("{why}: one server key"));
+        }
+        tracing::info!(current = %next.current.public, previous = ?next.previous.as_ref().map(|p| p.0.public), "server keys changed");
+        self.audit.record(rec);
+        match self.server.write() {
+            Ok(mut g) => *g = Some(Arc::new(next)),
+            Err(p) => *p.into_inner() = Some(Arc::new(next)),
+        }
+        self.changes.send_modify(|g| *g += 1);
+        true
     }
 
     pub fn root(&self) -> &Path {
@@ -94,15 +162,16 @@ impl Keyring {
     /// Rescans now (SIGHUP, file events, the periodic timer). Returns whether anything
     /// changed.
     pub fn reload(&self, why: &str) -> bool {
+        let server_changed = self.reload_server(why);
         let current = self.snapshot();
         if current.unchanged_on_disk(&self.root) {
-            return false;
+            return server_changed;
         }
         let next = Snapshot::scan(&self.root, Some(&current));
         if next == *current {
             // Same content, fresher read cache: keep it so the next rescan can skip the reads.
             *self.write_guard() = Arc::new(next);
-            return false;
+            return server_changed;
         }
         self.install(next, why);
         true
@@ -119,6 +188,29 @@ impl Keyring {
     /// did, so live connections are asked again (and the expired key's are closed).
     pub(crate) fn expired(&self) {
         self.changes.send_modify(|g| *g += 1);
+        let now = std::time::SystemTime::now();
+        let retired = self.server_keys().and_then(|s| {
+            s.previous
+                .as_ref()
+                .filter(|(_, t)| *t <= now)
+                .map(|(k, _)| k.public)
+        });
+        if let Some(old) = retired {
+            let mut done = match self.retired.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            if *done != Some(old) {
+                *done = Some(old);
+                tracing::info!(retired = %old, "previous server key retired: no longer served");
+                self.audit.record(
+                    AuditRecord::new(Side::Keyring, "server_key_retired", true)
+                        .key(old)
+                        .reason("rotation overlap ended; connections on this key are closed"),
+                );
+                return;
+            }
+        }
         self.audit.record(
             AuditRecord::new(Side::Keyring, "key_expired", true)
                 .reason("an authorized key's expires time passed; live connections re-checked"),
@@ -192,54 +284,13 @@ impl Authorizer for Keyring {
         self.snapshot().decide(key, std::time::SystemTime::now())
     }
 
+    fn server_keys(&self) -> Option<Vec<Keypair>> {
+        Keyring::server_keys(self).map(|s| s.active(std::time::SystemTime::now()))
+    }
+
     fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.changes.subscribe()
     }
-}
-
-fn server_paths(root: &Path) -> (PathBuf, PathBuf) {
-    let dir = root.join("server");
-    (dir.join("server.key"), dir.join("server.key_secret"))
-}
-
-/// The publisher's long-term keypair from `root/server/server.key_secret`.
-pub fn load_server_keypair(root: &Path) -> Result<Keypair, KeyringError> {
-    Ok(cert::read_secret(&server_paths(root).1)?)
-}
-
-/// As `load_server_keypair`, generating the keypair (server/ 0700, secret 0600) if absent,
-/// and auditing that it did. An existing but unreadable or loose secret is an error, never
-/// silently replaced.
-pub fn load_or_create_server_keypair(
-    root: &Path,
-    audit: &AuditLog,
-) -> Result<Keypair, KeyringError> {
-    let (_, secret) = server_paths(root);
-    if std::fs::symlink_metadata(&secret).is_ok() {
-        return load_server_keypair(root);
-    }
-    if !root.is_dir() {
-        fsutil::create_dir_mode(root, 0o755)?;
-    }
-    let dir = root.join("server");
-    fsutil::create_dir_mode(&dir, 0o700)?;
-    let keypair = Keypair::generate();
-    cert::write_keypair(
-        &dir,
-        "server",
-        &keypair,
-        &[("name".into(), "server".into())],
-    )?;
-    tracing::info!(public = %keypair.public, "generated the server keypair");
-    audit.record(
-        AuditRecord::new(Side::Keyring, "server_key_created", true)
-            .key(keypair.public)
-            .reason(format!(
-                "no server keypair in {}; generated one",
-                root.join("server").display()
-            )),
-    );
-    Ok(keypair)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::auth::TopicAcl;
+use crate::keys::cert;
 
 fn peer() -> PeerAddr {
     PeerAddr::Ipc("test".into())

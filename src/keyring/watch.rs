@@ -46,7 +46,11 @@ pub(super) fn spawn(keyring: Weak<Keyring>, root: &Path) -> Result<(), KeyringEr
         root: root.to_path_buf(),
         reason: format!("cannot watch: {e}"),
     })?;
-    for sub in ["authorized", "revoked"] {
+    // server/ only where it exists: a keyring without a server keypair has nothing to follow.
+    let subs = ["authorized", "revoked", "server"]
+        .into_iter()
+        .filter(|s| *s != "server" || root.join(s).is_dir());
+    for sub in subs {
         watcher
             .watch(&root.join(sub), RecursiveMode::NonRecursive)
             .map_err(|e| KeyringError::Root {
@@ -62,7 +66,7 @@ pub(super) fn spawn(keyring: Weak<Keyring>, root: &Path) -> Result<(), KeyringEr
         loop {
             let next_expiry = keyring
                 .upgrade()
-                .and_then(|k| k.snapshot().next_expiry(SystemTime::now()));
+                .and_then(|k| k.next_deadline(SystemTime::now()));
             let until_expiry = next_expiry
                 .and_then(|t| t.duration_since(SystemTime::now()).ok())
                 .unwrap_or(Duration::from_secs(3600));
@@ -76,7 +80,8 @@ pub(super) fn spawn(keyring: Weak<Keyring>, root: &Path) -> Result<(), KeyringEr
                     None => return,
                 },
                 _ = timer.tick() => "periodic rescan",
-                _ = tokio::time::sleep(until_expiry), if next_expiry.is_some() => "key expiry",
+                // A moment late, so that `now >= deadline` holds when it is checked.
+                _ = tokio::time::sleep(until_expiry + Duration::from_millis(5)), if next_expiry.is_some() => "key expiry",
             };
             let Some(keyring) = keyring.upgrade() else {
                 return;

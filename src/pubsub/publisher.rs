@@ -248,6 +248,8 @@ struct SubHandle {
     id: u64,
     peer: PeerAddr,
     key: PublicKey,
+    /// Which of our keys it authenticated against (rotation: closed when that key retires).
+    server_key: PublicKey,
     name: Mutex<String>,
     filter: RwLock<Filter>,
     tx: mpsc::Sender<Message>,
@@ -607,7 +609,11 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let mut session = ServerSession::new(inner.cfg.server.clone(), inner.cfg.max_frame, os_rng());
+    let server_keys = inner
+        .authorizer
+        .server_keys()
+        .unwrap_or_else(|| vec![inner.cfg.server.clone()]);
+    let mut session = ServerSession::with_keys(server_keys, inner.cfg.max_frame, os_rng());
     let mut out = BytesMut::with_capacity(64 * 1024);
     out.extend_from_slice(&session.greeting());
     let handshake = tokio::time::timeout(
@@ -626,7 +632,7 @@ where
             key: None,
         });
     };
-    let (key, grant, permit) = match handshake {
+    let (key, server_key, grant, permit) = match handshake {
         Ok(Ok(x)) => x,
         Ok(Err(Close::Denied(_))) => return,
         Ok(Err(close)) => {
@@ -650,6 +656,7 @@ where
         id: inner.next_id.fetch_add(1, Ordering::Relaxed),
         peer: peer.clone(),
         key,
+        server_key,
         name: Mutex::new(grant.name.clone()),
         filter: RwLock::new(Filter {
             subs: Subscriptions::default(),
@@ -707,6 +714,7 @@ async fn handshake<R, W>(
 ) -> Result<
     (
         PublicKey,
+        PublicKey,
         crate::auth::Grant,
         tokio::sync::OwnedSemaphorePermit,
     ),
@@ -726,7 +734,11 @@ where
         loop {
             match session.poll(out) {
                 Ok(None) => break,
-                Ok(Some(ServerEvent::Authenticate { client_key, .. })) => {
+                Ok(Some(ServerEvent::Authenticate {
+                    client_key,
+                    server_key,
+                    ..
+                })) => {
                     let reason = match inner.authorizer.authorize(&client_key, peer) {
                         Decision::Allow(grant) => match inner.permits.clone().try_acquire_owned() {
                             Ok(permit) => {
@@ -740,7 +752,7 @@ where
                                         .name(grant.name.clone()),
                                 );
                                 tracing::info!(%peer, name = %grant.name, key = %client_key, "subscriber authenticated");
-                                return Ok((client_key, grant, permit));
+                                return Ok((client_key, server_key, grant, permit));
                             }
                             Err(_) => {
                                 inc(&inner.counters.refused_subscriber_cap);
@@ -789,7 +801,7 @@ where
     let mut changes = inner.authorizer.changes();
     // A revocation that landed between the handshake decision and this subscription to
     // changes would otherwise be missed: ask once more now.
-    if let Decision::Deny(reason) = inner.authorizer.authorize(&handle.key, &handle.peer) {
+    if let Decision::Deny(reason) = recheck(inner, handle) {
         return Close::Revoked(reason);
     }
     let mut changes_live = true;
@@ -811,7 +823,7 @@ where
                     changes_live = false;
                     continue;
                 }
-                match inner.authorizer.authorize(&handle.key, &handle.peer) {
+                match recheck(inner, handle) {
                     Decision::Deny(reason) => return Close::Revoked(reason),
                     Decision::Allow(grant) => {
                         if let Ok(mut n) = handle.name.lock() {
@@ -907,6 +919,17 @@ where
             }
         }
     }
+}
+
+/// The authorizer's current word on a live subscriber, including whether the server key it
+/// connected with is still served.
+fn recheck(inner: &Inner, handle: &SubHandle) -> Decision {
+    if let Some(keys) = inner.authorizer.server_keys() {
+        if !keys.iter().any(|k| k.public == handle.server_key) {
+            return Decision::Deny(format!("server key {} retired", handle.server_key));
+        }
+    }
+    inner.authorizer.authorize(&handle.key, &handle.peer)
 }
 
 /// Resolves once shutdown is signalled (the watch guard never lives across an await).

@@ -18,6 +18,10 @@ use crate::keys::{Keypair, PublicKey};
 pub struct SubscriberConfig {
     pub endpoint: String,
     pub server_key: PublicKey,
+    /// More publisher keys, tried in order after `server_key` when a handshake fails (a
+    /// server key rotation: list the new key and the old one, and the subscriber moves to
+    /// whichever the publisher still serves). The key that worked is kept until it fails.
+    pub fallback_server_keys: Vec<PublicKey>,
     pub client: Keypair,
     /// Topic prefixes; an empty prefix means everything.
     pub subscriptions: Vec<Bytes>,
@@ -36,6 +40,7 @@ impl SubscriberConfig {
         SubscriberConfig {
             endpoint: endpoint.into(),
             server_key,
+            fallback_server_keys: Vec::new(),
             client,
             subscriptions: Vec::new(),
             reconnect_min: Duration::from_millis(100),
@@ -108,20 +113,33 @@ async fn run(
         subs.add(s.clone());
     }
     let mut backoff = cfg.reconnect_min;
+    let server_keys: Vec<PublicKey> = std::iter::once(cfg.server_key)
+        .chain(cfg.fallback_server_keys.iter().copied())
+        .collect();
+    let mut key_index = 0usize;
     loop {
+        let server_key = server_keys
+            .get(key_index)
+            .copied()
+            .unwrap_or(cfg.server_key);
+        let mut reached = false;
         let result = match &endpoint {
             Endpoint::Tcp(..) => {
                 match tokio::net::TcpStream::connect(endpoint.host_port().unwrap_or_default()).await
                 {
                     Ok(s) => {
                         let _ = s.set_nodelay(true);
-                        session(&cfg, s, &events, &mut ctl, &mut subs).await
+                        reached = true;
+                        session(&cfg, server_key, s, &events, &mut ctl, &mut subs).await
                     }
                     Err(e) => Err((format!("connect {}: {e}", cfg.endpoint), false)),
                 }
             }
             Endpoint::Ipc(path) => match tokio::net::UnixStream::connect(path).await {
-                Ok(s) => session(&cfg, s, &events, &mut ctl, &mut subs).await,
+                Ok(s) => {
+                    reached = true;
+                    session(&cfg, server_key, s, &events, &mut ctl, &mut subs).await
+                }
                 Err(e) => Err((format!("connect {}: {e}", cfg.endpoint), false)),
             },
         };
@@ -141,6 +159,12 @@ async fn run(
             return;
         }
         if was_connected {
+            backoff = cfg.reconnect_min;
+        } else if reached && server_keys.len() > 1 {
+            // The publisher took the connection but not the handshake: it may no longer (or
+            // not yet) serve this key. Try the next one at once.
+            key_index = (key_index + 1) % server_keys.len();
+            tracing::info!(endpoint = %cfg.endpoint, next = %server_keys.get(key_index).copied().unwrap_or(server_key), "handshake failed; trying the next server key");
             backoff = cfg.reconnect_min;
         }
         // Apply subscription changes made while disconnected.
@@ -168,6 +192,7 @@ fn apply(subs: &mut Subscriptions, c: Ctl) -> (bool, Bytes) {
 /// One connection. `Err((reason, was_connected))` when it ends; `Ok` when the app is gone.
 async fn session<S>(
     cfg: &SubscriberConfig,
+    server_key: PublicKey,
     stream: S,
     events: &mpsc::Sender<SubEvent>,
     ctl: &mut mpsc::UnboundedReceiver<Ctl>,
@@ -177,7 +202,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let mut s = ClientSession::new(cfg.client.clone(), cfg.server_key, cfg.max_frame, os_rng());
+    let mut s = ClientSession::new(cfg.client.clone(), server_key, cfg.max_frame, os_rng());
     let mut out = BytesMut::with_capacity(8192);
     out.extend_from_slice(&s.greeting());
     let deadline = Instant::now() + cfg.handshake_timeout;

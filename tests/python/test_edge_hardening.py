@@ -253,3 +253,75 @@ def test_loose_tls_key_or_password_file_is_refused_at_start(fc, tmp_path, which)
     cp = fc("run", "--config", b.config, check=False, timeout=30)
     assert cp.returncode != 0
     assert "chmod 600" in cp.stderr and str(loose.name) in cp.stderr, cp.stderr
+
+
+def test_server_key_rotation_with_overlap(spawn, fc, tmp_path):
+    from test_curve_interop import curve_sub, drain, make_keyring, pump_until
+    from zmq.utils.monitor import recv_monitor_message
+    from fixharness import wait_audit
+
+    root = make_keyring(tmp_path / "keys", clients=("alice", "dave", "erin", "frank"))
+    audit = root / "audit.jsonl"
+    pub = spawn(BIN, "pub", "--bind", "tcp://127.0.0.1:0", "--keys", root, "--topic", "md.T",
+                "--audit", audit)
+    ep = pub.listening("publish")
+    old_pub = root / "server" / "server.key"
+    saved_old = tmp_path / "old-server.key"
+    saved_old.write_text(old_pub.read_text())
+    ctx = zmq.Context()
+    try:
+        # alice: stock pyzmq on the old key, connected before the rotation.
+        alice = curve_sub(ctx, root, "alice", ep)
+        mon = alice.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        # erin: our Python client given both keys, old first (what it was configured with).
+        new_pub = root / "server" / "server.key"
+        pump_until(pub, [alice])
+
+        cp = fc("keys", "rotate-server", "--keys", root, "--overlap", "4s")
+        new_key = cp.stdout.strip()
+        assert len(new_key) == 40 and new_key.encode() != zmq.auth.load_certificate(str(saved_old))[0]
+        wait_audit(audit, event="server_keys_changed", key=new_key)
+
+        # During the overlap: alice (old key) keeps receiving; dave (new key, stock pyzmq) and
+        # erin (both keys) get in.
+        dave = curve_sub(ctx, root, "dave", ep, server_pub=new_key.encode())
+        erin = Subscriber(ep, [saved_old, new_pub], root / "clients" / "erin.key_secret", topics=[""])
+        pump_until(pub, [alice, dave], line=b"overlap")
+
+        def erin_receives(line):
+            # The lines are not envelopes: read erin's socket itself, letting the client
+            # handle its monitor (key switching) while it waits.
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                pub.p.stdin.write(line + b"\n")
+                pub.p.stdin.flush()
+                if erin._wait(50):
+                    return erin.socket.recv_multipart()
+            return None
+
+        assert erin_receives(b"overlap") == [b"md.T", b"overlap"]
+        assert erin.server_key_in_use == zmq.auth.load_certificate(str(saved_old))[0]
+
+        # The overlap ends: the old key is retired (audited), alice is closed, a fresh stock
+        # client on the old key gets nothing, erin moves to the new key by itself.
+        wait_audit(audit, timeout=15, event="server_key_retired")
+        assert mon.poll(5000), "alice was not disconnected when the old key retired"
+        assert recv_monitor_message(mon)["event"] == zmq.EVENT_DISCONNECTED
+        frank = curve_sub(ctx, root, "frank", ep, server_pub=zmq.auth.load_certificate(str(saved_old))[0])
+        # (a message may still reach erin on the old key while its connection is being closed)
+        deadline = time.monotonic() + 10
+        while erin.server_key_in_use != new_key.encode() and time.monotonic() < deadline:
+            erin_receives(b"after")
+        assert erin.server_key_in_use == new_key.encode(), "erin did not move to the new key"
+        assert erin_receives(b"after") == [b"md.T", b"after"], "erin stopped receiving"
+        pump_until(pub, [dave], line=b"after")
+        drain(alice, 0.05)
+        for _ in range(20):
+            pub.p.stdin.write(b"after\n")
+        pub.p.stdin.flush()
+        assert [b"md.T", b"after"] in drain(dave, 0.5)
+        assert drain(frank, 0.3) == [], "the retired key still receives"
+        assert drain(alice, 0.1) == [], "the retired key still receives"
+        erin.close()
+    finally:
+        ctx.destroy(linger=0)

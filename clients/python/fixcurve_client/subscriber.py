@@ -1,11 +1,13 @@
 """The CURVE subscriber: a stock pyzmq SUB socket plus envelope decoding and gap reports."""
 
 import os
+import time
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional, Tuple, Union
+from typing import Callable, Iterable, Iterator, Optional, Sequence, Tuple, Union
 
 import zmq
 import zmq.auth
+from zmq.utils.monitor import recv_monitor_message
 
 from .envelope import Event, Gap, GapDetector, SchemaError, decode
 
@@ -43,12 +45,21 @@ class Subscriber:
     libzmq reconnects (with back-off up to ``reconnect_max_ms``) and resubscribes by itself;
     heartbeats detect a dead publisher. Payloads that are not envelopes are counted in
     ``undecodable`` and skipped (``strict=True`` raises instead).
+
+    ``server_key`` may be a list during a server key rotation (the new key and the old one):
+    when the publisher takes the connection but not the handshake, the socket is reopened
+    with the next key, so the subscriber moves to whichever key the publisher still serves.
+    ``server_key_in_use`` says which.
     """
+
+    _WATCH = (zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED
+              | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+              | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
 
     def __init__(
         self,
         endpoint: str,
-        server_key: Union[str, bytes, PathLike],
+        server_key: Union[str, bytes, PathLike, Sequence[Union[str, bytes, PathLike]]],
         client_cert: PathLike,
         topics: Iterable[str] = ("",),
         on_gap: Optional[Callable[[Gap], None]] = None,
@@ -65,10 +76,28 @@ class Subscriber:
         self.undecodable = 0
         self.received = 0
         self._detector = GapDetector()
-        public, secret = load_keypair(client_cert)
-        ctx = context or zmq.Context.instance()
-        s = ctx.socket(zmq.SUB)
-        s.curve_serverkey = load_public_key(server_key)
+        self._keypair = load_keypair(client_cert)
+        keys = list(server_key) if isinstance(server_key, (list, tuple)) else [server_key]
+        if not keys:
+            raise ValueError("server_key: at least one key")
+        self._server_keys = [load_public_key(k) for k in keys]
+        self._key_index = 0
+        self._topics = [t.encode("utf-8") for t in topics]
+        self._ctx = context or zmq.Context.instance()
+        self._opts = (rcvhwm, reconnect_max_ms, heartbeat_ms)
+        self._monitor = None
+        self.socket = None
+        self._open()
+
+    @property
+    def server_key_in_use(self) -> bytes:
+        return self._server_keys[self._key_index]
+
+    def _open(self):
+        rcvhwm, reconnect_max_ms, heartbeat_ms = self._opts
+        public, secret = self._keypair
+        s = self._ctx.socket(zmq.SUB)
+        s.curve_serverkey = self.server_key_in_use
         s.curve_publickey = public
         s.curve_secretkey = secret
         s.setsockopt(zmq.RCVHWM, rcvhwm)
@@ -77,21 +106,65 @@ class Subscriber:
         s.setsockopt(zmq.RECONNECT_IVL_MAX, reconnect_max_ms)
         s.setsockopt(zmq.HEARTBEAT_IVL, heartbeat_ms)
         s.setsockopt(zmq.HEARTBEAT_TIMEOUT, heartbeat_ms * 3)
-        for t in topics:
-            s.setsockopt(zmq.SUBSCRIBE, t.encode("utf-8"))
-        s.connect(endpoint)
+        for t in self._topics:
+            s.setsockopt(zmq.SUBSCRIBE, t)
+        if len(self._server_keys) > 1:
+            self._monitor = s.get_monitor_socket(self._WATCH)
+            self._handshake_ok = False
+        s.connect(self.endpoint)
         self.socket = s
 
+    def _next_key(self):
+        """The publisher refused the handshake on this key: reopen with the next one."""
+        self._close_socket()
+        self._key_index = (self._key_index + 1) % len(self._server_keys)
+        self._open()
+
+    def _watch(self):
+        """Handles monitor events; returns True when the socket was reopened."""
+        while self._monitor is not None and self._monitor.poll(0):
+            ev = recv_monitor_message(self._monitor)["event"]
+            if ev == zmq.EVENT_CONNECTED:
+                self._handshake_ok = False
+            elif ev == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self._handshake_ok = True
+            elif ev in (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL,
+                        zmq.EVENT_HANDSHAKE_FAILED_AUTH) or (
+                    ev == zmq.EVENT_DISCONNECTED and not self._handshake_ok):
+                self._next_key()
+                return True
+        return False
+
     def subscribe(self, prefix: str):
+        self._topics.append(prefix.encode("utf-8"))
         self.socket.setsockopt(zmq.SUBSCRIBE, prefix.encode("utf-8"))
 
     def unsubscribe(self, prefix: str):
+        if prefix.encode("utf-8") in self._topics:
+            self._topics.remove(prefix.encode("utf-8"))
         self.socket.setsockopt(zmq.UNSUBSCRIBE, prefix.encode("utf-8"))
+
+    def _wait(self, timeout_ms: Optional[int]) -> bool:
+        """Until a message is readable (True) or the timeout passed (False)."""
+        if self._monitor is None:
+            return timeout_ms is None or bool(self.socket.poll(timeout_ms))
+        deadline = None if timeout_ms is None else time.monotonic() + timeout_ms / 1000
+        while True:
+            self._watch()
+            poller = zmq.Poller()
+            poller.register(self.socket, zmq.POLLIN)
+            poller.register(self._monitor, zmq.POLLIN)
+            left = None if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+            ready = dict(poller.poll(left))
+            if self.socket in ready:
+                return True
+            if self._monitor not in ready and deadline is not None and time.monotonic() >= deadline:
+                return False
 
     def recv(self, timeout_ms: Optional[int] = None) -> Optional[Event]:
         """The next event, or None if ``timeout_ms`` passed first."""
         while True:
-            if timeout_ms is not None and not self.socket.poll(timeout_ms):
+            if not self._wait(timeout_ms):
                 return None
             frames = self.socket.recv_multipart()
             if len(frames) != 2:
@@ -121,8 +194,15 @@ class Subscriber:
             if ev is not None:
                 yield ev
 
-    def close(self):
+    def _close_socket(self):
+        if self._monitor is not None:
+            self.socket.disable_monitor()
+            self._monitor.close(linger=0)
+            self._monitor = None
         self.socket.close(linger=0)
+
+    def close(self):
+        self._close_socket()
 
     def __enter__(self):
         return self
