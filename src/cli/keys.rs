@@ -88,6 +88,20 @@ pub enum KeysCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Check the keyring for what to fix: file modes, secrets in a git work tree, keys both
+    /// authorized and revoked, unnamed, duplicated or expired keys, an old server key. Exits
+    /// 1 when anything is found.
+    Audit {
+        #[arg(long)]
+        keys: PathBuf,
+        /// More secret files to check the same way (TLS keys, Logon password files).
+        paths: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        /// Report a server key older than this.
+        #[arg(long, default_value = "365d", value_parser = humantime::parse_duration)]
+        max_server_key_age: std::time::Duration,
+    },
     /// List authorized and revoked keys.
     List {
         #[arg(long)]
@@ -119,6 +133,12 @@ pub async fn run(args: Args) -> super::Outcome {
         KeysCommand::Revoke { keys, name } => revoke(&keys, &name),
         KeysCommand::Restore { keys, name } => restore(&keys, &name),
         KeysCommand::List { keys, json } => list(&keys, json),
+        KeysCommand::Audit {
+            keys,
+            paths,
+            json,
+            max_server_key_age,
+        } => audit(&keys, paths, json, max_server_key_age),
         KeysCommand::RotateServer {
             keys,
             overlap,
@@ -293,6 +313,39 @@ fn restore(root: &Path, what: &str) -> super::Outcome {
         eprintln!("restored {} ({}): {}", e.name, e.key, to.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn audit(
+    root: &Path,
+    extra_secrets: Vec<PathBuf>,
+    json: bool,
+    max_server_key_age: std::time::Duration,
+) -> super::Outcome {
+    if !root.is_dir() {
+        bail!("{}: not a keyring directory", root.display());
+    }
+    let findings = crate::keyring::checks::audit(
+        root,
+        &crate::keyring::checks::Options {
+            now: std::time::SystemTime::now(),
+            max_server_key_age,
+            extra_secrets,
+        },
+    );
+    if json {
+        println!("{}", serde_json::to_string_pretty(&findings)?);
+    } else if findings.is_empty() {
+        println!("{}: no findings", root.display());
+    } else {
+        for f in &findings {
+            println!("{:<22} {}: {}", f.check, f.path.display(), f.message);
+        }
+    }
+    Ok(if findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn rotate_server(root: &Path, overlap: std::time::Duration, force: bool) -> super::Outcome {

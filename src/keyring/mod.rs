@@ -12,6 +12,7 @@
 //! changed, swaps it in whole and ticks `changes()`; the publisher then re-asks every live
 //! connection, so a revocation closes connections within milliseconds of the file move.
 
+pub mod checks;
 pub mod server;
 pub mod snapshot;
 mod watch;

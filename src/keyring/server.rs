@@ -52,7 +52,7 @@ impl ServerKeys {
     }
 }
 
-pub(super) fn paths(root: &Path, stem: &str) -> (PathBuf, PathBuf) {
+pub(crate) fn paths(root: &Path, stem: &str) -> (PathBuf, PathBuf) {
     let dir = root.join("server");
     (
         dir.join(format!("{stem}.key")),

@@ -325,3 +325,62 @@ def test_server_key_rotation_with_overlap(spawn, fc, tmp_path):
         erin.close()
     finally:
         ctx.destroy(linger=0)
+
+
+def audit_checks(fc, root, *extra):
+    import json
+    cp = fc("keys", "audit", "--keys", root, "--json", *extra, check=False)
+    findings = json.loads(cp.stdout)
+    return cp.returncode, {(f["check"], Path(f["path"]).name) for f in findings}
+
+
+def test_keys_audit_reports_every_finding_and_exits_non_zero(fc, tmp_path):
+    import subprocess as sp
+    from test_curve_interop import make_keyring
+
+    root = make_keyring(tmp_path / "keys", clients=("alice", "bob", "carol"))
+    for d in ("server", "clients"):
+        (root / d).chmod(0o700)
+    # pyzmq writes no `name` metadata: name every key but one for the clean baseline
+    for name in ("alice", "bob", "carol"):
+        p = root / "authorized" / f"{name}.key"
+        p.write_text(p.read_text().replace("metadata\n", f'metadata\n    name = "{name}"\n', 1))
+    rc, found = audit_checks(fc, root)
+    assert (rc, found) == (0, set()), found
+    assert "no findings" in fc("keys", "audit", "--keys", root).stdout
+
+    (root / "clients" / "alice.key_secret").chmod(0o644)
+    (root / "clients").chmod(0o755)
+    (root / "authorized").chmod(0o777)
+    fc("keys", "revoke", "--keys", root, "bob")
+    (root / "authorized" / "bob.key").write_text((root / "revoked" / "bob.key").read_text())
+    (root / "authorized" / "carol2.key").write_text((root / "authorized" / "carol.key").read_text())
+    public, _ = zmq.curve_keypair()
+    (root / "authorized" / "anon.key").write_text(f'metadata\ncurve\n    public-key = "{public.decode()}"\n')
+    public, _ = zmq.curve_keypair()
+    (root / "authorized" / "old.key").write_text(
+        f'metadata\n    name = "old"\n    expires = "2020-01-01T00:00:00Z"\ncurve\n    public-key = "{public.decode()}"\n')
+    tls_key = tmp_path / "tls.key"
+    tls_key.write_text("-----BEGIN PRIVATE KEY-----\n")
+    tls_key.chmod(0o640)
+    rc, found = audit_checks(fc, root, tls_key)
+    assert rc == 1
+    for want in [("secret_mode", "alice.key_secret"), ("dir_mode", "clients"), ("writable", "authorized"),
+                 ("authorized_and_revoked", "bob.key"), ("duplicate_key", "carol2.key"),
+                 ("no_name", "anon.key"), ("expired", "old.key"), ("secret_mode", "tls.key")]:
+        assert want in found, (want, found)
+
+    # a secret inside a git work tree; an old server key; a retired previous key left behind
+    sp.run(["git", "init", "-q", str(tmp_path)], check=True)
+    rc, found = audit_checks(fc, root, "--max-server-key-age", "1s")
+    assert ("secret_in_git", "server.key_secret") in found, found
+    fc("keys", "rotate-server", "--keys", root, "--overlap", "1s")
+    prev = root / "server" / "previous.key_secret"
+    text = prev.read_text()
+    import re
+    prev.write_text(re.sub(r'retire-after = "[^"]*"', 'retire-after = "2020-01-01T00:00:00Z"', text))
+    cur = root / "server" / "server.key"
+    cur.write_text(re.sub(r'created = "[^"]*"', 'created = "2020-01-01T00:00:00Z"', cur.read_text()))
+    rc, found = audit_checks(fc, root)
+    assert ("server_key_age", "server.key_secret") in found, found
+    assert ("retired_server_key", "previous.key_secret") in found, found
