@@ -8,9 +8,10 @@ ROOT=$PWD
 export CARGO_TERM_COLOR=never
 
 # 1. Debian packages: libzmq (the reference CURVE peer through pyzmq), QuickFIX C++ (the
-#    reference FIX engine), stunnel and openssl (TLS peers), a C++ compiler for test peers.
+#    reference FIX engine), stunnel and openssl (TLS peers), a C++ compiler for test peers,
+#    systemd (systemd-analyze checks the unit) and git (keys audit finds secrets in a work tree).
 need=()
-for p in libzmq3-dev libquickfix-dev stunnel4 openssl g++ make pkg-config libssl-dev; do
+for p in libzmq3-dev libquickfix-dev stunnel4 openssl g++ make pkg-config libssl-dev systemd git; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
