@@ -22,6 +22,9 @@ pub struct Reloadable<T> {
     files: Vec<PathBuf>,
     build: Build<T>,
     current: RwLock<Arc<T>>,
+    /// Ticks after each successful reload, so that established connections can be checked
+    /// against the new material (a CRL that now revokes a live session's certificate).
+    generation: tokio::sync::watch::Sender<u64>,
 }
 
 pub type ReloadableServer = Reloadable<ServerConfig>;
@@ -58,7 +61,13 @@ impl<T: Send + Sync + 'static> Reloadable<T> {
             files,
             build,
             current: RwLock::new(first),
+            generation: tokio::sync::watch::channel(0).0,
         }))
+    }
+
+    /// Changes after every successful reload.
+    pub fn reloads(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
     }
 
     /// The config the next handshake uses.
@@ -76,6 +85,7 @@ impl<T: Send + Sync + 'static> Reloadable<T> {
             Ok(mut g) => *g = fresh,
             Err(poisoned) => *poisoned.into_inner() = fresh,
         }
+        self.generation.send_modify(|g| *g += 1);
         Ok(())
     }
 

@@ -16,11 +16,34 @@ pub fn build_server_config(s: &ServerTlsSettings) -> Result<Arc<ServerConfig>, T
     let provider = provider();
     let chain = pem::certs(&s.cert)?;
     let key = pem::key(s.key.as_deref().unwrap_or(&s.cert))?;
-    let pins = s.pins()?;
 
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions(s.tls13_only))?;
-    let builder = if s.mutual() {
+    let builder = match client_verifier(s)? {
+        Some(v) => builder.with_client_cert_verifier(v),
+        None => builder.with_no_client_auth(),
+    };
+    let mut cfg = builder
+        .with_single_cert(chain, key)
+        .map_err(|e| pem::material(s.key.as_deref().unwrap_or(&s.cert), e.to_string()))?;
+    // FIX sessions are long-lived; resumption buys little and complicates identity checks.
+    cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    cfg.send_tls13_tickets = 0;
+    Ok(Arc::new(cfg))
+}
+
+/// The client-certificate policy of an acceptor (chain to `client_ca` with its CRLs, pins,
+/// EKU and key usage), reading the files now; `None` for one-way TLS. Also what established
+/// sessions are checked against again after a reload.
+pub fn client_verifier(
+    s: &ServerTlsSettings,
+) -> Result<Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>, TlsError> {
+    let provider = provider();
+    let pins = s.pins()?;
+    if !s.mutual() {
+        return Ok(None);
+    }
+    {
         let chain_verifier = match &s.client_ca {
             Some(ca) => {
                 let roots = Arc::new(pem::roots(ca)?);
@@ -41,21 +64,12 @@ pub fn build_server_config(s: &ServerTlsSettings) -> Result<Arc<ServerConfig>, T
             }
             None => None,
         };
-        builder.with_client_cert_verifier(Arc::new(ClientPolicy {
+        Ok(Some(Arc::new(ClientPolicy {
             chain: chain_verifier,
             pins,
             provider: provider.clone(),
-        }))
-    } else {
-        builder.with_no_client_auth()
-    };
-    let mut cfg = builder
-        .with_single_cert(chain, key)
-        .map_err(|e| pem::material(s.key.as_deref().unwrap_or(&s.cert), e.to_string()))?;
-    // FIX sessions are long-lived; resumption buys little and complicates identity checks.
-    cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
-    cfg.send_tls13_tickets = 0;
-    Ok(Arc::new(cfg))
+        })))
+    }
 }
 
 #[cfg(test)]

@@ -29,6 +29,36 @@ fn check_dates(cert: &X509Certificate<'_>, now: UnixTime) -> Result<(), Error> {
     Ok(())
 }
 
+/// Every TLS suite we allow authenticates the peer by a signature, so a leaf whose Key Usage
+/// extension is present but lacks digitalSignature may not be used (RFC 5280 4.2.1.3; an
+/// absent extension places no restriction). webpki does not check Key Usage.
+fn check_key_usage(cert: &X509Certificate<'_>) -> Result<(), Error> {
+    match cert.key_usage() {
+        Ok(Some(ku)) if !ku.value.digital_signature() => Err(Error::InvalidCertificate(
+            CertificateError::Other(rustls::OtherError(Arc::new(KeyUsageError))),
+        )),
+        Ok(_) => Ok(()),
+        Err(_) => Err(bad_encoding()),
+    }
+}
+
+struct KeyUsageError;
+
+impl std::fmt::Display for KeyUsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("certificate Key Usage does not allow digitalSignature")
+    }
+}
+
+/// rustls shows `Other` errors with Debug: make that the readable text too (audit lines).
+impl std::fmt::Debug for KeyUsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for KeyUsageError {}
+
 fn check_pins(pins: &[Fingerprint], der: &[u8]) -> Result<(), Error> {
     if pins.is_empty() || pins.contains(&Fingerprint::of(der)) {
         Ok(())
@@ -80,6 +110,7 @@ impl ClientCertVerifier for ClientPolicy {
                 },
             ));
         }
+        check_key_usage(&cert)?;
 
         check_pins(&self.pins, end_entity)?;
         Ok(ClientCertVerified::assertion())
@@ -159,6 +190,8 @@ impl ServerCertVerifier for ServerPolicy {
                 }
             }
         }
+        let (_, cert) = X509Certificate::from_der(end_entity).map_err(|_| bad_encoding())?;
+        check_key_usage(&cert)?;
         check_pins(&self.pins, end_entity)?;
         Ok(ServerCertVerified::assertion())
     }

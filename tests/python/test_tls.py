@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from fixharness import (FIX_TRANSPORT, QFPEER, FixClient, audit_records, field, fix_msg, listening,
+from fixharness import (FIX_TRANSPORT, QFPEER, FixClient, audit_records, field, fix_msg, listening, ts,
                         logon, qf_settings, start_fix, wait_audit, write_config)
 from tlspki import OpenSslPki
 
@@ -348,3 +348,70 @@ def test_probe_openssl_s_server_tls12(tmp_path, spawn, pki, fc):
     assert "cipher suite: TLS_ECDHE_" in cp.stdout
     assert "GCM" in cp.stdout or "CHACHA20" in cp.stdout
     assert "verification: OK" in cp.stdout
+
+
+def test_client_certificate_without_digital_signature_key_usage_is_refused(tmp_path, spawn, pki):
+    no_sig = pki.root.issue("client1-nosig", "nodigsig")
+    cfg = write_config(tmp_path / "fixcurve.toml", acceptors=[acceptor(pki)],
+                       sessions=[session("CLIENT1", "client1-nosig")])
+    proc = start_fix(spawn, cfg)
+    addr = listening(proc, "edge")
+    try:
+        c = FixClient(addr, ca=pki.root.cert, cert=no_sig.cert, key=no_sig.key)
+        c.send(logon("CLIENT1", "BRIDGE"))
+        assert c.recv_msg(timeout=5) is None
+    except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+        pass
+    rec = wait_audit(tmp_path / "state" / "audit.jsonl", event="tls_rejected")
+    assert "digitalSignature" in rec["reason"], rec
+
+
+def test_crl_reload_logs_out_a_live_session_of_a_now_revoked_certificate(tmp_path, spawn):
+    own = OpenSslPki(tmp_path / "pki")
+    own.server = own.root.issue("localhost", "server")
+    victim = own.root.issue("client9")
+    other = own.root.issue("client8")
+    crl = tmp_path / "current.crl"
+    shutil.copy(own.root.gencrl(), crl)
+    cfg = write_config(tmp_path / "fixcurve.toml",
+                       acceptors=[{"name": "edge", "listen": "127.0.0.1:0", "cert": own.server.cert,
+                                   "key": own.server.key, "client_ca": own.root.cert, "crl": [crl]}],
+                       sessions=[session("CLIENT9", "client9"), session("CLIENT8", "client8")])
+    proc = start_fix(spawn, cfg)
+    addr = listening(proc, "edge")
+    audit = tmp_path / "state" / "audit.jsonl"
+    sessions = {}
+    for name, leaf in (("CLIENT9", victim), ("CLIENT8", other)):
+        c = FixClient(addr, ca=own.root.cert, cert=leaf.cert, key=leaf.key)
+        c.send(logon(name, "BRIDGE", hb=30))
+        assert field(c.recv_msg(), 35) == "A"
+        sessions[name] = c
+    # Revoke client9 and publish the new CRL the way deploy tools do (rename into place).
+    own.root.revoke(victim)
+    fresh = own.root.gencrl()
+    tmp = tmp_path / ".current.crl.tmp"
+    shutil.copy(fresh, tmp)
+    t0 = time.monotonic()
+    os.replace(tmp, crl)
+    reply = sessions["CLIENT9"].recv_msg(timeout=5)
+    took = time.monotonic() - t0
+    assert reply is not None and field(reply, 35) == "5", reply
+    assert took < 1.0, f"Logout {took:.2f} s after the CRL changed"
+    assert "revoked" in field(reply, 58)
+    rec = wait_audit(audit, event="certificate_revoked_disconnect")
+    assert "client9" in rec["identity"] and "revoked" in rec["reason"].lower(), rec
+    # The other session is untouched: it still answers a TestRequest.
+    c8 = sessions["CLIENT8"]
+    c8.send(fix_msg([(35, "1"), (49, "CLIENT8"), (56, "BRIDGE"), (34, 2), (52, ts()),
+                     (112, "still-there")]))
+    hb = c8.recv_msg(timeout=5)
+    assert hb is not None and field(hb, 35) == "0" and field(hb, 112) == "still-there", hb
+    # and a new connection with the revoked certificate is refused at the handshake
+    try:
+        c = FixClient(addr, ca=own.root.cert, cert=victim.cert, key=victim.key)
+        c.send(logon("CLIENT9", "BRIDGE"))
+        assert c.recv_msg(timeout=5) is None
+    except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+        pass
+    for c in sessions.values():
+        c.close()

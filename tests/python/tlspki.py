@@ -34,6 +34,13 @@ subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 
+[ nodigsig ]
+basicConstraints = CA:FALSE
+keyUsage = critical, keyEncipherment
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+
 [ codesign ]
 basicConstraints = CA:FALSE
 keyUsage = critical, digitalSignature

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rustls::pki_types::{CertificateDer, UnixTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -104,6 +105,9 @@ struct Ctx {
     /// Sessions with a live connection: a second Logon for one of them is refused.
     active: Mutex<HashSet<String>>,
     outbox: Outbox,
+    /// The TLS settings, to check live sessions' certificates again after each reload.
+    tls: ServerTlsSettings,
+    reloads: watch::Receiver<u64>,
 }
 
 /// Removes a session from `active` when its connection ends.
@@ -170,6 +174,8 @@ pub async fn run_acceptor_with(
         shutdown: shutdown.clone(),
         active: Mutex::new(HashSet::new()),
         outbox,
+        tls: cfg.tls.clone(),
+        reloads: tls.reloads(),
     });
     let mut conns = JoinSet::new();
     loop {
@@ -261,6 +267,10 @@ async fn handle(
         .map(|i| i.to_string())
         .unwrap_or_else(|| "(no client certificate)".into());
     let conn = tls.get_ref().1;
+    let chain: Vec<CertificateDer<'static>> = conn
+        .peer_certificates()
+        .map(|c| c.iter().map(|d| d.clone().into_owned()).collect())
+        .unwrap_or_default();
     let negotiated = format!(
         "{} {}",
         conn.protocol_version()
@@ -364,6 +374,17 @@ async fn handle(
             .identity(&id_text)
             .comp_id(&logon.sender_comp_id),
     );
+    let (stop_tx, stop_rx) = watch::channel(None);
+    let recheck = (!chain.is_empty()).then(|| {
+        tokio::spawn(watch_certificate(
+            ctx.clone(),
+            chain,
+            stop_tx,
+            peer,
+            id_text.clone(),
+            format!("{}:{}", binding.venue, sid),
+        ))
+    });
     drive::serve(
         drive::Conn {
             stream: tls,
@@ -379,9 +400,71 @@ async fn handle(
             outbox: &ctx.outbox,
             audit: &ctx.audit,
             after_logon: Vec::new(),
+            stop: Some(stop_rx),
         },
     )
     .await;
+    if let Some(task) = recheck {
+        task.abort();
+    }
+}
+
+/// How often a live session's certificate is checked again with no reload (it may expire).
+const RECHECK_EVERY: Duration = Duration::from_secs(3600);
+
+/// Checks a live session's client certificate again after every reload of the acceptor's
+/// TLS material (and hourly): a CRL that now revokes it, a CA that no longer vouches for
+/// it, or its expiry ends the session with a Logout, audited, within the reload's latency.
+async fn watch_certificate(
+    ctx: Arc<Ctx>,
+    chain: Vec<CertificateDer<'static>>,
+    stop: watch::Sender<Option<String>>,
+    peer: SocketAddr,
+    identity: String,
+    session: String,
+) {
+    let mut reloads = ctx.reloads.clone();
+    loop {
+        tokio::select! {
+            r = reloads.changed() => if r.is_err() { return },
+            _ = tokio::time::sleep(RECHECK_EVERY) => {}
+        }
+        let settings = ctx.tls.clone();
+        let chain = chain.clone();
+        let verdict = tokio::task::spawn_blocking(move || -> Result<Result<(), String>, String> {
+            let verifier = crate::tls::server::client_verifier(&settings)
+                .map_err(|e| format!("cannot load TLS material: {e}"))?;
+            let Some(v) = verifier else { return Ok(Ok(())) };
+            let Some((leaf, intermediates)) = chain.split_first() else {
+                return Ok(Ok(()));
+            };
+            Ok(v.verify_client_cert(leaf, intermediates, UnixTime::now())
+                .map(|_| ())
+                .map_err(|e| e.to_string()))
+        })
+        .await;
+        let reason = match verdict {
+            Ok(Ok(Ok(()))) => continue,
+            // Material that does not load is the reload's problem (audited there); the
+            // established session keeps the decision it was accepted with.
+            Ok(Err(load_error)) => {
+                tracing::warn!(%peer, error = %load_error, "live certificate not re-checked");
+                continue;
+            }
+            Ok(Ok(Err(reason))) => reason,
+            Err(_) => return,
+        };
+        ctx.audit.record(
+            AuditRecord::new(Side::Tls, "certificate_revoked_disconnect", false)
+                .peer(peer)
+                .name(&session)
+                .identity(&identity)
+                .reason(format!("certificate no longer accepted: {reason}")),
+        );
+        tracing::warn!(%peer, %session, %identity, %reason, "live session's certificate no longer accepted; logging out");
+        let _ = stop.send(Some("certificate revoked or no longer trusted".into()));
+        return;
+    }
 }
 
 /// The session this Logon may log on as, or why not (for the audit line only).

@@ -115,6 +115,24 @@ pub(crate) struct Env<'a> {
     pub audit: &'a AuditLog,
     /// Sent once the session is logged on (the initiator's MarketDataRequest).
     pub after_logon: Vec<OutboundApp>,
+    /// This connection alone must end (its certificate was revoked): the text goes in our
+    /// Logout, then the connection closes as at shutdown.
+    pub stop: Option<watch::Receiver<Option<String>>>,
+}
+
+/// Resolves with the text once `stop` carries one; never without a `stop`.
+async fn stop_requested(stop: &mut Option<watch::Receiver<Option<String>>>) -> String {
+    let Some(rx) = stop.as_mut() else {
+        return std::future::pending().await;
+    };
+    let text = match rx.wait_for(Option::is_some).await {
+        Ok(v) => Some(v.clone().unwrap_or_default()),
+        Err(_) => None,
+    };
+    match text {
+        Some(t) => t,
+        None => std::future::pending().await,
+    }
 }
 
 /// How a connection ended.
@@ -292,6 +310,13 @@ where
                 batch_ns = super::now_ns();
                 session.handle_timeout(std::time::Instant::now());
             }
+            text = stop_requested(&mut env.stop), if !logging_out => {
+                batch_ns = super::now_ns();
+                logging_out = true;
+                tracing::warn!(session = %label, reason = %text, "closing the session");
+                session.logout(&text, std::time::Instant::now());
+                shutdown_deadline = Some(Instant::now() + cfg.logout_timeout + Duration::from_secs(1));
+            }
             Some(m) = outbox_rx.recv(), if !logging_out => {
                 batch_ns = super::now_ns();
                 send_app(&mut session, &m, &label);
@@ -371,6 +396,7 @@ mod tests {
                 outbox: &outbox,
                 audit: &audit,
                 after_logon: Vec::new(),
+                stop: None,
             };
             let conn = Conn {
                 stream: ours,

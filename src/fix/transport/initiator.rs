@@ -162,6 +162,7 @@ pub async fn run_initiator_with(
                     },
                     &cfg.session,
                     drive::Env {
+                        stop: None,
                         venue: &cfg.venue,
                         state_dir: &state_dir,
                         out: &out,
