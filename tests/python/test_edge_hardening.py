@@ -120,6 +120,10 @@ def test_acl_entries_match_whole_components_through_the_bridge(spawn, tmp_path):
     round_trip()
     for name, (_, want) in GRANTS.items():
         assert got[name] == want, f"{name}: got {sorted(got[name])}, entitled to {sorted(want)}"
+    # the Python client names the topics exactly as the bridge published them
+    from fixcurve_client import topics
+    assert {topics.exec_topic("VENUE1", a) for a in ACCOUNTS} == set(ACCOUNTS.values())
+    assert {topics.md_topic("VENUE1", s) for s in SYMBOLS} == set(SYMBOLS.values())
     for s in subs.values():
         s.close()
 

@@ -97,3 +97,16 @@ def test_secret_key_file_with_loose_mode_refused(tmp_path):
     assert len(public) == 40 and len(secret) == 40
     assert fixcurve_client.load_public_key(pub) == public
     assert fixcurve_client.load_public_key(public.decode()) == public
+
+
+def test_topic_escaping_round_trips():
+    from fixcurve_client import topics
+    assert topics.md_topic("VENUE1", "BRK.B") == "md.VENUE1.BRK%2EB"
+    assert topics.exec_topic("V", "ACC 1") == "exec.V.ACC%201"
+    assert topics.exec_topic("V", "50%") == "exec.V.50%25"
+    assert topics.md_topic("V", "Zürich") == "md.V.Zürich"
+    for venue, sym in [("V", "BRK.B"), ("V.X", "a b%c"), ("V", "é.\x7f")]:
+        assert topics.split(topics.md_topic(venue, sym)) == ["md", venue, sym]
+    import pytest
+    with pytest.raises(ValueError):
+        topics.unescape("%2")
