@@ -767,12 +767,41 @@ impl std::fmt::Debug for LogonInfo {
 /// Decodes the first complete frame in `bytes` (leading garbage skipped) and returns its
 /// identity if it is a valid Logon (35=A). `None`: incomplete, garbled, or not a Logon.
 pub fn peek_logon(bytes: &[u8]) -> Option<LogonInfo> {
+    match peek_first(bytes) {
+        FirstMessage::Logon(l) => Some(l),
+        _ => None,
+    }
+}
+
+/// What the first complete message of a connection is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FirstMessage {
+    /// No complete, valid message yet.
+    Incomplete,
+    Logon(LogonInfo),
+    /// A complete message that is not a usable Logon (its MsgType): the FIX session test
+    /// cases say to disconnect at once, without waiting for the logon timeout.
+    NotLogon(String),
+}
+
+/// Looks at the first complete message in `bytes` (garbled frames before it are skipped, as
+/// the session skips them).
+pub fn peek_first(bytes: &[u8]) -> FirstMessage {
     let mut d = Decoder::new(DecoderLimits::default());
     d.feed(bytes);
-    let msg = d.find_map(|r| r.ok())?;
+    let Some(msg) = d.find_map(|r| r.ok()) else {
+        return FirstMessage::Incomplete;
+    };
     if msg.msg_type() != b"A" {
-        return None;
+        return FirstMessage::NotLogon(String::from_utf8_lossy(msg.msg_type()).into_owned());
     }
+    match logon_info(&msg) {
+        Some(l) => FirstMessage::Logon(l),
+        None => FirstMessage::NotLogon("A without CompIDs".into()),
+    }
+}
+
+fn logon_info(msg: &Message) -> Option<LogonInfo> {
     let text = |tag| msg.get_str(tag).map(str::to_owned);
     Some(LogonInfo {
         begin_string: std::str::from_utf8(msg.begin_string()).ok()?.to_owned(),

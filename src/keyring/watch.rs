@@ -16,10 +16,6 @@ use notify::{RecursiveMode, Watcher};
 
 use super::{Keyring, KeyringError, RESCAN_INTERVAL};
 
-/// Events within this long of the first are handled by one rescan (a `mv` between the two
-/// folders is two events; an editor's save is several).
-const DEBOUNCE: Duration = Duration::from_millis(10);
-
 /// Whether an event can change the keyring's content.
 pub(super) fn is_change(kind: &EventKind) -> bool {
     match kind {
@@ -71,12 +67,11 @@ pub(super) fn spawn(keyring: Weak<Keyring>, root: &Path) -> Result<(), KeyringEr
                 .and_then(|t| t.duration_since(SystemTime::now()).ok())
                 .unwrap_or(Duration::from_secs(3600));
             let why = tokio::select! {
+                // No debounce: `keys authorize` must be in force by the time a client that
+                // runs right after it connects (libzmq gives up for good after one refusal).
+                // Events that arrive during a rescan coalesce in the one-slot channel.
                 event = rx.recv() => match event {
-                    Some(()) => {
-                        tokio::time::sleep(DEBOUNCE).await;
-                        let _ = rx.try_recv();
-                        "file change"
-                    }
+                    Some(()) => "file change",
                     None => return,
                 },
                 _ = timer.tick() => "periodic rescan",

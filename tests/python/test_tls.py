@@ -118,8 +118,35 @@ def test_unknown_comp_ids_refused(edge, pki):
     _, addr, audit = edge
     c = FixClient(addr, ca=pki.root.cert, cert=pki.client1.cert, key=pki.client1.key)
     c.send(logon("NOBODY", "BRIDGE"))
-    assert field(c.recv_msg(), 58) == "Logon refused"
+    # no Logout (it would be sent as a CompID we do not own): a disconnect, and an audit line
+    assert c.recv_msg() is None
     wait_audit(audit, event="logon_refused", comp_id="NOBODY")
+
+
+def test_second_logon_for_a_live_session_is_disconnected_silently(edge, pki):
+    _, addr, audit = edge
+    first = FixClient(addr, ca=pki.root.cert, cert=pki.client1.cert, key=pki.client1.key)
+    first.send(logon("CLIENT1", "BRIDGE"))
+    assert field(first.recv_msg(), 35) == "A"
+    second = FixClient(addr, ca=pki.root.cert, cert=pki.client1.cert, key=pki.client1.key)
+    second.send(logon("CLIENT1", "BRIDGE"))
+    assert second.recv_msg() is None
+    wait_audit(audit, event="logon_refused", reason="session already connected")
+    # the live session is untouched
+    first.send(fix_msg([(35, "1"), (49, "CLIENT1"), (56, "BRIDGE"), (34, 2), (52, ts()), (112, "t")]))
+    hb = first.recv_msg()
+    assert field(hb, 35) == "0" and field(hb, 112) == "t", hb
+    first.close()
+
+
+def test_first_message_not_a_logon_disconnects_at_once(edge, pki):
+    _, addr, audit = edge
+    c = FixClient(addr, ca=pki.root.cert, cert=pki.client1.cert, key=pki.client1.key)
+    t0 = time.monotonic()
+    c.send(fix_msg([(35, "0"), (49, "CLIENT1"), (56, "BRIDGE"), (34, 1), (52, ts())]))
+    assert c.recv_msg(timeout=8) is None
+    assert time.monotonic() - t0 < 2.0, "waited for the logon timeout instead"
+    wait_audit(audit, event="logon_refused", reason="first message is not a Logon")
 
 
 def test_allow_list_checked_before_tls(tmp_path, spawn, pki):

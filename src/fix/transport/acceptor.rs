@@ -21,7 +21,7 @@ use super::drive::{self, FixEvent, Outbox};
 use super::refuse;
 use super::TransportError;
 use crate::audit::{AuditLog, AuditRecord, Side};
-use crate::fix::codec::{peek_logon, LogonInfo};
+use crate::fix::codec::{peek_first, FirstMessage, LogonInfo};
 use crate::fix::session::SessionConfig;
 use crate::tls::ServerTlsSettings;
 use crate::tls::{AllowList, ConnectionLimits, PeerIdentity, PreHandshake, ReloadableServer};
@@ -294,8 +294,10 @@ async fn handle(
     let mut chunk = [0u8; 2048];
     let logon = tokio::time::timeout(ctx.logon_timeout, async {
         loop {
-            if let Some(l) = peek_logon(&buf) {
-                return Ok(l);
+            match peek_first(&buf) {
+                FirstMessage::Logon(l) => return Ok(l),
+                FirstMessage::NotLogon(_) => return Err("first message is not a Logon"),
+                FirstMessage::Incomplete => {}
             }
             if buf.len() > MAX_LOGON_BYTES {
                 return Err("first message is not a Logon");
@@ -337,9 +339,14 @@ async fn handle(
             );
             tracing::warn!(acceptor = %ctx.name, %peer, comp_id = %logon.sender_comp_id,
                 identity = %id_text, reason, "Logon refused");
+            // CompIDs no session has: disconnect without a word (the FIX session test cases
+            // say so, and a Logout would have to be sent *as* a CompID we do not own).
+            let silent = reason == NO_SESSION;
             let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                let _ = tls.write_all(&refuse::logout_for(&logon)).await;
-                let _ = tls.flush().await;
+                if !silent {
+                    let _ = tls.write_all(&refuse::logout_for(&logon)).await;
+                    let _ = tls.flush().await;
+                }
                 let _ = tls.shutdown().await;
             })
             .await;
@@ -361,7 +368,8 @@ async fn handle(
                     .comp_id(&logon.sender_comp_id)
                     .reason("session already connected"),
             );
-            let _ = tls.write_all(&refuse::logout_for(&logon)).await;
+            // A second Logon for a live session: disconnect it without a word, and leave
+            // the live one alone.
             let _ = tls.shutdown().await;
             return;
         }
@@ -467,6 +475,8 @@ async fn watch_certificate(
     }
 }
 
+const NO_SESSION: &str = "no session configured for these CompIDs";
+
 /// The session this Logon may log on as, or why not (for the audit line only).
 fn decide<'a>(
     ctx: &'a Ctx,
@@ -477,7 +487,7 @@ fn decide<'a>(
         .sessions
         .iter()
         .find(|b| b.matches(logon))
-        .ok_or("no session configured for these CompIDs")?;
+        .ok_or(NO_SESSION)?;
     if let Some(spec) = &binding.tls_identity {
         match identity {
             Some(id) if id.matches(spec) => {}
