@@ -969,3 +969,198 @@ fn inbound_sync_after_zero_syncs_every_batch_before_its_events() {
     assert_eq!(h.app_seqs(), vec![2]);
     assert_eq!(h.s.poll_timeout(), Some(h.at(30_000)), "no sync timer");
 }
+
+// ---- conformance: what a FIX counterparty expects (issue: QuickFIX acceptance behaviour) ----
+
+#[test]
+fn reset_on_logon_acceptor_echoes_141_only_when_asked() {
+    let mut cfg = acceptor_cfg();
+    cfg.reset_on_logon = true;
+    let mut h = Harness::with(cfg.clone(), Box::new(MemoryStore::with_seqs(9, 7)));
+    // QuickFIX's default initiator (ResetOnLogon=N) on a fresh store: no 141 in, none out.
+    let logon = h.peer(1, "A", 0, "98=0|108=30|");
+    h.input(&logon, 0);
+    assert_eq!(h.out(), vec![h.ours(1, "A", 0, "98=0|108=30|")]);
+    assert!(h.s.is_logged_on());
+    assert_eq!((h.s.next_sender_seq(), h.s.next_target_seq()), (2, 2));
+    // An initiator that asks gets the echo.
+    let mut h = Harness::with(cfg, Box::new(MemoryStore::with_seqs(9, 7)));
+    let logon = h.peer(1, "A", 0, "98=0|108=30|141=Y|");
+    h.input(&logon, 0);
+    assert_eq!(h.out(), vec![h.ours(1, "A", 0, "98=0|108=30|141=Y|")]);
+}
+
+#[test]
+fn logon_with_reset_inside_a_session_resets_both_sides() {
+    let mut h = Harness::acceptor().logged_on();
+    for seq in 2..5 {
+        let m = h.peer(seq, "D", 10, "11=x|");
+        h.input(&m, 10);
+    }
+    assert_eq!(h.app_seqs(), vec![2, 3, 4]);
+    assert_eq!((h.s.next_sender_seq(), h.s.next_target_seq()), (2, 5));
+    let reset = h.peer(1, "A", 20, "98=0|108=30|141=Y|");
+    h.input(&reset, 20);
+    assert_eq!(h.out(), vec![h.ours(1, "A", 20, "98=0|108=30|141=Y|")]);
+    assert!(h.s.is_logged_on());
+    assert_eq!((h.s.next_sender_seq(), h.s.next_target_seq()), (2, 2));
+    let m = h.peer(2, "D", 30, "11=y|");
+    h.input(&m, 30);
+    assert_eq!(h.app_seqs(), vec![2]);
+    // without 141=Y it is still a protocol error
+    let again = h.peer(3, "A", 40, "98=0|108=30|");
+    h.input(&again, 40);
+    assert!(disconnect_reason(&h.events())
+        .unwrap()
+        .contains("already logged on"));
+}
+
+#[test]
+fn poss_dup_with_orig_sending_time_after_sending_time_is_rejected_and_logged_out() {
+    let mut h = Harness::acceptor().logged_on();
+    let m2 = h.peer(2, "D", 10, "11=a|");
+    h.input(&m2, 10);
+    h.events();
+    // a duplicate of 2 (too low) whose OrigSendingTime is after its SendingTime
+    let dup = h.peer(2, "D", 20, &format!("43=Y|122={}|11=a|", ts(30_000)));
+    h.input(&dup, 20);
+    let out = h.out();
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(
+        out[0].contains("|35=3|") && out[0].contains("|373=10|") && out[0].contains("|371=122|")
+    );
+    assert!(out[1].contains("|35=5|"));
+    assert!(disconnect_reason(&h.events()).is_some());
+}
+
+#[test]
+fn poss_dup_without_orig_sending_time_is_rejected_and_the_session_goes_on() {
+    let mut h = Harness::acceptor().logged_on();
+    let m2 = h.peer(2, "D", 10, "11=a|");
+    h.input(&m2, 10);
+    h.events();
+    let dup = h.peer(2, "D", 20, "43=Y|11=a|");
+    h.input(&dup, 20);
+    let out = h.out();
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(
+        out[0].contains("|35=3|") && out[0].contains("|371=122|") && out[0].contains("|373=1|")
+    );
+    assert!(h.s.is_logged_on());
+    let m3 = h.peer(3, "D", 30, "11=b|");
+    h.input(&m3, 30);
+    assert_eq!(h.app_seqs(), vec![3]);
+}
+
+#[test]
+fn missing_or_empty_target_comp_id_is_rejected_and_the_session_goes_on() {
+    let mut h = Harness::acceptor().logged_on();
+    let missing = wire(&frame(
+        "FIX.4.4",
+        &format!("35=0|49=CLIENT1|34=2|52={}|", ts(10)),
+    ));
+    h.input(&missing, 10);
+    let empty = wire(&frame(
+        "FIX.4.4",
+        &format!("35=0|49=CLIENT1|56=|34=3|52={}|", ts(20)),
+    ));
+    h.input(&empty, 20);
+    let out = h.out();
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(
+        out[0].contains("|45=2|371=56|") && out[0].contains("|373=1|"),
+        "{}",
+        out[0]
+    );
+    assert!(
+        out[1].contains("|45=3|371=56|") && out[1].contains("|373=4|"),
+        "{}",
+        out[1]
+    );
+    assert!(h.s.is_logged_on());
+    assert_eq!(h.s.next_target_seq(), 4);
+}
+
+#[test]
+fn invalid_msg_type_is_rejected_and_unsupported_ones_get_a_business_reject() {
+    let mut cfg = acceptor_cfg();
+    cfg.app_msg_types = Some(vec!["8".into(), "W".into()]);
+    let mut h = Harness::with(cfg, Box::new(MemoryStore::new())).logged_on();
+    let zz = h.peer(2, "ZZ", 10, "");
+    h.input(&zz, 10);
+    let d = h.peer(3, "D", 20, "11=a|");
+    h.input(&d, 20);
+    let er = h.peer(4, "8", 30, "17=e|");
+    h.input(&er, 30);
+    let out = h.out();
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(
+        out[0].contains("|35=3|") && out[0].contains("|45=2|371=35|372=ZZ|373=11|"),
+        "{}",
+        out[0]
+    );
+    assert!(
+        out[1].contains("|35=j|") && out[1].contains("|45=3|372=D|380=3|"),
+        "{}",
+        out[1]
+    );
+    assert_eq!(h.app_seqs(), vec![4]);
+    assert_eq!(h.s.stats().business_rejects_sent, 1);
+    assert_eq!(h.s.next_target_seq(), 5);
+}
+
+#[test]
+fn a_validator_refusal_is_a_reject_and_nothing_is_delivered() {
+    fn no_bad_prices(m: &fixcurve::fix::Message) -> Result<(), fixcurve::fix::session::Rejection> {
+        match m.get(44) {
+            Some(f) if f.value == b"abc" => Err(fixcurve::fix::session::Rejection {
+                reason: 6,
+                tag: Some(44),
+                text: "Incorrect data format for value".into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+    let mut cfg = acceptor_cfg();
+    cfg.validate_app = Some(no_bad_prices);
+    let mut h = Harness::with(cfg, Box::new(MemoryStore::new())).logged_on();
+    let bad = h.peer(2, "D", 10, "44=abc|");
+    h.input(&bad, 10);
+    let good = h.peer(3, "D", 20, "44=1.5|");
+    h.input(&good, 20);
+    let out = h.out();
+    assert_eq!(out.len(), 1);
+    assert!(out[0].contains("|45=2|371=44|372=D|373=6|"), "{}", out[0]);
+    assert_eq!(h.app_seqs(), vec![3]);
+}
+
+#[test]
+fn extreme_sequence_numbers_log_out_instead_of_wrapping() {
+    let mut h = Harness::acceptor().logged_on();
+    // SequenceReset to u64::MAX: refused (out of range), the session goes on
+    let reset = h.peer(2, "4", 10, "123=Y|36=18446744073709551615|");
+    h.input(&reset, 10);
+    let out = h.out();
+    assert!(
+        out[0].contains("|35=3|") && out[0].contains("|371=36|") && out[0].contains("|373=5|"),
+        "{out:?}"
+    );
+    assert_eq!(h.s.next_target_seq(), 3);
+    let reset = h.peer(3, "4", 20, "123=Y|36=2147483648|");
+    h.input(&reset, 20);
+    assert!(h.out()[0].contains("|373=5|"));
+    // a MsgSeqNum above the bound ends the session with a typed reason
+    let m = h.peer(18_446_744_073_709_551_615, "0", 30, "");
+    h.input(&m, 30);
+    let reason = disconnect_reason(&h.events()).unwrap_or_default();
+    assert!(
+        reason.contains("not a number") || reason.contains("out of range"),
+        "{reason}"
+    );
+    let mut h = Harness::acceptor().logged_on();
+    let m = h.peer(4_000_000_000, "0", 30, "");
+    h.input(&m, 30);
+    let reason = disconnect_reason(&h.events()).unwrap_or_default();
+    assert!(reason.contains("out of range"), "{reason}");
+    assert!(h.out().last().is_some_and(|l| l.contains("|35=5|")));
+}

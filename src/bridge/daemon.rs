@@ -322,6 +322,12 @@ impl Router {
             SessionEvent::ResendRequested { .. } => {
                 c.resends.fetch_add(1, Ordering::Relaxed);
             }
+            SessionEvent::Garbled { .. } => {
+                c.garbled.fetch_add(1, Ordering::Relaxed);
+            }
+            SessionEvent::RejectSent { .. } => {
+                c.rejects_sent.fetch_add(1, Ordering::Relaxed);
+            }
             _ => {}
         }
         self.totals.events_published += (out.len() - before) as u64;

@@ -33,6 +33,10 @@ pub struct SessionCounters {
     pub logons: AtomicU64,
     /// 1 while logged on, 0 otherwise.
     pub logged_on: AtomicU64,
+    /// Garbled frames dropped (bad BodyLength, CheckSum, framing).
+    pub garbled: AtomicU64,
+    /// Rejects (35=3) and BusinessMessageRejects (35=j) we sent.
+    pub rejects_sent: AtomicU64,
 }
 
 /// One subscriber as the publisher reports it.
@@ -113,7 +117,19 @@ impl Registry {
                 .collect(),
         };
         type Get = fn(&SessionCounters) -> &AtomicU64;
-        let session_metrics: [(&str, &str, &str, Get); 7] = [
+        let session_metrics: [(&str, &str, &str, Get); 9] = [
+            (
+                "fixcurve_session_garbled_total",
+                "counter",
+                "garbled frames dropped",
+                |c| &c.garbled,
+            ),
+            (
+                "fixcurve_session_rejects_sent_total",
+                "counter",
+                "Rejects and BusinessMessageRejects sent to the peer",
+                |c| &c.rejects_sent,
+            ),
             (
                 "fixcurve_session_messages_in_total",
                 "counter",

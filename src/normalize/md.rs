@@ -18,6 +18,46 @@ pub const MAX_ENTRIES: usize = 10_000;
 /// after NoMDEntries (ApplQueueDepth/Resolution).
 const GROUP_END: &[u32] = &[10, 89, 93, 813, 814];
 
+/// Tags of an MD entry the normalizer reads: each may appear once per entry, or the value to
+/// publish would be a guess.
+const ENTRY_TAGS: &[u32] = &[
+    tag::SYMBOL,
+    tag::MD_ENTRY_TYPE,
+    tag::MD_ENTRY_PX,
+    tag::MD_ENTRY_SIZE,
+    tag::MD_ENTRY_DATE,
+    tag::MD_ENTRY_TIME,
+    tag::MD_ENTRY_ID,
+    tag::MD_UPDATE_ACTION,
+    tag::MD_ENTRY_POSITION_NO,
+    tag::NUMBER_OF_ORDERS,
+];
+
+/// MDUpdateAction (279): New, Change, Delete, Delete Thru, Delete From, Overlay.
+fn check_action(msg_type: &str, value: Option<&[u8]>) -> Result<(), NormalizeError> {
+    match value {
+        None | Some(b"0" | b"1" | b"2" | b"3" | b"4" | b"5") => Ok(()),
+        Some(v) => Err(NormalizeError::BadEnum {
+            msg_type: msg_type.to_owned(),
+            tag: tag::MD_UPDATE_ACTION,
+            value: String::from_utf8_lossy(v).chars().take(16).collect(),
+        }),
+    }
+}
+
+/// MDEntryType (269): one character, a digit or a letter, in every FIX version.
+fn check_entry_type(msg_type: &str, value: Option<&[u8]>) -> Result<(), NormalizeError> {
+    match value {
+        None => Ok(()),
+        Some([c]) if c.is_ascii_alphanumeric() => Ok(()),
+        Some(v) => Err(NormalizeError::BadEnum {
+            msg_type: msg_type.to_owned(),
+            tag: tag::MD_ENTRY_TYPE,
+            value: String::from_utf8_lossy(v).chars().take(16).collect(),
+        }),
+    }
+}
+
 /// One entry's fields, by the tags the normalizer reads (first occurrence in the entry).
 #[derive(Default)]
 struct RawEntry<'a> {
@@ -81,6 +121,15 @@ fn entries<'a>(v: &View<'_, 'a>) -> Result<Vec<RawEntry<'a>>, NormalizeError> {
             out.push(RawEntry::default());
         }
         if let Some(e) = out.last_mut() {
+            if f.tag != delimiter
+                && ENTRY_TAGS.contains(&f.tag)
+                && e.fields.iter().any(|g| g.tag == f.tag)
+            {
+                return Err(NormalizeError::RepeatedTag {
+                    msg_type: v.msg_type.to_owned(),
+                    tag: f.tag,
+                });
+            }
             e.fields.push(*f);
         }
     }
@@ -94,6 +143,8 @@ fn entries<'a>(v: &View<'_, 'a>) -> Result<Vec<RawEntry<'a>>, NormalizeError> {
 }
 
 fn book_entry(msg_type: &str, e: &RawEntry<'_>) -> Result<BookEntry, NormalizeError> {
+    check_entry_type(msg_type, e.raw(tag::MD_ENTRY_TYPE))?;
+    check_action(msg_type, e.raw(tag::MD_UPDATE_ACTION))?;
     Ok(BookEntry {
         side: field_text(msg_type, tag::MD_ENTRY_TYPE, e.raw(tag::MD_ENTRY_TYPE))?
             .map(|s| EntryType::from_fix(&s)),
@@ -206,6 +257,8 @@ pub(super) fn incremental(
             None => last_symbol.clone().ok_or_else(|| v.missing(tag::SYMBOL))?,
         };
         last_symbol = Some(symbol.clone());
+        check_action(v.msg_type, e.raw(tag::MD_UPDATE_ACTION))?;
+        check_entry_type(v.msg_type, e.raw(tag::MD_ENTRY_TYPE))?;
         let action = field_text(
             v.msg_type,
             tag::MD_UPDATE_ACTION,

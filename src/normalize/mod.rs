@@ -45,8 +45,53 @@ pub enum NormalizeError {
         count_tag: u32,
         reason: String,
     },
+    #[error("MsgType {msg_type}: tag {tag} appears more than once in a group entry")]
+    RepeatedTag { msg_type: String, tag: u32 },
+    #[error("MsgType {msg_type}: tag {tag} has a value FIX does not define: {value:?}")]
+    BadEnum {
+        msg_type: String,
+        tag: u32,
+        value: String,
+    },
     #[error("message has no MsgType (35)")]
     NoMsgType,
+}
+
+/// The application messages the bridge consumes (and a venue's BusinessMessageReject, which
+/// must never itself be rejected): the session answers any other with a
+/// BusinessMessageReject.
+pub const MSG_TYPES: &[&str] = &["8", "W", "X", "S", "f", "h", "Y", "j"];
+
+impl NormalizeError {
+    /// The FIX session Reject this error calls for: SessionRejectReason (373) and RefTagID.
+    pub fn rejection(&self) -> crate::fix::session::Rejection {
+        use crate::fix::session::reject_reason as rr;
+        let (reason, tag) = match self {
+            NormalizeError::Missing { tag, .. } => (rr::REQUIRED_TAG_MISSING, Some(*tag)),
+            NormalizeError::BadDecimal { tag, .. }
+            | NormalizeError::BadNumber { tag, .. }
+            | NormalizeError::NotText { tag, .. } => (rr::INCORRECT_DATA_FORMAT, Some(*tag)),
+            NormalizeError::Group { count_tag, .. } => {
+                (rr::INCORRECT_NUM_IN_GROUP_COUNT, Some(*count_tag))
+            }
+            NormalizeError::RepeatedTag { tag, .. } => (rr::TAG_APPEARS_MORE_THAN_ONCE, Some(*tag)),
+            NormalizeError::BadEnum { tag, .. } => (rr::VALUE_INCORRECT, Some(*tag)),
+            NormalizeError::NoMsgType => (rr::REQUIRED_TAG_MISSING, Some(35)),
+        };
+        let mut text = self.to_string();
+        text.truncate(120);
+        crate::fix::session::Rejection { reason, tag, text }
+    }
+}
+
+/// The session's check before delivery (`SessionConfig::validate_app`): a message the
+/// normalizer cannot read completely is refused with a FIX Reject, so the bridge never
+/// publishes a field it could not validate.
+pub fn validate(msg: &crate::fix::message::Message) -> Result<(), crate::fix::session::Rejection> {
+    Normalizer::new("")
+        .normalize_message(msg)
+        .map(|_| ())
+        .map_err(|e| e.rejection())
 }
 
 /// One normalized event and the topic it is published on.

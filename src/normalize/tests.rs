@@ -383,3 +383,54 @@ fn unknown_code_that_looks_like_a_name_round_trips() {
         rmp_serde::from_slice(&rmp_serde::to_vec(&EntryType::from_fix("Z")).unwrap()).unwrap();
     assert_eq!(wire, "Z");
 }
+
+#[test]
+fn what_cannot_be_validated_maps_to_the_fix_reject_reason() {
+    let cases = [
+        // group count wrong: 373=16 on 268
+        (
+            format!("{HDR}W{SENDER}55=X|268=5|269=0|270=1|269=1|270=2|10=000|"),
+            16,
+            268,
+        ),
+        // a tag twice in one entry: 373=13
+        (
+            format!("{HDR}W{SENDER}55=X|268=1|269=0|270=1|270=2|10=000|"),
+            13,
+            270,
+        ),
+        // an MDUpdateAction FIX does not define: 373=5
+        (
+            format!("{HDR}X{SENDER}268=1|279=9|269=0|55=X|270=1|10=000|"),
+            5,
+            279,
+        ),
+        (
+            format!("{HDR}W{SENDER}55=X|268=1|269=ZZ|270=1|10=000|"),
+            5,
+            269,
+        ),
+        // a price that is not a number: 373=6
+        (
+            format!("{HDR}W{SENDER}55=X|268=1|269=0|270=1.2.3|10=000|"),
+            6,
+            270,
+        ),
+        (
+            format!("{HDR}8{SENDER}37=O|17=E|150=0|39=0|54=1|55=X|44=abc|10=000|"),
+            6,
+            44,
+        ),
+        // a required tag missing: 373=1
+        (format!("{HDR}W{SENDER}268=0|10=000|"), 1, 55),
+    ];
+    for (msg, reason, tag) in cases {
+        let e = norm(&msg).unwrap_err();
+        let r = e.rejection();
+        assert_eq!((r.reason, r.tag), (reason, Some(tag)), "{msg}: {e}");
+        assert!(r.text.len() <= 120);
+    }
+    // entries of a nested group may repeat tags the normalizer does not read
+    let ok = format!("{HDR}W{SENDER}55=X|268=1|269=0|270=1|453=2|448=A|448=B|10=000|");
+    assert!(norm(&ok).is_ok());
+}

@@ -38,7 +38,7 @@ pub enum Role {
 }
 
 /// Everything one session needs to know. Build with [`SessionConfig::new`] and adjust fields.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct SessionConfig {
     /// "FIX.4.2", "FIX.4.4" or "FIXT.1.1".
     pub begin_string: String,
@@ -78,6 +78,42 @@ pub struct SessionConfig {
     /// this window makes the restarted session ask the peer again for up to this much of
     /// what it had received. Zero syncs every batch before its events are polled.
     pub inbound_sync_after: Duration,
+    /// Application MsgTypes the application consumes; any other valid application message
+    /// gets a BusinessMessageReject (35=j, 380=3 unsupported message type). `None`: every
+    /// application message is delivered.
+    pub app_msg_types: Option<Vec<String>>,
+    /// Checks an application message before it is delivered; a `Rejection` is sent as a
+    /// session Reject (35=3) with its reason and tag, and the message is not delivered.
+    /// The bridge validates what it would publish: a field it cannot read is never published.
+    pub validate_app: Option<Validator>,
+}
+
+/// Why an application message is refused: SessionRejectReason (373), RefTagID (371), text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    pub reason: u32,
+    pub tag: Option<u32>,
+    pub text: String,
+}
+
+/// See [`SessionConfig::validate_app`].
+pub type Validator = fn(&Message) -> Result<(), Rejection>;
+
+/// Largest MsgSeqNum (34) and NewSeqNo (36) accepted: FIX SeqNum is an `int`, and engines
+/// (QuickFIX among them) hold it in 32 bits. A larger value is a hostile or broken peer,
+/// never arithmetic that wraps.
+pub const MAX_SEQ_NUM: u64 = i32::MAX as u64;
+
+/// Whether `t` is a MsgType FIX defines (any version up to 5.0 SP2) or a user-defined one
+/// (`U...`). Without a data dictionary this is what tells an invalid MsgType (Reject 373=11)
+/// from a valid one the application does not support (BusinessMessageReject 380=3).
+pub fn is_valid_msg_type(t: &[u8]) -> bool {
+    match t {
+        [c] => c.is_ascii_alphanumeric(),
+        [b'U', rest @ ..] => !rest.is_empty() && rest.iter().all(u8::is_ascii_alphanumeric),
+        [a, b] => (b'A'..=b'E').contains(a) && b.is_ascii_uppercase(),
+        _ => false,
+    }
 }
 
 impl SessionConfig {
@@ -107,6 +143,8 @@ impl SessionConfig {
             max_queued_bytes: 16 << 20,
             decoder_limits: DecoderLimits::default(),
             inbound_sync_after: Duration::from_millis(50),
+            app_msg_types: None,
+            validate_app: None,
         }
     }
 
@@ -144,6 +182,12 @@ impl std::fmt::Debug for SessionConfig {
     }
 }
 
+/// Why `dispatch` does not deliver an application message.
+enum AppRefusal {
+    Reject(Rejection),
+    Unsupported,
+}
+
 /// SessionRejectReason (373) values we send.
 pub mod reject_reason {
     pub const INVALID_TAG_NUMBER: u32 = 0;
@@ -156,6 +200,8 @@ pub mod reject_reason {
     pub const COMP_ID_PROBLEM: u32 = 9;
     pub const SENDING_TIME_ACCURACY: u32 = 10;
     pub const INVALID_MSG_TYPE: u32 = 11;
+    pub const TAG_APPEARS_MORE_THAN_ONCE: u32 = 13;
+    pub const INCORRECT_NUM_IN_GROUP_COUNT: u32 = 16;
 }
 use reject_reason as rr;
 
@@ -300,6 +346,8 @@ pub struct SessionStats {
     pub sent: u64,
     pub garbled: u64,
     pub rejects_sent: u64,
+    /// BusinessMessageRejects (35=j) sent for unsupported application messages.
+    pub business_rejects_sent: u64,
     pub duplicates_ignored: u64,
     pub resend_requests_sent: u64,
     pub queued_dropped: u64,
@@ -705,6 +753,10 @@ impl Session {
             ));
             return;
         }
+        if msg.seq_num().is_some_and(|n| n > MAX_SEQ_NUM) {
+            self.logout_and_disconnect(format!("MsgSeqNum (34) out of range: above {MAX_SEQ_NUM}"));
+            return;
+        }
         if self.state == SessionState::AwaitingLogon {
             if msg.msg_type() == b"5" && self.cfg.role == Role::Initiator {
                 // The acceptor refused our Logon: its text is the only diagnosis we get.
@@ -726,6 +778,9 @@ impl Session {
             return;
         }
         match msg.msg_type() {
+            b"A" if msg.seq_num() == Some(1) && msg.get(141).is_some_and(|f| f.value == b"Y") => {
+                self.reset_in_session(msg, now)
+            }
             b"A" => self.logout_and_disconnect("Logon received while already logged on".into()),
             b"2" => self.on_resend_request(msg, now, false),
             b"4" => self.on_sequence_reset(msg, now),
@@ -757,49 +812,73 @@ impl Session {
             self.target_too_low(msg, seq, expected);
             return false;
         }
-        if msg.poss_dup() && msg.msg_type() != b"4" {
-            match msg.get(122).map(|f| parse_utc_timestamp(f.value)) {
-                None => {
-                    self.reject(
-                        msg,
-                        rr::REQUIRED_TAG_MISSING,
-                        Some(122),
-                        "Required tag missing",
-                    );
-                    self.incr_target(seq);
-                    return false;
-                }
-                Some(None) => {
-                    self.reject(
-                        msg,
-                        rr::INCORRECT_DATA_FORMAT,
-                        Some(122),
-                        "Incorrect data format for value",
-                    );
-                    self.incr_target(seq);
-                    return false;
-                }
-                Some(Some(orig)) => {
-                    let sending = msg.get(52).and_then(|f| parse_utc_timestamp(f.value));
-                    if sending.is_some_and(|s| orig > s) {
-                        self.reject(
-                            msg,
-                            rr::SENDING_TIME_ACCURACY,
-                            Some(122),
-                            "SendingTime accuracy problem",
-                        );
-                        self.logout_and_disconnect("OrigSendingTime after SendingTime".into());
-                        return false;
-                    }
-                }
+        if msg.poss_dup() && msg.msg_type() != b"4" && !self.orig_sending_time_ok(msg) {
+            if self.state != SessionState::Closed {
+                self.incr_target(seq);
             }
+            return false;
         }
         true
+    }
+
+    /// A PossDup message must carry OrigSendingTime (122), not later than its SendingTime.
+    /// On failure the Reject (and, for a time in the future, the Logout) is queued.
+    fn orig_sending_time_ok(&mut self, msg: &Message) -> bool {
+        match msg.get(122).map(|f| parse_utc_timestamp(f.value)) {
+            None => {
+                self.reject(
+                    msg,
+                    rr::REQUIRED_TAG_MISSING,
+                    Some(122),
+                    "Required tag missing",
+                );
+                false
+            }
+            Some(None) => {
+                self.reject(
+                    msg,
+                    rr::INCORRECT_DATA_FORMAT,
+                    Some(122),
+                    "Incorrect data format for value",
+                );
+                false
+            }
+            Some(Some(orig)) => {
+                let sending = msg.get(52).and_then(|f| parse_utc_timestamp(f.value));
+                if sending.is_some_and(|s| orig > s) {
+                    self.reject(
+                        msg,
+                        rr::SENDING_TIME_ACCURACY,
+                        Some(122),
+                        "SendingTime accuracy problem",
+                    );
+                    self.logout_and_disconnect("OrigSendingTime after SendingTime".into());
+                    return false;
+                }
+                true
+            }
+        }
     }
 
     /// CompIDs and SendingTime. On failure the reply (Reject, Logout) is already queued.
     fn header_ok(&mut self, msg: &Message, seq: u64, now: Instant) -> bool {
         if self.cfg.check_comp_ids {
+            // A missing or empty CompID is a malformed message, not someone else's: Reject
+            // it (required tag missing / tag without value) and carry on.
+            for tag in [49u32, 56] {
+                let problem = match msg.get(tag) {
+                    None => Some((rr::REQUIRED_TAG_MISSING, "Required tag missing")),
+                    Some(f) if f.value.is_empty() => {
+                        Some((rr::TAG_WITHOUT_VALUE, "Tag specified without a value"))
+                    }
+                    Some(_) => None,
+                };
+                if let Some((reason, text)) = problem {
+                    self.reject(msg, reason, Some(tag), text);
+                    self.incr_target_if_expected(seq);
+                    return false;
+                }
+            }
             let sender_ok = msg.sender_comp_id() == Some(self.cfg.target_comp_id.as_bytes());
             let target_ok = msg.target_comp_id() == Some(self.cfg.sender_comp_id.as_bytes());
             if !sender_ok || !target_ok {
@@ -894,6 +973,10 @@ impl Session {
 
     fn target_too_low(&mut self, msg: &Message, seq: u64, expected: u64) {
         if msg.poss_dup() {
+            // A resent duplicate: ignored, but only once its OrigSendingTime checks out.
+            if msg.msg_type() != b"4" && !self.orig_sending_time_ok(msg) {
+                return;
+            }
             self.stats.duplicates_ignored += 1;
             return;
         }
@@ -999,7 +1082,9 @@ impl Session {
         }
         if acceptor {
             self.heartbeat = Duration::from_secs(hb);
-            self.send_logon(reset || self.cfg.reset_on_logon, hb, now);
+            // The reply echoes the request: 141=Y only if the peer asked. An initiator that
+            // did not (QuickFIX's default ResetOnLogon=N) would take it as a reset request.
+            self.send_logon(reset, hb, now);
         }
         self.state = SessionState::Active;
         self.logon_deadline = None;
@@ -1081,17 +1166,87 @@ impl Session {
             b"3" => {
                 self.events.push_back(SessionEvent::Rejected {
                     ref_seq_num: msg.get_u64(45),
-                    reason: msg.get_u64(373).map(|r| r as u32),
-                    ref_tag: msg.get_u64(371).map(|r| r as u32),
+                    reason: msg.get_u64(373).and_then(|r| u32::try_from(r).ok()),
+                    ref_tag: msg.get_u64(371).and_then(|r| u32::try_from(r).ok()),
                     text: text_of(msg.get(58)),
                 });
                 self.incr_target(seq);
             }
             _ => {
                 self.incr_target(seq);
+                if let Some(refusal) = self.app_refusal(&msg) {
+                    match refusal {
+                        AppRefusal::Reject(r) => self.reject(&msg, r.reason, r.tag, &r.text),
+                        AppRefusal::Unsupported => self.business_reject(&msg, now),
+                    }
+                    return;
+                }
                 self.events.push_back(SessionEvent::App(msg));
             }
         }
+    }
+
+    /// Why an in-sequence application message is not delivered, if it is not.
+    fn app_refusal(&self, msg: &Message) -> Option<AppRefusal> {
+        let t = msg.msg_type();
+        if !is_valid_msg_type(t) {
+            return Some(AppRefusal::Reject(Rejection {
+                reason: rr::INVALID_MSG_TYPE,
+                tag: Some(35),
+                text: "Invalid MsgType".into(),
+            }));
+        }
+        if let Some(types) = &self.cfg.app_msg_types {
+            if !types.iter().any(|x| x.as_bytes() == t) {
+                return Some(AppRefusal::Unsupported);
+            }
+        }
+        let validate = self.cfg.validate_app?;
+        validate(msg).err().map(AppRefusal::Reject)
+    }
+
+    /// BusinessMessageReject (35=j) with BusinessRejectReason 3, unsupported message type.
+    fn business_reject(&mut self, msg: &Message, now: Instant) {
+        let ref_seq = msg.seq_num().unwrap_or(0);
+        let ref_type = msg.msg_type().to_vec();
+        self.stats.business_rejects_sent += 1;
+        self.send_admin("j", now, |b| {
+            put_uint_field(b, 45, ref_seq);
+            put_field(b, 372, &ref_type);
+            put_uint_field(b, 380, 3);
+            put_field(b, 58, b"Unsupported Message Type");
+        });
+        self.events.push_back(SessionEvent::RejectSent {
+            ref_seq_num: ref_seq,
+            reason: 3,
+            text: format!(
+                "BusinessMessageReject: unsupported MsgType {}",
+                String::from_utf8_lossy(&ref_type)
+            ),
+        });
+    }
+
+    /// Logon with MsgSeqNum 1 and ResetSeqNumFlag=Y inside a logged-on session (how 24-hour
+    /// sessions reset): both sides start again at 1, confirmed by our Logon with 141=Y.
+    fn reset_in_session(&mut self, msg: Message, now: Instant) {
+        if !self.header_ok(&msg, 1, now) {
+            return;
+        }
+        if let Err(e) = self.store.reset() {
+            self.store_failed(e);
+            return;
+        }
+        self.queue.clear();
+        self.queued_bytes = 0;
+        self.highest_seen = 0;
+        self.resend_until = None;
+        let hb = self.heartbeat.as_secs();
+        self.send_logon(true, hb, now);
+        self.incr_target(1);
+        self.events.push_back(SessionEvent::SequenceReset {
+            new_seq_num: 1,
+            gap_fill: false,
+        });
     }
 
     fn on_resend_request(&mut self, msg: Message, now: Instant, _queued: bool) {
@@ -1269,6 +1424,18 @@ impl Session {
             }
             return;
         };
+        if new_seq > MAX_SEQ_NUM {
+            self.reject(
+                &msg,
+                rr::VALUE_INCORRECT,
+                Some(36),
+                &format!("NewSeqNo out of range: above {MAX_SEQ_NUM}"),
+            );
+            if gap_fill {
+                self.incr_target(seq);
+            }
+            return;
+        }
         let expected = self.store.next_target_seq();
         if new_seq > expected {
             if let Err(e) = self.store.set_next_target_seq(new_seq) {
@@ -1355,7 +1522,7 @@ impl Session {
     fn send_admin(&mut self, msg_type: &str, now: Instant, body: impl FnOnce(&mut Vec<u8>)) {
         let seq = self.store.next_sender_seq();
         let raw = self.build(msg_type, seq, now, body);
-        if let Err(e) = self.store.set_next_sender_seq(seq + 1) {
+        if let Err(e) = self.store.set_next_sender_seq(seq.saturating_add(1)) {
             self.store_failed(e);
             return;
         }
@@ -1387,10 +1554,10 @@ impl Session {
         self.send_admin("3", now, |b| {
             put_uint_field(b, 45, ref_seq);
             if let Some(t) = tag {
-                put_uint_field(b, 371, t as u64);
+                put_uint_field(b, 371, u64::from(t));
             }
             put_field(b, 372, &ref_type);
-            put_uint_field(b, 373, reason as u64);
+            put_uint_field(b, 373, u64::from(reason));
             put_field(b, 58, text.as_bytes());
         });
         self.events.push_back(SessionEvent::RejectSent {
@@ -1401,7 +1568,7 @@ impl Session {
     }
 
     fn incr_target(&mut self, seq: u64) {
-        if let Err(e) = self.store.set_next_target_seq(seq + 1) {
+        if let Err(e) = self.store.set_next_target_seq(seq.saturating_add(1)) {
             self.store_failed(e);
         }
     }

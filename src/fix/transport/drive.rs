@@ -156,6 +156,11 @@ fn send_app(session: &mut Session, m: &OutboundApp, label: &str) {
     }
 }
 
+/// Garbled frames and rejects of one connection are logged one by one up to this many, then
+/// every `LOG_EVERY`th (with the running count): 10 MB of junk must not become 10 MB of log.
+const LOG_BURST: u64 = 10;
+const LOG_EVERY: u64 = 1000;
+
 /// Runs the session until the connection ends. Never panics on peer input.
 pub(crate) async fn serve<S>(conn: Conn<S>, cfg: &SessionConfig, mut env: Env<'_>) -> Ended
 where
@@ -192,6 +197,7 @@ where
     let mut disconnect_reason: Option<String> = None;
     let mut shutdown_deadline: Option<Instant> = None;
     let mut announced = false;
+    let (mut rejects_logged, mut garbled_logged) = (0u64, 0u64);
     let mut queued_after_logon = false;
     // When the input behind the next events was read: the envelope's `received_ns` is the
     // moment the bytes arrived, not when the session finished with them.
@@ -231,6 +237,22 @@ where
                 }
                 SessionEvent::ResendRequested { begin, end } => {
                     tracing::info!(session = %label, begin, end, "peer ResendRequest answered");
+                }
+                SessionEvent::RejectSent {
+                    ref_seq_num,
+                    reason,
+                    text,
+                } => {
+                    rejects_logged += 1;
+                    if rejects_logged <= LOG_BURST || rejects_logged % LOG_EVERY == 0 {
+                        tracing::warn!(session = %label, peer = %conn.peer, ref_seq_num, reason, %text, count = rejects_logged, "message rejected");
+                    }
+                }
+                SessionEvent::Garbled { error } => {
+                    garbled_logged += 1;
+                    if garbled_logged <= LOG_BURST || garbled_logged % LOG_EVERY == 0 {
+                        tracing::warn!(session = %label, peer = %conn.peer, %error, count = garbled_logged, "garbled frame dropped");
+                    }
                 }
                 _ => {}
             }

@@ -29,6 +29,15 @@ pub fn session_config(s: &config::Session, role: Role) -> SessionConfig {
     }
     c.max_msgs_per_sec = (s.max_msgs_per_sec > 0).then_some(s.max_msgs_per_sec);
     c.inbound_sync_after = Duration::from_millis(s.inbound_sync_ms.into());
+    // What the bridge consumes, validated before delivery: anything else gets the FIX
+    // answer (BusinessMessageReject, Reject) instead of silence or a half-read publish.
+    c.app_msg_types = Some(
+        crate::normalize::MSG_TYPES
+            .iter()
+            .map(|t| (*t).to_owned())
+            .collect(),
+    );
+    c.validate_app = Some(crate::normalize::validate);
     c
 }
 
