@@ -13,9 +13,21 @@ use fixcurve::fix::store::MemoryStore;
 use fixcurve::fix::Field;
 use libfuzzer_sys::fuzz_target;
 
-const TYPES: [&str; 10] = ["A", "0", "1", "2", "3", "4", "5", "D", "8", "W"];
-const TAGS: [u32; 16] = [
-    7, 16, 36, 43, 112, 122, 123, 141, 98, 108, 45, 58, 268, 269, 270, 95,
+const TYPES: [&str; 12] = ["A", "0", "1", "2", "3", "4", "5", "D", "8", "W", "ZZ", "j"];
+const TAGS: [u32; 18] = [
+    7, 16, 36, 43, 112, 122, 123, 141, 98, 108, 45, 58, 268, 269, 270, 95, 371, 373,
+];
+/// Sequence numbers and counts a hostile peer would try: around the 32-bit bound, the u64
+/// bound, zero, and too many digits for u64.
+const EXTREMES: [&str; 8] = [
+    "0",
+    "2147483647",
+    "2147483648",
+    "4294967296",
+    "18446744073709551614",
+    "18446744073709551615",
+    "18446744073709551616",
+    "-1",
 ];
 
 fuzz_target!(|data: &[u8]| {
@@ -56,8 +68,13 @@ fuzz_target!(|data: &[u8]| {
             1 | 2 => {
                 // A valid frame: type, seq near the expected one, flags and a few fields.
                 let ty = TYPES[usize::from(byte(&mut i)) % TYPES.len()];
-                let delta = i64::from(byte(&mut i) as i8) / 16;
-                let seq = (s.next_target_seq() as i64 + delta).max(1) as u64;
+                let pick = byte(&mut i);
+                let delta = i64::from(pick as i8) / 16;
+                let seq = if pick >= 0xF8 {
+                    EXTREMES[usize::from(pick & 7)].to_string()
+                } else {
+                    (s.next_target_seq() as i64 + delta).max(1).to_string()
+                };
                 let ts = utc_timestamp_string(wall0 + Duration::from_millis(now_ms));
                 let mut body =
                     format!("35={ty}\x0149=CLIENT1\x0156=BRIDGE\x0134={seq}\x0152={ts}\x01");
@@ -74,6 +91,7 @@ fuzz_target!(|data: &[u8]| {
                             }
                         }
                         122 => ts.clone(),
+                        _ if v >= 0xF8 => EXTREMES[usize::from(v & 7)].to_string(),
                         _ => (u64::from(v) % 12).to_string(),
                     };
                     body.push_str(&format!("{tag}={value}\x01"));
@@ -124,10 +142,17 @@ fuzz_target!(|data: &[u8]| {
             } = ev
             {
                 last_app_seq = 0;
-            } else if let SessionEvent::SequenceReset { .. } = ev {
-                // A reset may move forward only; order still holds.
+            } else if let SessionEvent::SequenceReset {
+                new_seq_num: 1,
+                gap_fill: false,
+            } = ev
+            {
+                // A reset inside the session (Logon 34=1 141=Y): numbering starts again.
+                last_app_seq = 0;
             }
         }
+        // Whatever the peer sent, our numbers stay within the FIX bound.
+        assert!(s.next_target_seq() <= fixcurve::fix::session::MAX_SEQ_NUM + 1);
         if let Some(t) = s.poll_timeout() {
             assert!(t >= t0);
         }

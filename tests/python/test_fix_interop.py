@@ -151,3 +151,32 @@ def test_our_initiator_into_quickfix_acceptor(tmp_path, spawn, pki):
     # Everything we sent passed QuickFIX's dictionary validation.
     rejects = [l for l in qf.stdout_lines if l.startswith("ADMIN_OUT") and "|35=3|" in l]
     assert not rejects, rejects
+
+
+@pytest.mark.parametrize("bridge_reset", [False, True])
+@pytest.mark.parametrize("qf_reset", ["N", "Y"])
+def test_quickfix_reset_on_logon_either_way_logs_on_once(tmp_path, spawn, pki, bridge_reset, qf_reset):
+    cfg = edge_config(tmp_path / "fixcurve.toml", pki, "QF", "QFCLIENT")
+    cfg.write_text(cfg.read_text().replace('heartbeat_secs = 1\n', f'heartbeat_secs = 1\nreset_on_logon = {"true" if bridge_reset else "false"}\n'))
+    ours = start_fix(spawn, cfg)
+    _, port = listening(ours, "edge")
+    qcfg = qf_settings(tmp_path / "qf.cfg", "initiator", "FIX.4.4", "QFCLIENT", "BRIDGE", port, tls_files={
+        "ClientCertificateFile": pki.client1.cert,
+        "ClientCertificateKeyFile": pki.client1.key,
+        "CertificationAuthoritiesFile": pki.root.cert,
+    }, extra={"ResetOnLogon": qf_reset})
+    qf = spawn(QFPEER, "initiator", "ssl", qcfg)
+    i, _ = wait_line(qf, r"^LOGON FIX.4.4:QFCLIENT->BRIDGE")
+    j, _ = wait_line(qf, r"^ADMIN_IN .*\|35=A\|")
+    sent = [fields_of(l) for l in qf.stdout_lines if l.startswith("ADMIN_OUT") and "|35=A|" in l]
+    reply = fields_of(qf.stdout_lines[j])
+    # our reply echoes the request: 141=Y exactly when QuickFIX asked
+    assert (reply.get(141) == "Y") == (sent[0].get(141) == "Y"), (sent[0], reply)
+    check_qf_heartbeats(qf, j, "BRIDGE")
+    m0 = mark(ours)
+    tell(qf, f"send 8 {ER}")
+    wait_line(ours, r"^APP BRIDGE\-\>QFCLIENT .*\|35=8\|", m0)
+    check_qf_heartbeats(qf, mark(qf), "BRIDGE")
+    logons = [l for l in qf.stdout_lines if l.startswith("LOGON ")]
+    logouts = [l for l in qf.stdout_lines if l.startswith("LOGOUT ") or ("|35=5|" in l)]
+    assert len(logons) == 1 and not logouts, qf.dump()
