@@ -8,6 +8,11 @@
 //! stdout: `LOGON <session>`, `APP <session> <message with | separators>`,
 //! `EVENT <session> <event>`, `DISCONNECT <session> <reason>`.
 //! stdin: `send <SENDER->TARGET> <MsgType> tag=value|tag=value...`, `quit`.
+//!
+//! `--echo` makes it the counterpart QuickFIX's acceptance tests expect (their `at` server):
+//! NewOrderSingle (D, deduplicated by ClOrdID when PossResend), SecurityDefinition (d) and
+//! Email (C) are sent back as they came; any other application message gets a
+//! BusinessMessageReject. A test harness only: the bridge never echoes.
 
 use std::path::PathBuf;
 
@@ -24,6 +29,39 @@ fn pretty(raw: &[u8]) -> String {
     String::from_utf8_lossy(raw).replace('\x01', "|")
 }
 
+/// What the acceptance tests' `at` server sends back.
+const ECHOED: &[&str] = &["D", "d", "C"];
+
+/// Header and trailer tags: the echo carries the body only (the session writes its own header).
+const NOT_ECHOED: &[u32] = &[
+    8, 9, 35, 49, 56, 34, 52, 43, 122, 10, 115, 128, 116, 129, 144, 145,
+];
+
+fn echo_back(
+    outbox: &Outbox,
+    session: &str,
+    m: &fixcurve::fix::Message,
+    seen: &mut std::collections::HashSet<(String, Vec<u8>)>,
+) {
+    let msg_type = String::from_utf8_lossy(m.msg_type()).into_owned();
+    if msg_type == "D" {
+        let cl_ord_id = m.get(11).map(|f| f.value.to_vec()).unwrap_or_default();
+        let poss_resend = m.get(97).is_some_and(|f| f.value == b"Y");
+        let fresh = seen.insert((session.to_owned(), cl_ord_id));
+        if poss_resend && !fresh {
+            return;
+        }
+    }
+    let fields = m
+        .fields()
+        .filter(|f| !NOT_ECHOED.contains(&f.tag))
+        .map(|f| (f.tag, f.value.to_vec()))
+        .collect();
+    if let Err(e) = outbox.send(session, OutboundApp { msg_type, fields }) {
+        println!("ERROR echo: {e}");
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -37,14 +75,22 @@ async fn main() -> anyhow::Result<()> {
         Some(i) => PathBuf::from(args.get(i + 1).cloned().unwrap_or_default()),
         None => anyhow::bail!("usage: fix_transport --config FILE"),
     };
+    let echo = args.iter().any(|a| a == "--echo");
     let cfg = Config::load(&path)?;
+    let mut echoed: std::collections::HashSet<(String, Vec<u8>)> = Default::default();
     let audit = AuditLog::open(&cfg.audit.path)?;
     let (tx, mut rx) = mpsc::channel(1024);
     let (stop_tx, stop_rx) = watch::channel(false);
     let outbox = Outbox::default();
     let mut tasks = tokio::task::JoinSet::new();
     for a in &cfg.acceptor {
-        let ac = from_config::acceptor_config(&cfg, a)?;
+        let mut ac = from_config::acceptor_config(&cfg, a)?;
+        if echo {
+            for b in &mut ac.sessions {
+                b.session.app_msg_types = Some(ECHOED.iter().map(|t| (*t).to_owned()).collect());
+                b.session.validate_app = None;
+            }
+        }
         tasks.spawn(run_acceptor_with(
             ac,
             cfg.state.dir.clone(),
@@ -74,8 +120,17 @@ async fn main() -> anyhow::Result<()> {
             ev = rx.recv() => {
                 let Some(ev) = ev else { break };
                 match &ev.event {
-                    SessionEvent::LoggedOn { .. } => println!("LOGON {}", ev.session),
-                    SessionEvent::App(m) => println!("APP {} {}", ev.session, pretty(m.as_bytes())),
+                    SessionEvent::LoggedOn { .. } => {
+                        // As the acceptance tests' `at` server: PossResend memory per logon.
+                        echoed.retain(|(s, _)| *s != ev.session);
+                        println!("LOGON {}", ev.session)
+                    }
+                    SessionEvent::App(m) => {
+                        println!("APP {} {}", ev.session, pretty(m.as_bytes()));
+                        if echo {
+                            echo_back(&outbox, &ev.session, m, &mut echoed);
+                        }
+                    }
                     SessionEvent::Disconnect { reason } => println!("DISCONNECT {} {reason}", ev.session),
                     other => println!("EVENT {} {other:?}", ev.session),
                 }

@@ -283,6 +283,10 @@ pub struct Session {
     /// disk sync; 0 syncs every read before its messages are published.
     #[serde(default = "default_inbound_sync_ms")]
     pub inbound_sync_ms: u32,
+    /// A QuickFIX-format data dictionary (e.g. QuickFIX's `FIX44.xml`): inbound messages are
+    /// validated against it and refused with the FIX Reject reason codes.
+    #[serde(default)]
+    pub data_dictionary: Option<PathBuf>,
 }
 
 impl Session {
@@ -420,6 +424,7 @@ impl Config {
         }
         for s in &mut self.session {
             s.password_file.as_mut().map(join);
+            s.data_dictionary.as_mut().map(join);
         }
         for ep in &mut self.publish.bind {
             if let Some(p) = ep.strip_prefix("ipc://") {

@@ -3,6 +3,7 @@
 //! Everything here except `transport` is sans-IO: bytes and time in, bytes and events out.
 
 pub mod codec;
+pub mod dictionary;
 pub mod field;
 pub mod groups;
 pub mod message;

@@ -61,6 +61,10 @@ pub struct SessionConfig {
     /// session Reject (35=3) with its reason and tag, and the message is not delivered.
     /// The bridge validates what it would publish: a field it cannot read is never published.
     pub validate_app: Option<Validator>,
+    /// A QuickFIX-format data dictionary (`data_dictionary` in the configuration): every
+    /// inbound message handled after the header checks is validated against it first
+    /// (fields defined and allowed, formats, enumerations, groups, order, required fields).
+    pub dictionary: Option<std::sync::Arc<crate::fix::dictionary::Dictionary>>,
 }
 
 /// Why an application message is refused: SessionRejectReason (373), RefTagID (371), text.
@@ -120,6 +124,7 @@ impl SessionConfig {
             inbound_sync_after: Duration::from_millis(50),
             app_msg_types: None,
             validate_app: None,
+            dictionary: None,
         }
     }
 

@@ -24,7 +24,31 @@ pub mod reject_reason {
     pub const SENDING_TIME_ACCURACY: u32 = 10;
     pub const INVALID_MSG_TYPE: u32 = 11;
     pub const TAG_APPEARS_MORE_THAN_ONCE: u32 = 13;
+    pub const TAG_OUT_OF_ORDER: u32 = 14;
+    pub const GROUP_FIELDS_OUT_OF_ORDER: u32 = 15;
     pub const INCORRECT_NUM_IN_GROUP_COUNT: u32 = 16;
+
+    /// The standard text for a reason (the names FIX gives them, as QuickFIX sends them), for
+    /// the Text (58) of our Reject: the details go to the log, not to the peer.
+    pub fn text(reason: u32) -> &'static str {
+        match reason {
+            INVALID_TAG_NUMBER => "Invalid tag number",
+            REQUIRED_TAG_MISSING => "Required tag missing",
+            TAG_NOT_DEFINED_FOR_MSG_TYPE => "Tag not defined for this message type",
+            UNDEFINED_TAG => "Undefined Tag",
+            TAG_WITHOUT_VALUE => "Tag specified without a value",
+            VALUE_INCORRECT => "Value is incorrect (out of range) for this tag",
+            INCORRECT_DATA_FORMAT => "Incorrect data format for value",
+            COMP_ID_PROBLEM => "CompID problem",
+            SENDING_TIME_ACCURACY => "SendingTime accuracy problem",
+            INVALID_MSG_TYPE => "Invalid MsgType",
+            TAG_APPEARS_MORE_THAN_ONCE => "Tag appears more than once",
+            TAG_OUT_OF_ORDER => "Tag specified out of required order",
+            GROUP_FIELDS_OUT_OF_ORDER => "Repeating group fields out of order",
+            INCORRECT_NUM_IN_GROUP_COUNT => "Incorrect NumInGroup count for repeating group",
+            _ => "Other",
+        }
+    }
 }
 
 /// What the session tells its driver.

@@ -120,7 +120,7 @@ impl Session {
                     self.reject(
                         msg,
                         rr::SENDING_TIME_ACCURACY,
-                        Some(122),
+                        None,
                         "SendingTime accuracy problem",
                     );
                     self.logout_and_disconnect("OrigSendingTime after SendingTime".into());
@@ -153,8 +153,7 @@ impl Session {
             let sender_ok = msg.sender_comp_id() == Some(self.cfg.target_comp_id.as_bytes());
             let target_ok = msg.target_comp_id() == Some(self.cfg.sender_comp_id.as_bytes());
             if !sender_ok || !target_ok {
-                let tag = if sender_ok { 56 } else { 49 };
-                self.reject(msg, rr::COMP_ID_PROBLEM, Some(tag), "CompID problem");
+                self.reject(msg, rr::COMP_ID_PROBLEM, None, "CompID problem");
                 self.logout_and_disconnect(format!(
                     "CompID problem: expected 49={} 56={}, got 49={} 56={}",
                     self.cfg.target_comp_id,
@@ -195,7 +194,7 @@ impl Session {
                             self.reject(
                                 msg,
                                 rr::SENDING_TIME_ACCURACY,
-                                Some(52),
+                                None,
                                 "SendingTime accuracy problem",
                             );
                             self.logout_and_disconnect("SendingTime accuracy problem".into());
@@ -206,6 +205,26 @@ impl Session {
                 }
             },
         }
+    }
+
+    /// The checks `header_ok` makes, for a first Logon: the reason instead of a Reject.
+    fn logon_header_ok(&self, msg: &Message, now: Instant) -> Result<(), String> {
+        if self.cfg.check_comp_ids
+            && (msg.sender_comp_id() != Some(self.cfg.target_comp_id.as_bytes())
+                || msg.target_comp_id() != Some(self.cfg.sender_comp_id.as_bytes()))
+        {
+            return Err("CompID problem".into());
+        }
+        let sending = msg
+            .get(52)
+            .and_then(|f| parse_utc_timestamp(f.value))
+            .ok_or("SendingTime (52) missing or malformed")?;
+        if let Some(tol) = self.cfg.check_sending_time {
+            if (self.wall(now) - sending).abs() > tol {
+                return Err("SendingTime accuracy problem".into());
+            }
+        }
+        Ok(())
     }
 
     pub(super) fn target_too_high(&mut self, msg: Message, seq: u64, answered: bool) {
@@ -310,7 +329,15 @@ impl Session {
             self.logout_and_disconnect("MsgSeqNum (34) missing or not a number".into());
             return;
         };
-        if !self.header_ok(&msg, seq, now) {
+        if self.state == SessionState::AwaitingLogon {
+            // A Logon we cannot trust (wrong CompIDs, SendingTime missing or far off) is not
+            // answered at all: the FIX session test cases say disconnect, and a Reject would
+            // consume a sequence number of a session that never started.
+            if let Err(reason) = self.logon_header_ok(&msg, now) {
+                self.disconnect(format!("Logon refused: {reason}"));
+                return;
+            }
+        } else if !self.header_ok(&msg, seq, now) {
             return;
         }
         match msg.get(98).map(|f| f.value) {
@@ -414,6 +441,13 @@ impl Session {
             self.incr_target(seq);
             return;
         }
+        if let Some(dictionary) = &self.cfg.dictionary {
+            if let Err(v) = dictionary.validate(&msg) {
+                self.reject(&msg, v.reason, v.tag, &v.detail);
+                self.incr_target(seq);
+                return;
+            }
+        }
         match msg.msg_type() {
             b"0" => {
                 self.incr_target(seq);
@@ -463,7 +497,7 @@ impl Session {
         if !is_valid_msg_type(t) {
             return Some(AppRefusal::Reject(Rejection {
                 reason: rr::INVALID_MSG_TYPE,
-                tag: Some(35),
+                tag: None,
                 text: "Invalid MsgType".into(),
             }));
         }
@@ -542,7 +576,7 @@ impl Session {
             self.reject(
                 &msg,
                 rr::VALUE_INCORRECT,
-                Some(36),
+                None,
                 &format!("NewSeqNo out of range: above {MAX_SEQ_NUM}"),
             );
             if gap_fill {
@@ -564,7 +598,7 @@ impl Session {
             self.reject(
                 &msg,
                 rr::VALUE_INCORRECT,
-                Some(36),
+                None,
                 &format!("Attempt to lower sequence number, invalid value NewSeqNo={new_seq}"),
             );
         }

@@ -245,13 +245,12 @@ impl Session {
             SessionState::LogoutSent => self.logout_deadline,
             SessionState::Active if self.heartbeat.is_zero() => None,
             SessionState::Active => {
-                let hb = self.last_sent + self.heartbeat;
-                let recv = if self.test_request.is_some() {
-                    self.last_recv + self.heartbeat * 12 / 5
+                if self.test_request.is_some() {
+                    Some(self.last_recv + self.heartbeat * 12 / 5)
                 } else {
-                    self.last_recv + self.heartbeat * 6 / 5
-                };
-                Some(hb.min(recv))
+                    let hb = self.last_sent + self.heartbeat;
+                    Some(hb.min(self.last_recv + self.heartbeat * 6 / 5))
+                }
             }
         };
         match (timer, self.sync_due) {
@@ -283,7 +282,11 @@ impl Session {
                         self.send_admin("1", now, |b| put_field(b, 112, id.as_bytes()));
                         self.test_request = Some(id);
                     }
-                    if now.saturating_duration_since(self.last_sent) >= self.heartbeat {
+                    // While our TestRequest is outstanding, it is the liveness probe: no
+                    // Heartbeats on top (QuickFIX's behaviour, which its tests expect).
+                    if self.test_request.is_none()
+                        && now.saturating_duration_since(self.last_sent) >= self.heartbeat
+                    {
                         self.send_admin("0", now, |_| {});
                     }
                 }
@@ -481,24 +484,38 @@ impl Session {
         self.transmit.push_back(raw);
     }
 
-    fn reject(&mut self, msg: &Message, reason: u32, tag: Option<u32>, text: &str) {
+    /// Sends a Reject (35=3) with the standard text for `reason` (what QuickFIX and the FIX
+    /// session test cases expect); `detail` goes to the event, for the log.
+    fn reject(&mut self, msg: &Message, reason: u32, tag: Option<u32>, detail: &str) {
         let ref_seq = msg.seq_num().unwrap_or(0);
         let ref_type = msg.msg_type().to_vec();
         let now = self.last_recv;
         self.stats.rejects_sent += 1;
+        // 371-373 exist from FIX 4.2, and 4.2 defines reasons 0-11 only: say no more than
+        // the peer's version can read (the text still names the problem).
+        let version = self.cfg.begin_string.as_str();
+        let (with_refs, with_reason) = match version {
+            "FIX.4.0" | "FIX.4.1" => (false, false),
+            "FIX.4.2" => (true, reason <= reject_reason::INVALID_MSG_TYPE),
+            _ => (true, true),
+        };
         self.send_admin("3", now, |b| {
             put_uint_field(b, 45, ref_seq);
-            if let Some(t) = tag {
+            if let Some(t) = tag.filter(|_| with_refs) {
                 put_uint_field(b, 371, u64::from(t));
             }
-            put_field(b, 372, &ref_type);
-            put_uint_field(b, 373, u64::from(reason));
-            put_field(b, 58, text.as_bytes());
+            if with_refs {
+                put_field(b, 372, &ref_type);
+            }
+            if with_reason {
+                put_uint_field(b, 373, u64::from(reason));
+            }
+            put_field(b, 58, reject_reason::text(reason).as_bytes());
         });
         self.events.push_back(SessionEvent::RejectSent {
             ref_seq_num: ref_seq,
             reason,
-            text: text.to_owned(),
+            text: detail.to_owned(),
         });
     }
 

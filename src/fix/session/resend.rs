@@ -16,10 +16,12 @@ impl Session {
             return;
         }
         let expected = self.store.next_target_seq();
-        if seq < expected {
+        if seq < expected && msg.poss_dup() {
             self.target_too_low(&msg, seq, expected);
             return;
         }
+        // A ResendRequest below the expected number is still answered (as QuickFIX does, and
+        // its acceptance tests expect): refusing it would leave the peer stuck on its gap.
         let (Some(begin), Some(end)) = (msg.get_u64(7), msg.get_u64(16)) else {
             let tag = if msg.get_u64(7).is_none() { 7 } else { 16 };
             self.reject(

@@ -15,6 +15,18 @@ use crate::fix::session::{Role, SessionConfig};
 use crate::tls::AllowList;
 
 /// The session-layer config of one `[[session]]`.
+/// Loads a session's data dictionary, if it names one (shared by identical paths).
+fn dictionary(
+    s: &config::Session,
+) -> Result<Option<std::sync::Arc<crate::fix::dictionary::Dictionary>>, String> {
+    match &s.data_dictionary {
+        None => Ok(None),
+        Some(p) => crate::fix::dictionary::Dictionary::load(p)
+            .map(|d| Some(std::sync::Arc::new(d)))
+            .map_err(|e| format!("session {} data_dictionary: {e}", s.id())),
+    }
+}
+
 pub fn session_config(s: &config::Session, role: Role) -> SessionConfig {
     let mut c = SessionConfig::new(
         s.begin_string.clone(),
@@ -73,9 +85,11 @@ pub fn acceptor_config(
                 )))
             }
         };
+        let mut session = session_config(s, Role::Acceptor);
+        session.dictionary = dictionary(s).map_err(bad)?;
         sessions.push(SessionBinding {
             venue: s.venue.clone(),
-            session: session_config(s, Role::Acceptor),
+            session,
             tls_identity: s.tls_identity.clone(),
             credentials,
         });
@@ -111,6 +125,7 @@ pub fn initiator_config(
         return Err(bad("one initiator carries one session".into()));
     }
     let mut session = session_config(s, Role::Initiator);
+    session.dictionary = dictionary(s).map_err(bad)?;
     session.username = s.username.clone();
     if let Some(p) = &s.password_file {
         crate::keys::fsutil::check_private(p).map_err(|e| bad(e.to_string()))?;
