@@ -17,26 +17,27 @@ pytestmark = pytest.mark.skipif(not FIX_TRANSPORT.exists(), reason="cargo build 
 QFPY = Path(__file__).parent / "peers" / "qfpy.py"
 
 
-def edge(tmp_path, spawn, pki, **acceptor):
+def edge(tmp_path, spawn, pki, reset_on_logon=False, **acceptor):
     a = {"name": "edge", "listen": "127.0.0.1:0", "cert": pki.server.cert, "key": pki.server.key,
          "client_ca": pki.root.cert}
     a.update(acceptor)
     cfg = write_config(tmp_path / "fixcurve.toml", acceptors=[a],
                        sessions=[{"venue": "PY", "acceptor": "edge", "begin_string": "FIX.4.4",
                                   "sender_comp_id": "BRIDGE", "target_comp_id": "PYCLIENT",
-                                  "tls_identity": "client1", "heartbeat_secs": 1}])
+                                  "tls_identity": "client1", "heartbeat_secs": 1,
+                                  "reset_on_logon": reset_on_logon}])
     ours = start_fix(spawn, cfg)
     return ours, listening(ours, "edge")
 
 
-def python_quickfix(tmp_path, spawn, pki, port):
+def python_quickfix(tmp_path, spawn, pki, port, extra=None):
     qcfg = qf_settings(tmp_path / "qfpy.cfg", "initiator", "FIX.4.4", "PYCLIENT", "BRIDGE", port,
                        tls_files={
                            "SSLProtocol": "-all +TLSv1_2",
                            "ClientCertificateFile": pki.client1.cert,
                            "ClientCertificateKeyFile": pki.client1.key,
                            "CertificationAuthoritiesFile": pki.root.cert,
-                       })
+                       }, extra=extra)
     return spawn(sys.executable, QFPY, qcfg)
 
 
@@ -78,3 +79,19 @@ def test_tls13_only_acceptor_refuses_the_tls12_wheel(tmp_path, spawn, pki):
     assert rec["allowed"] is False
     assert rec["peer"].startswith("127.0.0.1:")
     assert not any(l.startswith("LOGON ") for l in qf.stdout_lines)
+
+
+@pytest.mark.parametrize("bridge_reset", [False, True])
+@pytest.mark.parametrize("qf_reset", ["N", "Y"])
+def test_quickfix_ssl_wheel_reset_on_logon_either_way(tmp_path, spawn, pki, bridge_reset, qf_reset):
+    ours, (_, port) = edge(tmp_path, spawn, pki, reset_on_logon=bridge_reset)
+    qf = python_quickfix(tmp_path, spawn, pki, port, extra={"ResetOnLogon": qf_reset})
+    wait_line(qf, r"^LOGON FIX.4.4:PYCLIENT->BRIDGE", timeout=20)
+    i, _ = wait_line(qf, r"^ADMIN_IN .*\|35=A\|")
+    reply = fields_of(qf.stdout_lines[i])
+    # 141=Y comes back exactly when the wheel asked for it (ResetOnLogon=Y)
+    assert (reply.get(141) == "Y") == (qf_reset == "Y"), reply
+    j, _ = wait_line(qf, r"^ADMIN_IN .*\|35=0\|.*\|49=BRIDGE\|", i)
+    wait_line(qf, r"^ADMIN_IN .*\|35=0\|.*\|49=BRIDGE\|", j + 1, timeout=5)
+    assert sum(1 for l in qf.stdout_lines if l.startswith("LOGON ")) == 1, qf.dump()
+    assert not any(l.startswith("LOGOUT ") for l in qf.stdout_lines), qf.dump()
