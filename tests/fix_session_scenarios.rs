@@ -1164,3 +1164,89 @@ fn extreme_sequence_numbers_log_out_instead_of_wrapping() {
     assert!(reason.contains("out of range"), "{reason}");
     assert!(h.out().last().is_some_and(|l| l.contains("|35=5|")));
 }
+
+// ---- session schedules ----
+
+fn scheduled(start: &str, end: &str) -> SessionConfig {
+    let mut cfg = acceptor_cfg();
+    cfg.schedule = Some(
+        fixcurve::fix::session::schedule::Schedule::parse(start, end, None, None, None).unwrap(),
+    );
+    cfg
+}
+
+#[test]
+fn logon_inside_the_schedule_then_logout_at_its_end() {
+    // WALL0 is 09:30 UTC; the session runs 08:00-17:00.
+    let mut h = Harness::with(
+        scheduled("08:00:00", "17:00:00"),
+        Box::new(MemoryStore::new()),
+    )
+    .logged_on();
+    let end = h.at(7 * 3600 * 1000 + 30 * 60 * 1000);
+    assert!(h.s.poll_timeout().is_some_and(|t| t <= end));
+    // keep the peer alive up to the end, then the end comes
+    let mut seq = 2;
+    let mut ms = 20_000;
+    while h.at(ms) < end {
+        let hb = h.peer(seq, "0", ms, "");
+        h.input(&hb, ms);
+        h.s.handle_timeout(h.at(ms));
+        h.out();
+        seq += 1;
+        ms += 20_000;
+    }
+    h.s.handle_timeout(end);
+    let out = h.out();
+    assert!(
+        out.last()
+            .is_some_and(|l| l.contains("|35=5|") && l.contains("58=End of session time|")),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn logon_outside_the_schedule_is_disconnected_without_a_reply() {
+    let mut h = Harness::with(
+        scheduled("10:00:00", "17:00:00"),
+        Box::new(MemoryStore::new()),
+    );
+    let logon = h.peer(1, "A", 0, "98=0|108=30|");
+    h.input(&logon, 0);
+    assert!(h.out().is_empty());
+    let reason = disconnect_reason(&h.events()).unwrap();
+    assert!(reason.contains("outside the session schedule"), "{reason}");
+}
+
+#[test]
+fn a_new_period_starts_the_numbers_again_the_same_period_does_not() {
+    let today = WALL0
+        .replace_time(time::macros::time!(08:00))
+        .unix_timestamp();
+    // numbers from yesterday's period: reset, the peer starts at 1
+    let mut store = MemoryStore::with_seqs(50, 40);
+    store.set_period(today - 86_400).unwrap();
+    let mut h = Harness::with(scheduled("08:00:00", "17:00:00"), Box::new(store));
+    let logon = h.peer(1, "A", 0, "98=0|108=30|");
+    h.input(&logon, 0);
+    assert_eq!(h.out(), vec![h.ours(1, "A", 0, "98=0|108=30|")]);
+    assert_eq!((h.s.next_sender_seq(), h.s.next_target_seq()), (2, 2));
+    // numbers from this period: kept
+    let mut store = MemoryStore::with_seqs(50, 40);
+    store.set_period(today).unwrap();
+    let mut h = Harness::with(scheduled("08:00:00", "17:00:00"), Box::new(store));
+    let logon = h.peer(40, "A", 0, "98=0|108=30|");
+    h.input(&logon, 0);
+    assert_eq!(h.out(), vec![h.ours(50, "A", 0, "98=0|108=30|")]);
+}
+
+#[test]
+fn an_initiator_outside_its_schedule_sends_no_logon() {
+    let mut cfg = scheduled("10:00:00", "17:00:00");
+    cfg.role = Role::Initiator;
+    let mut h = Harness::with(cfg, Box::new(MemoryStore::new()));
+    assert!(h.out().is_empty());
+    assert!(disconnect_reason(&h.events())
+        .unwrap()
+        .contains("outside the session schedule"));
+}

@@ -287,15 +287,50 @@ pub struct Session {
     /// validated against it and refused with the FIX Reject reason codes.
     #[serde(default)]
     pub data_dictionary: Option<PathBuf>,
+    /// Session schedule, QuickFIX's StartTime/EndTime/StartDay/EndDay/TimeZone: times of day
+    /// `HH:MM:SS` in `time_zone` (IANA name, default UTC); days `Mon`..`Sun` for a weekly
+    /// session. Outside it no Logon is accepted or sent; at its end we log out.
+    #[serde(default)]
+    pub start_time: Option<String>,
+    #[serde(default)]
+    pub end_time: Option<String>,
+    #[serde(default)]
+    pub start_day: Option<String>,
+    #[serde(default)]
+    pub end_day: Option<String>,
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// With a schedule: sequence numbers start again at 1 in each new period.
+    #[serde(default = "default_true")]
+    pub reset_each_period: bool,
 }
 
 impl Session {
+    /// The session's schedule, if it has one (`start_time` and `end_time` set).
+    pub fn schedule(&self) -> Result<Option<crate::fix::session::schedule::Schedule>, String> {
+        match (&self.start_time, &self.end_time) {
+            (None, None) if self.start_day.is_none() && self.end_day.is_none() => Ok(None),
+            (Some(s), Some(e)) => crate::fix::session::schedule::Schedule::parse(
+                s,
+                e,
+                self.start_day.as_deref(),
+                self.end_day.as_deref(),
+                self.time_zone.as_deref(),
+            )
+            .map(Some),
+            _ => Err("start_time and end_time go together (and days need both)".into()),
+        }
+    }
+
     /// `SENDER->TARGET`, from our side (used in logs, metrics and envelopes).
     pub fn id(&self) -> String {
         format!("{}->{}", self.sender_comp_id, self.target_comp_id)
     }
 }
 
+fn default_true() -> bool {
+    true
+}
 fn default_keys() -> PathBuf {
     "keys".into()
 }
@@ -621,6 +656,9 @@ impl Config {
                     k("inbound_sync_ms"),
                     "must be between 0 and 10000".into(),
                 ));
+            }
+            if let Err(e) = s.schedule() {
+                return Err(bad(k("start_time"), e));
             }
             if s.username.is_some() != s.password_file.is_some() {
                 return Err(bad(

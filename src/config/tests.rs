@@ -134,11 +134,44 @@ fn inbound_sync_is_bounded_and_reaches_the_session() {
     let s = crate::fix::transport::from_config::session_config(
         &cfg.session[0],
         crate::fix::session::Role::Acceptor,
-    );
+    )
+    .unwrap();
     assert!(s.inbound_sync_after.is_zero());
     let e = err(&MINIMAL.replace("tls_identity", "inbound_sync_ms = 60000\ntls_identity"));
     assert!(
         e.contains("inbound_sync_ms") && e.contains("0 and 10000"),
         "{e}"
     );
+}
+
+#[test]
+fn schedule_keys_are_checked_and_reach_the_session() {
+    let weekly = MINIMAL.replace(
+        "tls_identity",
+        "start_time = \"17:00:00\"\nend_time = \"17:00:00\"\nstart_day = \"Sun\"\nend_day = \"Fri\"\ntime_zone = \"America/New_York\"\ntls_identity",
+    );
+    let cfg = parse(&weekly).unwrap();
+    let s = crate::fix::transport::from_config::session_config(
+        &cfg.session[0],
+        crate::fix::session::Role::Acceptor,
+    )
+    .unwrap();
+    assert!(s.schedule.is_some() && s.reset_each_period);
+    for (bad, says) in [
+        (
+            "start_time = \"8am\"\nend_time = \"17:00:00\"",
+            "start_time",
+        ),
+        ("start_time = \"08:00:00\"", "go together"),
+        (
+            "start_time = \"08:00:00\"\nend_time = \"17:00:00\"\ntime_zone = \"Nowhere/Land\"",
+            "time_zone",
+        ),
+    ] {
+        let e = err(&MINIMAL.replace("tls_identity", &format!("{bad}\ntls_identity")));
+        assert!(
+            e.contains("session[0].start_time") && e.contains(says),
+            "{e}"
+        );
+    }
 }

@@ -62,6 +62,14 @@ pub trait SeqStore: Send {
     fn flush(&mut self) -> Result<bool, StoreError> {
         self.commit().map(|()| false)
     }
+    /// Start (Unix seconds) of the schedule period these numbers belong to, if recorded: a
+    /// session with a schedule resets when a new period has begun since.
+    fn period(&self) -> Option<i64> {
+        None
+    }
+    fn set_period(&mut self, _unix_secs: i64) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Volatile store for tests and for sessions configured without persistence.
@@ -70,6 +78,7 @@ pub struct MemoryStore {
     sender: u64,
     target: u64,
     sent: BTreeMap<u64, Vec<u8>>,
+    period: Option<i64>,
 }
 
 impl Default for MemoryStore {
@@ -78,6 +87,7 @@ impl Default for MemoryStore {
             sender: 1,
             target: 1,
             sent: BTreeMap::new(),
+            period: None,
         }
     }
 }
@@ -93,6 +103,7 @@ impl MemoryStore {
             sender: next_sender,
             target: next_target,
             sent: BTreeMap::new(),
+            period: None,
         }
     }
 }
@@ -128,7 +139,16 @@ impl SeqStore for MemoryStore {
             .collect())
     }
     fn reset(&mut self) -> Result<(), StoreError> {
+        let period = self.period;
         *self = MemoryStore::default();
+        self.period = period;
+        Ok(())
+    }
+    fn period(&self) -> Option<i64> {
+        self.period
+    }
+    fn set_period(&mut self, unix_secs: i64) -> Result<(), StoreError> {
+        self.period = Some(unix_secs);
         Ok(())
     }
 }
@@ -470,6 +490,20 @@ impl Drop for FileStore {
 impl SeqStore for FileStore {
     fn next_sender_seq(&self) -> u64 {
         self.sender
+    }
+    /// Kept beside the journal (`<session>.period`, one number): rare, tiny, replaced whole.
+    fn period(&self) -> Option<i64> {
+        let text = std::fs::read_to_string(self.path.with_extension("period")).ok()?;
+        text.trim().parse().ok()
+    }
+    fn set_period(&mut self, unix_secs: i64) -> Result<(), StoreError> {
+        let path = self.path.with_extension("period");
+        crate::keys::fsutil::write_atomic(&path, unix_secs.to_string().as_bytes(), 0o600).map_err(
+            |e| StoreError::Io {
+                path: path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            },
+        )
     }
     fn next_target_seq(&self) -> u64 {
         self.target

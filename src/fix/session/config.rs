@@ -65,6 +65,12 @@ pub struct SessionConfig {
     /// inbound message handled after the header checks is validated against it first
     /// (fields defined and allowed, formats, enumerations, groups, order, required fields).
     pub dictionary: Option<std::sync::Arc<crate::fix::dictionary::Dictionary>>,
+    /// When the session may be logged on: outside it no Logon is accepted or sent, at its end
+    /// we log out.
+    pub schedule: Option<super::schedule::Schedule>,
+    /// With a schedule: both sequence numbers start again at 1 with each new period (as
+    /// QuickFIX does with a session time).
+    pub reset_each_period: bool,
 }
 
 /// Why an application message is refused: SessionRejectReason (373), RefTagID (371), text.
@@ -125,6 +131,8 @@ impl SessionConfig {
             app_msg_types: None,
             validate_app: None,
             dictionary: None,
+            schedule: None,
+            reset_each_period: true,
         }
     }
 

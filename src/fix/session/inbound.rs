@@ -337,6 +337,12 @@ impl Session {
                 self.disconnect(format!("Logon refused: {reason}"));
                 return;
             }
+            if self.cfg.role == Role::Acceptor {
+                if let Err(reason) = self.enter_period(now) {
+                    self.disconnect(format!("Logon refused: {reason}"));
+                    return;
+                }
+            }
         } else if !self.header_ok(&msg, seq, now) {
             return;
         }

@@ -21,6 +21,7 @@ mod config;
 mod events;
 mod inbound;
 mod resend;
+pub mod schedule;
 mod time;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -56,6 +57,8 @@ pub struct Session {
     test_request: Option<String>,
     test_request_counter: u64,
     logon_deadline: Option<Instant>,
+    /// The end of the schedule period we are logged on in.
+    period_end: Option<Instant>,
     logout_deadline: Option<Instant>,
     /// Highest seq our outstanding ResendRequest has to bring in.
     resend_until: Option<u64>,
@@ -147,6 +150,7 @@ impl Session {
             test_request: None,
             test_request_counter: 0,
             logon_deadline: None,
+            period_end: None,
             logout_deadline: None,
             resend_until: None,
             queue: BTreeMap::new(),
@@ -199,6 +203,11 @@ impl Session {
         self.logon_deadline = Some(now + self.cfg.logon_timeout);
         self.last_recv = now;
         if self.cfg.role == Role::Initiator {
+            if let Err(reason) = self.enter_period(now) {
+                self.disconnect(reason);
+                self.finish(now);
+                return;
+            }
             if self.cfg.reset_on_logon {
                 if let Err(e) = self.store.reset() {
                     self.store_failed(e);
@@ -253,6 +262,11 @@ impl Session {
                 }
             }
         };
+        let timer = match (timer, self.period_end) {
+            (Some(a), Some(b)) if self.state == SessionState::Active => Some(a.min(b)),
+            (None, Some(b)) if self.state == SessionState::Active => Some(b),
+            (a, _) => a,
+        };
         match (timer, self.sync_due) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -267,6 +281,10 @@ impl Session {
             }
             SessionState::LogoutSent if self.logout_deadline.is_some_and(|d| now >= d) => {
                 self.disconnect("Logout timeout: no Logout reply received".into());
+            }
+            SessionState::Active if self.period_end.is_some_and(|e| now >= e) => {
+                self.period_end = None;
+                self.logout("End of session time", now);
             }
             SessionState::Active if !self.heartbeat.is_zero() => {
                 let silent = now.saturating_duration_since(self.last_recv);
@@ -415,6 +433,37 @@ impl Session {
             return false;
         }
         true
+    }
+
+    /// Checks the schedule at `now` and, in a new period, starts the numbers again. `Err`: we
+    /// are outside the schedule (the reason, for the log).
+    fn enter_period(&mut self, now: Instant) -> Result<(), String> {
+        let Some(schedule) = self.cfg.schedule.clone() else {
+            return Ok(());
+        };
+        let wall = self.wall(now);
+        let t = jiff::Timestamp::from_nanosecond(wall.unix_timestamp_nanos())
+            .map_err(|e| format!("clock out of range: {e}"))?;
+        let Some((start, end)) = schedule.period_at(t) else {
+            return Err("outside the session schedule".into());
+        };
+        let start_secs = start.as_second();
+        let recorded = self.store.period();
+        if recorded != Some(start_secs) {
+            if self.cfg.reset_each_period && recorded.is_some_and(|p| p < start_secs) {
+                if let Err(e) = self.store.reset() {
+                    self.store_failed_reason(&e);
+                    return Err(format!("sequence store: {e}"));
+                }
+            }
+            if let Err(e) = self.store.set_period(start_secs) {
+                return Err(format!("sequence store: {e}"));
+            }
+        }
+        let left = end.duration_since(t);
+        let left = std::time::Duration::try_from(left).unwrap_or_default();
+        self.period_end = Some(now + left);
+        Ok(())
     }
 
     fn wall(&self, now: Instant) -> OffsetDateTime {

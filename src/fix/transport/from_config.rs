@@ -27,7 +27,7 @@ fn dictionary(
     }
 }
 
-pub fn session_config(s: &config::Session, role: Role) -> SessionConfig {
+pub fn session_config(s: &config::Session, role: Role) -> Result<SessionConfig, String> {
     let mut c = SessionConfig::new(
         s.begin_string.clone(),
         s.sender_comp_id.clone(),
@@ -50,7 +50,11 @@ pub fn session_config(s: &config::Session, role: Role) -> SessionConfig {
             .collect(),
     );
     c.validate_app = Some(crate::normalize::validate);
-    c
+    c.schedule = s
+        .schedule()
+        .map_err(|e| format!("session {}: {e}", s.id()))?;
+    c.reset_each_period = s.reset_each_period;
+    Ok(c)
 }
 
 pub fn acceptor_config(
@@ -85,7 +89,7 @@ pub fn acceptor_config(
                 )))
             }
         };
-        let mut session = session_config(s, Role::Acceptor);
+        let mut session = session_config(s, Role::Acceptor).map_err(bad)?;
         session.dictionary = dictionary(s).map_err(bad)?;
         sessions.push(SessionBinding {
             venue: s.venue.clone(),
@@ -124,7 +128,7 @@ pub fn initiator_config(
     if it.next().is_some() {
         return Err(bad("one initiator carries one session".into()));
     }
-    let mut session = session_config(s, Role::Initiator);
+    let mut session = session_config(s, Role::Initiator).map_err(bad)?;
     session.dictionary = dictionary(s).map_err(bad)?;
     session.username = s.username.clone();
     if let Some(p) = &s.password_file {

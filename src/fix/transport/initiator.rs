@@ -96,6 +96,17 @@ pub async fn run_initiator(
 }
 
 /// As [`run_initiator`], with an [`Outbox`] for sending application messages.
+/// How long until the session's schedule allows a connection; `None` when it does now.
+fn until_schedule(cfg: &crate::fix::session::SessionConfig) -> Option<Duration> {
+    let schedule = cfg.schedule.as_ref()?;
+    let now = jiff::Timestamp::now();
+    if schedule.period_at(now).is_some() {
+        return None;
+    }
+    let next = schedule.next_start(now)?;
+    Some(Duration::try_from(next.duration_since(now)).unwrap_or(Duration::from_secs(1)))
+}
+
 pub async fn run_initiator_with(
     cfg: InitiatorConfig,
     state_dir: PathBuf,
@@ -123,6 +134,15 @@ pub async fn run_initiator_with(
     loop {
         if *shutdown.borrow() {
             break;
+        }
+        // Outside the session schedule nothing connects: wait for the next period (in steps,
+        // so a changed clock or a long weekend is re-evaluated).
+        if let Some(wait) = until_schedule(&cfg.session) {
+            tracing::info!(initiator = %cfg.name, wait_secs = wait.as_secs(), "outside the session schedule; waiting");
+            tokio::select! {
+                _ = tokio::time::sleep(wait.min(Duration::from_secs(60))) => continue,
+                _ = shutdown.changed() => break,
+            }
         }
         let connected = tokio::select! {
             r = connect(&cfg.connect, tls.current(), server_name.clone()) => r,
