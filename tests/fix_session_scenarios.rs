@@ -1250,3 +1250,20 @@ fn an_initiator_outside_its_schedule_sends_no_logon() {
         .unwrap()
         .contains("outside the session schedule"));
 }
+
+#[test]
+fn a_too_low_resend_request_is_answered_without_moving_our_inbound_number_back() {
+    let mut h = Harness::acceptor().logged_on();
+    for (seq, ms) in [(2, 10), (3, 20)] {
+        let m = h.peer(seq, "D", ms, "11=x|");
+        h.input(&m, ms);
+    }
+    h.out();
+    assert_eq!(h.s.next_target_seq(), 4);
+    // found by the fix_session fuzz target: 34=1 would set the expected number back to 2
+    let rr = h.peer(1, "2", 30, "7=1|16=0|");
+    h.input(&rr, 30);
+    assert!(!h.out().is_empty(), "the ResendRequest is answered");
+    assert_eq!(h.s.next_target_seq(), 4);
+    assert!(h.s.is_logged_on());
+}

@@ -49,7 +49,8 @@ impl Session {
         if seq > expected {
             self.target_too_high(msg, seq, true);
         } else {
-            self.incr_target(seq);
+            // A too-low one was answered but consumes nothing: numbers never go back.
+            self.incr_target_if_expected(seq);
         }
     }
 
