@@ -287,6 +287,11 @@ pub struct Session {
     /// validated against it and refused with the FIX Reject reason codes.
     #[serde(default)]
     pub data_dictionary: Option<PathBuf>,
+    /// FIXT.1.1 sessions: the application dictionary (e.g. FIX50SP2.xml); `data_dictionary`
+    /// is then the transport one (FIXT11.xml), as QuickFIX's AppDataDictionary and
+    /// TransportDataDictionary.
+    #[serde(default)]
+    pub app_data_dictionary: Option<PathBuf>,
     /// Session schedule, QuickFIX's StartTime/EndTime/StartDay/EndDay/TimeZone: times of day
     /// `HH:MM:SS` in `time_zone` (IANA name, default UTC); days `Mon`..`Sun` for a weekly
     /// session. Outside it no Logon is accepted or sent; at its end we log out.
@@ -460,6 +465,7 @@ impl Config {
         for s in &mut self.session {
             s.password_file.as_mut().map(join);
             s.data_dictionary.as_mut().map(join);
+            s.app_data_dictionary.as_mut().map(join);
         }
         for ep in &mut self.publish.bind {
             if let Some(p) = ep.strip_prefix("ipc://") {
@@ -655,6 +661,12 @@ impl Config {
                 return Err(bad(
                     k("inbound_sync_ms"),
                     "must be between 0 and 10000".into(),
+                ));
+            }
+            if s.app_data_dictionary.is_some() && s.data_dictionary.is_none() {
+                return Err(bad(
+                    k("app_data_dictionary"),
+                    "needs data_dictionary (the transport dictionary, e.g. FIXT11.xml)".into(),
                 ));
             }
             if let Err(e) = s.schedule() {

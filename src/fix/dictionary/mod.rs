@@ -105,6 +105,19 @@ impl Dictionary {
         load::parse(path, xml)
     }
 
+    /// FIXT.1.1: this (transport) dictionary — header, trailer, session messages — with the
+    /// application messages and fields of `app` (QuickFIX's TransportDataDictionary and
+    /// AppDataDictionary, e.g. FIXT11.xml and FIX50SP2.xml).
+    pub fn with_application(mut self, app: Dictionary) -> Dictionary {
+        for (tag, def) in app.fields {
+            self.fields.entry(tag).or_insert(def);
+        }
+        for (t, layout) in app.messages {
+            self.messages.entry(t).or_insert(layout);
+        }
+        self
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

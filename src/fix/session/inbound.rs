@@ -359,7 +359,8 @@ impl Session {
         };
         let peer_appl_ver = text_of(msg.get(1137));
         if self.cfg.begin_string == "FIXT.1.1" && peer_appl_ver.is_none() {
-            self.logout_and_disconnect("DefaultApplVerID (1137) required for FIXT.1.1".into());
+            // Not a usable FIXT Logon: disconnect without a reply, as for a bad first Logon.
+            self.disconnect("Logon refused: DefaultApplVerID (1137) required for FIXT.1.1".into());
             return;
         }
         let reset = msg.get(141).map(|f| f.value == b"Y").unwrap_or(false);

@@ -19,12 +19,18 @@ use crate::tls::AllowList;
 fn dictionary(
     s: &config::Session,
 ) -> Result<Option<std::sync::Arc<crate::fix::dictionary::Dictionary>>, String> {
-    match &s.data_dictionary {
-        None => Ok(None),
-        Some(p) => crate::fix::dictionary::Dictionary::load(p)
-            .map(|d| Some(std::sync::Arc::new(d)))
-            .map_err(|e| format!("session {} data_dictionary: {e}", s.id())),
+    use crate::fix::dictionary::Dictionary;
+    let Some(p) = &s.data_dictionary else {
+        return Ok(None);
+    };
+    let err = |key: &str, e: crate::fix::dictionary::DictionaryError| {
+        format!("session {} {key}: {e}", s.id())
+    };
+    let mut d = Dictionary::load(p).map_err(|e| err("data_dictionary", e))?;
+    if let Some(app) = &s.app_data_dictionary {
+        d = d.with_application(Dictionary::load(app).map_err(|e| err("app_data_dictionary", e))?);
     }
+    Ok(Some(std::sync::Arc::new(d)))
 }
 
 pub fn session_config(s: &config::Session, role: Role) -> Result<SessionConfig, String> {
