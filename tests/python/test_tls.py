@@ -377,18 +377,23 @@ def test_probe_openssl_s_server_tls12(tmp_path, spawn, pki, fc):
     assert "verification: OK" in cp.stdout
 
 
+def assert_refused_at_handshake(addr, ca, leaf, comp_id):
+    """A Logon with `leaf` gets nothing: the TLS handshake (TLS 1.3: just after it) fails."""
+    try:
+        c = FixClient(addr, ca=ca.cert, cert=leaf.cert, key=leaf.key)
+        c.send(logon(comp_id, "BRIDGE"))
+        assert c.recv_msg(timeout=5) is None
+    except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+        pass
+
+
 def test_client_certificate_without_digital_signature_key_usage_is_refused(tmp_path, spawn, pki):
     no_sig = pki.root.issue("client1-nosig", "nodigsig")
     cfg = write_config(tmp_path / "fixcurve.toml", acceptors=[acceptor(pki)],
                        sessions=[session("CLIENT1", "client1-nosig")])
     proc = start_fix(spawn, cfg)
     addr = listening(proc, "edge")
-    try:
-        c = FixClient(addr, ca=pki.root.cert, cert=no_sig.cert, key=no_sig.key)
-        c.send(logon("CLIENT1", "BRIDGE"))
-        assert c.recv_msg(timeout=5) is None
-    except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
-        pass
+    assert_refused_at_handshake(addr, pki.root, no_sig, "CLIENT1")
     rec = wait_audit(tmp_path / "state" / "audit.jsonl", event="tls_rejected")
     assert "digitalSignature" in rec["reason"], rec
 
@@ -434,11 +439,6 @@ def test_crl_reload_logs_out_a_live_session_of_a_now_revoked_certificate(tmp_pat
     hb = c8.recv_msg(timeout=5)
     assert hb is not None and field(hb, 35) == "0" and field(hb, 112) == "still-there", hb
     # and a new connection with the revoked certificate is refused at the handshake
-    try:
-        c = FixClient(addr, ca=own.root.cert, cert=victim.cert, key=victim.key)
-        c.send(logon("CLIENT9", "BRIDGE"))
-        assert c.recv_msg(timeout=5) is None
-    except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
-        pass
+    assert_refused_at_handshake(addr, own.root, victim, "CLIENT9")
     for c in sessions.values():
         c.close()
