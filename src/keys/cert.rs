@@ -6,7 +6,6 @@
 //! We write the CZMQ form (quoted values), which both of them read back.
 
 use std::fmt::Write as _;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::fsutil::{self, FsError};
@@ -112,20 +111,14 @@ fn get<'a>(props: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 /// Reads a file of at most `MAX_CERT_SIZE` bytes as text.
 fn read_text(path: &Path) -> Result<String, CertError> {
-    let io = |source| CertError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_CERT_SIZE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if bytes.len() as u64 > MAX_CERT_SIZE {
-        return Err(CertError::TooLarge {
+    let bytes = fsutil::read_bounded(path, MAX_CERT_SIZE)
+        .map_err(|source| CertError::Io {
             path: path.to_path_buf(),
-        });
-    }
+            source,
+        })?
+        .ok_or_else(|| CertError::TooLarge {
+            path: path.to_path_buf(),
+        })?;
     String::from_utf8(bytes).map_err(|_| CertError::NotText {
         path: path.to_path_buf(),
     })

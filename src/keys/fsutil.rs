@@ -24,6 +24,18 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> FsError + '_ {
     }
 }
 
+/// Reads a whole file of at most `max` bytes; `Ok(None)` if it is larger. Every file we read
+/// (key files, PEM material, dictionaries) is bounded, so a wrong path (a log, a device)
+/// cannot eat memory.
+pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(max.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= max).then_some(bytes))
+}
+
 /// Refuses a secret file that group or others may read or write.
 pub fn check_private(path: &Path) -> Result<(), FsError> {
     let mode = std::fs::metadata(path)

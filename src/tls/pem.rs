@@ -12,22 +12,12 @@ use super::TlsError;
 pub const MAX_FILE: u64 = 16 * 1024 * 1024;
 
 pub fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    use std::io::Read;
-    let f = std::fs::File::open(path).map_err(|source| TlsError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut buf = Vec::new();
-    f.take(MAX_FILE + 1)
-        .read_to_end(&mut buf)
+    crate::keys::fsutil::read_bounded(path, MAX_FILE)
         .map_err(|source| TlsError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
-    if buf.len() as u64 > MAX_FILE {
-        return Err(material(path, "file larger than 16 MiB"));
-    }
-    Ok(buf)
+        })?
+        .ok_or_else(|| material(path, "file larger than 16 MiB"))
 }
 
 /// Refuses a secret file that group or others may read, naming the fix.

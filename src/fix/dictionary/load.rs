@@ -14,19 +14,13 @@ const MAX_FILE: u64 = 32 * 1024 * 1024;
 const MAX_DEPTH: usize = 32;
 
 pub(super) fn load(path: &Path) -> Result<Dictionary, DictionaryError> {
-    use std::io::Read;
-    let read = |source| DictionaryError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let f = std::fs::File::open(path).map_err(read)?;
-    let mut text = String::new();
-    f.take(MAX_FILE + 1)
-        .read_to_string(&mut text)
-        .map_err(read)?;
-    if text.len() as u64 > MAX_FILE {
-        return Err(format_err(path, "larger than 32 MiB".into()));
-    }
+    let bytes = crate::keys::fsutil::read_bounded(path, MAX_FILE)
+        .map_err(|source| DictionaryError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .ok_or_else(|| format_err(path, "larger than 32 MiB".into()))?;
+    let text = String::from_utf8(bytes).map_err(|_| format_err(path, "not UTF-8 text".into()))?;
     parse(path, &text)
 }
 
