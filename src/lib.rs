@@ -10,6 +10,7 @@ pub mod auth;
 pub mod bridge;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod curve;
 pub mod envelope;

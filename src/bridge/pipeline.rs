@@ -134,13 +134,7 @@ impl Pipeline {
     }
 }
 
-/// Nanoseconds since the Unix epoch, for `received_ns` and the publisher epoch.
-pub fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
+pub use crate::clock::now_ns;
 
 #[cfg(test)]
 mod tests {

@@ -46,12 +46,12 @@ mod sodium {
         crypto_box_beforenm, crypto_box_detached_afternm, crypto_box_open_detached_afternm,
     };
 
-    pub fn init() {
-        static ONCE: std::sync::Once = std::sync::Once::new();
+    /// Whether libsodium initialised (0: now, 1: already); -1 means it cannot be used (no
+    /// entropy source), and then no box is made rather than an unsafe one.
+    pub fn init() -> bool {
+        static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
         // SAFETY: sodium_init is idempotent and thread-safe; it picks the SIMD implementations.
-        ONCE.call_once(|| unsafe {
-            libsodium_sys::sodium_init();
-        });
+        *READY.get_or_init(|| unsafe { libsodium_sys::sodium_init() } >= 0)
     }
 }
 
@@ -72,7 +72,9 @@ impl PrecomputedBox {
         }
         #[cfg(feature = "sodium")]
         {
-            sodium::init();
+            if !sodium::init() {
+                return Err(CurveError::CryptoUnavailable);
+            }
             let mut k = [0u8; 32];
             // SAFETY: all pointers reference 32-byte arrays, as the C API requires.
             let rc = unsafe {
@@ -98,8 +100,12 @@ impl PrecomputedBox {
                 .encrypt_in_place_detached(GenericArray::from_slice(nonce), b"", buf)
             {
                 Ok(tag) => tag.into(),
-                // Only fails for inputs beyond 256 GiB, which no frame limit allows.
-                Err(_) => [0u8; TAG_LEN],
+                // Only fails for inputs beyond 256 GiB, which no frame limit allows; never let
+                // plaintext out in place of ciphertext: the peer rejects the zeroed box.
+                Err(_) => {
+                    buf.fill(0);
+                    [0u8; TAG_LEN]
+                }
             }
         }
         #[cfg(feature = "sodium")]
@@ -107,7 +113,7 @@ impl PrecomputedBox {
             let mut mac = [0u8; TAG_LEN];
             let p = buf.as_mut_ptr();
             // SAFETY: libsodium allows c == m (in place); lengths come from the slice.
-            unsafe {
+            let rc = unsafe {
                 sodium::crypto_box_detached_afternm(
                     p,
                     mac.as_mut_ptr(),
@@ -115,7 +121,12 @@ impl PrecomputedBox {
                     buf.len() as u64,
                     nonce.as_ptr(),
                     self.0 .0.as_ptr(),
-                );
+                )
+            };
+            if rc != 0 {
+                // Never let plaintext out in place of ciphertext: the peer rejects this box.
+                buf.fill(0);
+                return [0u8; TAG_LEN];
             }
             mac
         }

@@ -47,6 +47,8 @@ pub enum CurveError {
     Replay { got: u64, last: u64 },
     #[error("server refused: {0}")]
     Refused(String),
+    #[error("the crypto library could not initialise (no entropy source?)")]
+    CryptoUnavailable,
 }
 
 /// Where handshake randomness comes from: the OS in production, a fixed stream in tests that

@@ -173,13 +173,44 @@ impl Message {
     }
 }
 
+/// Fields whose values never reach a log: Password (554) and NewPassword (925).
+const SECRET_TAGS: &[u32] = &[554, 925];
+
 impl std::fmt::Debug for Message {
-    /// SOH shown as `|`, binary bytes escaped: messages end up in logs and test failures.
+    /// SOH shown as `|`, binary bytes escaped, passwords replaced by `***`: messages end up in
+    /// logs and test failures.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Message(\"")?;
+        let mut secret = false;
+        let mut at_tag_start = true;
+        let mut tag: u32 = 0;
         for &b in self.raw.iter() {
+            if secret && b != 0x01 {
+                continue;
+            }
             match b {
-                0x01 => write!(f, "|")?,
+                0x01 => {
+                    if secret {
+                        write!(f, "***")?;
+                    }
+                    secret = false;
+                    at_tag_start = true;
+                    tag = 0;
+                    write!(f, "|")?;
+                    continue;
+                }
+                b'=' if at_tag_start => {
+                    at_tag_start = false;
+                    write!(f, "=")?;
+                    secret = SECRET_TAGS.contains(&tag);
+                    continue;
+                }
+                b'0'..=b'9' if at_tag_start => {
+                    tag = tag.saturating_mul(10).saturating_add(u32::from(b - b'0'));
+                }
+                _ => at_tag_start = false,
+            }
+            match b {
                 0x20..=0x7e => write!(f, "{}", b as char)?,
                 _ => write!(f, "\\x{b:02x}")?,
             }
@@ -255,4 +286,32 @@ pub fn parse_u64(v: &[u8]) -> Option<u64> {
         n = n.checked_mul(10)?.checked_add(d as u64)?;
     }
     Some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::fix::codec::{frame_body, Decoder, DecoderLimits};
+
+    #[test]
+    fn passwords_never_show_in_debug() {
+        let mut raw = Vec::new();
+        frame_body(
+            "FIX.4.4",
+            b"35=A\x0149=A\x0156=B\x0134=1\x0152=20260101-00:00:00\x01553=alice\x01554=s3cret\x01925=n3w\x01",
+            &mut raw,
+        );
+        let mut d = Decoder::new(DecoderLimits::default());
+        d.feed(&raw);
+        let m = d.decode_next().unwrap().unwrap();
+        let shown = format!("{m:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("n3w"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("|554=***|925=***|") && shown.contains("553=alice"),
+            "{shown}"
+        );
+        assert!(shown.starts_with("Message(\"8=FIX.4.4|9="), "{shown}");
+    }
 }

@@ -10,8 +10,6 @@ pub mod from_config;
 pub mod initiator;
 mod refuse;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 pub use acceptor::{run_acceptor, run_acceptor_with, AcceptorConfig, SessionBinding};
 pub use credentials::{CredentialSettings, Credentials};
 pub use drive::{FixEvent, OutboundApp, Outbox};
@@ -40,10 +38,4 @@ pub enum TransportError {
     Config { name: String, reason: String },
 }
 
-/// Wall-clock nanoseconds since the Unix epoch (the receive timestamp in events).
-pub(crate) fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
+pub(crate) use crate::clock::now_ns;
