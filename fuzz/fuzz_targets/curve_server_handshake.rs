@@ -33,7 +33,16 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let server = Keypair::from_secret(SecretKey::from_bytes([9u8; 32]));
-    let mut s = ServerSession::new(server.clone(), 4096, Box::new(Det(1)));
+    // During a rotation the server holds two keys; half the inputs run that path.
+    let keys = if mode & 4 == 0 {
+        vec![server.clone()]
+    } else {
+        vec![
+            Keypair::from_secret(SecretKey::from_bytes([7u8; 32])),
+            server.clone(),
+        ]
+    };
+    let mut s = ServerSession::with_keys(keys, 4096, Box::new(Det(1)));
     let mut out = BytesMut::new();
     match mode % 3 {
         0 => {}
