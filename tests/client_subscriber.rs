@@ -68,7 +68,12 @@ async fn next_data(sub: &mut Subscriber) -> Update {
 /// Publishes seq 1 of `topic` until the subscriber sees it (subscriptions propagate
 /// asynchronously; no sleeping).
 async fn sync(p: &Publisher, sub: &mut Subscriber, topic: &'static str, epoch: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing delivered on {topic} within 10 s"
+        );
         p.publish(
             Bytes::from_static(topic.as_bytes()),
             envelope(epoch, 1, "sync"),
