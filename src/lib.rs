@@ -20,5 +20,6 @@ pub mod keys;
 pub mod metrics;
 pub mod normalize;
 pub mod pubsub;
+pub mod secret;
 pub mod tls;
 pub mod zmtp;

@@ -146,7 +146,7 @@ fn valid_logon_exact_bytes() {
         ev,
         vec![SessionEvent::LoggedOn {
             username: Some("alice".into()),
-            password: Some("s3cret".into()),
+            password: Some(fixcurve::secret::Secret::new("s3cret")),
             heartbeat_secs: 30,
             reset_seq_num: false,
             default_appl_ver_id: None,
@@ -604,7 +604,7 @@ fn initiator_fixt_logon_with_credentials_and_appl_ver_id() {
     cfg.heartbeat_secs = 1;
     cfg.reset_on_logon = true;
     cfg.username = Some("u1".into());
-    cfg.password = Some("p1".into());
+    cfg.password = Some(fixcurve::secret::Secret::new("p1"));
     let mut h = Harness::with(cfg, Box::new(MemoryStore::with_seqs(7, 9)));
     assert_eq!(
         h.out(),

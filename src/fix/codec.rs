@@ -732,7 +732,7 @@ impl Encoder {
 
 /// What an acceptor needs from the first message of a connection to pick the session (and to
 /// check the TLS identity binding) before a `Session` exists.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogonInfo {
     pub begin_string: String,
     /// The peer's SenderCompID (49): our TargetCompID.
@@ -740,28 +740,12 @@ pub struct LogonInfo {
     /// The peer's TargetCompID (56): our SenderCompID.
     pub target_comp_id: String,
     pub username: Option<String>,
-    pub password: Option<String>,
+    /// Never printed (see [`Secret`](crate::secret::Secret)).
+    pub password: Option<crate::secret::Secret>,
     pub heartbeat_secs: Option<u64>,
     pub reset_seq_num: bool,
     pub default_appl_ver_id: Option<String>,
     pub seq_num: Option<u64>,
-}
-
-impl std::fmt::Debug for LogonInfo {
-    /// The password is never printed.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogonInfo")
-            .field("begin_string", &self.begin_string)
-            .field("sender_comp_id", &self.sender_comp_id)
-            .field("target_comp_id", &self.target_comp_id)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("heartbeat_secs", &self.heartbeat_secs)
-            .field("reset_seq_num", &self.reset_seq_num)
-            .field("default_appl_ver_id", &self.default_appl_ver_id)
-            .field("seq_num", &self.seq_num)
-            .finish()
-    }
 }
 
 /// Decodes the first complete frame in `bytes` (leading garbage skipped) and returns its
@@ -808,7 +792,7 @@ fn logon_info(msg: &Message) -> Option<LogonInfo> {
         sender_comp_id: text(49)?,
         target_comp_id: text(56)?,
         username: text(553),
-        password: text(554),
+        password: text(554).map(crate::secret::Secret::new),
         heartbeat_secs: msg.get_u64(108),
         reset_seq_num: msg.get(141).map(|f| f.value == b"Y").unwrap_or(false),
         default_appl_ver_id: text(1137),
@@ -1144,7 +1128,10 @@ mod tests {
         assert_eq!(info.sender_comp_id, "CLIENT1");
         assert_eq!(info.target_comp_id, "BRIDGE");
         assert_eq!(info.username.as_deref(), Some("user"));
-        assert_eq!(info.password.as_deref(), Some("secret"));
+        assert_eq!(
+            info.password.as_ref().map(crate::secret::Secret::expose),
+            Some("secret")
+        );
         assert_eq!(info.heartbeat_secs, Some(30));
         assert!(info.reset_seq_num);
         assert!(!format!("{info:?}").contains("secret"));

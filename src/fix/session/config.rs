@@ -37,7 +37,7 @@ pub struct SessionConfig {
     pub max_msgs_per_sec: Option<u32>,
     /// Initiator Logon Username (553) / Password (554).
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<crate::secret::Secret>,
     /// Maximum |SendingTime - now| accepted; `None` disables the check.
     pub check_sending_time: Option<Duration>,
     /// Reject (reason 9) and log out on a CompID mismatch.
@@ -165,7 +165,7 @@ impl std::fmt::Debug for SessionConfig {
             .field("heartbeat_secs", &self.heartbeat_secs)
             .field("reset_on_logon", &self.reset_on_logon)
             .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password", &self.password)
             .finish_non_exhaustive()
     }
 }

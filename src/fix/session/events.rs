@@ -58,7 +58,7 @@ pub enum SessionEvent {
     /// driver to authenticate; never logged.
     LoggedOn {
         username: Option<String>,
-        password: Option<String>,
+        password: Option<crate::secret::Secret>,
         heartbeat_secs: u32,
         reset_seq_num: bool,
         default_appl_ver_id: Option<String>,
@@ -104,7 +104,7 @@ impl std::fmt::Debug for SessionEvent {
             } => f
                 .debug_struct("LoggedOn")
                 .field("username", username)
-                .field("password", &password.as_ref().map(|_| "<redacted>"))
+                .field("password", password)
                 .field("heartbeat_secs", heartbeat_secs)
                 .field("reset_seq_num", reset_seq_num)
                 .field("default_appl_ver_id", default_appl_ver_id)

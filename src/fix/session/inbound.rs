@@ -395,7 +395,7 @@ impl Session {
         self.logon_deadline = None;
         self.events.push_back(SessionEvent::LoggedOn {
             username: text_of(msg.get(553)),
-            password: text_of(msg.get(554)),
+            password: text_of(msg.get(554)).map(crate::secret::Secret::new),
             heartbeat_secs: self.heartbeat.as_secs() as u32,
             reset_seq_num: reset || we_reset,
             default_appl_ver_id: peer_appl_ver,
@@ -424,7 +424,7 @@ impl Session {
                 put_field(b, 553, u.as_bytes());
             }
             if let Some(p) = &pass {
-                put_field(b, 554, p.as_bytes());
+                put_field(b, 554, p.expose().as_bytes());
             }
             if fixt {
                 if let Some(a) = &appl {

@@ -496,7 +496,8 @@ fn decide<'a>(
         }
     }
     if let Some(c) = &binding.credentials {
-        if !c.verify(logon.username.as_deref(), logon.password.as_deref()) {
+        let password = logon.password.as_ref().map(crate::secret::Secret::expose);
+        if !c.verify(logon.username.as_deref(), password) {
             return Err("bad Username/Password");
         }
     }

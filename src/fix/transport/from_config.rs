@@ -140,7 +140,10 @@ pub fn initiator_config(
     if let Some(p) = &s.password_file {
         crate::keys::fsutil::check_private(p).map_err(|e| bad(e.to_string()))?;
         let pw = std::fs::read_to_string(p).map_err(|e| bad(format!("{}: {e}", p.display())))?;
-        session.password = Some(pw.trim_end_matches(['\r', '\n']).to_string());
+        let pw = zeroize::Zeroizing::new(pw);
+        session.password = Some(crate::secret::Secret::new(
+            pw.trim_end_matches(['\r', '\n']),
+        ));
     }
     Ok(InitiatorConfig {
         name: i.name.clone(),
