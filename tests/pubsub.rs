@@ -219,6 +219,15 @@ async fn hostile_peers_are_closed_without_disturbing_others() {
 
     let c = p.counters();
     assert!(c.refused_per_ip >= 7, "{c:?}");
+    let per_ip = c
+        .samples()
+        .into_iter()
+        .find(|s| s.label == Some(("reason", "per_ip_cap")))
+        .map(|s| (s.name, s.value));
+    assert_eq!(
+        per_ip,
+        Some(("fixcurve_curve_connections_refused_total", c.refused_per_ip))
+    );
     assert!(c.handshakes_failed >= 4, "{c:?}");
     assert!(c.protocol_errors >= 5, "{c:?}");
     assert_eq!(p.stats().len(), 1, "only the good subscriber remains");

@@ -163,11 +163,11 @@ impl Keyring {
     /// Rescans now (SIGHUP, file events, the periodic timer). Returns whether anything
     /// changed.
     pub fn reload(&self, why: &str) -> bool {
-        let server_changed = self.reload_server(why);
         let current = self.snapshot();
         if current.unchanged_on_disk(&self.root) {
-            return server_changed;
+            return false;
         }
+        let server_changed = self.reload_server(why);
         let next = Snapshot::scan(&self.root, Some(&current));
         if next == *current {
             // Same content, fresher read cache: keep it so the next rescan can skip the reads.

@@ -146,8 +146,9 @@ impl Snapshot {
         snap
     }
 
-    /// True when neither folder gained, lost or changed a file since this snapshot was
-    /// scanned: a stat per file and no reads, so the periodic rescan costs next to nothing.
+    /// True when no watched folder (authorized/, revoked/, server/) gained, lost or changed a
+    /// file since this snapshot was scanned: a stat per file and no reads, so the periodic
+    /// rescan costs next to nothing.
     pub fn unchanged_on_disk(&self, root: &Path) -> bool {
         self.listing.is_some() && listing(root) == self.listing
     }
@@ -230,9 +231,11 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.to_string())
 }
 
+/// Stamps of every file in the three watched folders (`server/` too: its files are stat-ed,
+/// never read, so a rotation is noticed without rereading the secret every rescan).
 fn listing(root: &Path) -> Option<Listing> {
     let mut out = Vec::new();
-    for sub in ["authorized", "revoked"] {
+    for sub in ["authorized", "revoked", "server"] {
         let dir = root.join(sub);
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,

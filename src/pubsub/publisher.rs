@@ -86,90 +86,69 @@ impl PublisherCounters {
     /// As Prometheus samples, grouped by metric name.
     pub fn samples(&self) -> Vec<crate::metrics::CounterSample> {
         use crate::metrics::CounterSample as S;
-        let s = |name, help, label, value| S {
+        let one = |name, help, value| S {
             name,
             help,
-            label,
+            label: None,
             value,
         };
-        const REFUSED: &str = "fixcurve_curve_connections_refused_total";
-        const REFUSED_HELP: &str = "CURVE connections refused before or at authentication";
-        const HS: &str = "fixcurve_curve_handshakes_total";
-        const HS_HELP: &str = "CURVE handshakes by outcome";
-        vec![
-            s(
-                "fixcurve_curve_connections_total",
-                "TCP/IPC connections accepted on the CURVE endpoints",
-                None,
-                self.connections_accepted,
-            ),
-            s(
-                REFUSED,
-                REFUSED_HELP,
-                Some(("reason", "allow_list")),
-                self.refused_allow_list,
-            ),
-            s(
-                REFUSED,
-                REFUSED_HELP,
-                Some(("reason", "per_ip_cap")),
-                self.refused_per_ip,
-            ),
-            s(
-                REFUSED,
-                REFUSED_HELP,
-                Some(("reason", "handshake_cap")),
-                self.refused_handshake_cap,
-            ),
-            s(
-                REFUSED,
-                REFUSED_HELP,
-                Some(("reason", "subscriber_cap")),
-                self.refused_subscriber_cap,
-            ),
-            s(
-                HS,
-                HS_HELP,
-                Some(("result", "allowed")),
-                self.handshakes_allowed,
-            ),
-            s(
-                HS,
-                HS_HELP,
-                Some(("result", "denied")),
-                self.handshakes_denied,
-            ),
-            s(
-                HS,
-                HS_HELP,
-                Some(("result", "failed")),
-                self.handshakes_failed,
-            ),
-            s(
+        let labelled = |name, help, key, rows: Vec<(&'static str, u64)>| {
+            rows.into_iter().map(move |(v, value)| S {
+                name,
+                help,
+                label: Some((key, v)),
+                value,
+            })
+        };
+        let mut out = vec![one(
+            "fixcurve_curve_connections_total",
+            "TCP/IPC connections accepted on the CURVE endpoints",
+            self.connections_accepted,
+        )];
+        out.extend(labelled(
+            "fixcurve_curve_connections_refused_total",
+            "CURVE connections refused before or at authentication",
+            "reason",
+            vec![
+                ("allow_list", self.refused_allow_list),
+                ("per_ip_cap", self.refused_per_ip),
+                ("handshake_cap", self.refused_handshake_cap),
+                ("subscriber_cap", self.refused_subscriber_cap),
+            ],
+        ));
+        out.extend(labelled(
+            "fixcurve_curve_handshakes_total",
+            "CURVE handshakes by outcome",
+            "result",
+            vec![
+                ("allowed", self.handshakes_allowed),
+                ("denied", self.handshakes_denied),
+                ("failed", self.handshakes_failed),
+            ],
+        ));
+        out.extend([
+            one(
                 "fixcurve_curve_handshake_timeouts_total",
-                "CURVE handshakes not completed within handshake_timeout_ms",
-                None,
+                "CURVE handshakes not completed within handshake_timeout_ms (also counted as failed)",
                 self.handshake_timeouts,
             ),
-            s(
+            one(
                 "fixcurve_curve_revoked_disconnects_total",
                 "live subscribers closed because their key was revoked or expired",
-                None,
                 self.revoked_disconnects,
             ),
-            s(
+            one(
                 "fixcurve_curve_overflow_disconnects_total",
                 "subscribers closed by the disconnect slow_policy",
-                None,
                 self.overflow_disconnects,
             ),
-            s(
+            one(
                 "fixcurve_curve_protocol_errors_total",
                 "connections closed for a ZMTP/CURVE protocol error",
-                None,
                 self.protocol_errors,
             ),
-        ]
+        ]);
+        out
     }
 }
 

@@ -158,7 +158,7 @@ def test_flood_of_half_open_and_garbage_connections_does_not_lock_subscribers_ou
 
         # The attacker, from 127.0.0.5: 2,000 connections, half silent (half-open handshakes),
         # half sending junk, and it keeps reconnecting while the flood lasts.
-        held, opened, stop = [], [0], threading.Event()
+        held, opened, stop, midway = [], [0], threading.Event(), threading.Event()
 
         def attack():
             # Goes on until the checks below are done, and at least 2,000 connections.
@@ -176,11 +176,12 @@ def test_flood_of_half_open_and_garbage_connections_does_not_lock_subscribers_ou
                 opened[0] += 1
                 held.append(s)
                 i += 1
+                if opened[0] == 500:
+                    midway.set()
 
         attacker = threading.Thread(target=attack)
         attacker.start()
-        while opened[0] < 500:  # well into the flood
-            time.sleep(0.01)
+        assert midway.wait(30), "the flood did not get going"  # well into the flood
         # A new, authorized subscriber gets in within a second, during the flood.
         t0 = time.monotonic()
         bob = curve_sub(ctx, root, "bob", ep)
