@@ -30,15 +30,15 @@ fn samples() -> Vec<(String, Vec<u8>)> {
         out = vec![
             (
                 "er_8".into(),
-                include_bytes!("../src/fix/testdata/er_8.fix").to_vec(),
+                include_bytes!("../crates/fixcurve-proto/src/fix/testdata/er_8.fix").to_vec(),
             ),
             (
                 "md_w".into(),
-                include_bytes!("../src/fix/testdata/md_w.fix").to_vec(),
+                include_bytes!("../crates/fixcurve-proto/src/fix/testdata/md_w.fix").to_vec(),
             ),
             (
                 "md_x".into(),
-                include_bytes!("../src/fix/testdata/md_x.fix").to_vec(),
+                include_bytes!("../crates/fixcurve-proto/src/fix/testdata/md_x.fix").to_vec(),
             ),
         ];
     }

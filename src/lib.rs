@@ -1,8 +1,12 @@
 //! fixcurve: FIX over mTLS in, CURVE-secured ZeroMQ PUB/SUB out.
 //!
-//! The protocol logic (ZMTP/CURVE handshake, FIX codec, FIX session, normalizer) is sans-IO:
-//! deterministic state machines fed bytes and time, returning bytes and events. The tokio
-//! layers (`pubsub`, `fix::transport`, `bridge`) only move bytes between sockets and them.
+//! The protocol logic (ZMTP/CURVE handshake, FIX codec, FIX session, normalizer, envelope)
+//! lives in the sans-IO `fixcurve-proto` crate, re-exported here under the same paths. This
+//! crate is the I/O on top: the tokio layers (`pubsub`, `fix::transport`, `bridge`) move
+//! bytes between sockets and those state machines and carry out the work they ask for
+//! (sequence-store writes, fsync), plus the keyring, TLS, CLI and tools.
+
+pub use fixcurve_proto::{curve, envelope, normalize, secret, zmtp};
 
 pub mod admission;
 pub mod audit;
@@ -12,14 +16,9 @@ pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;
-pub mod curve;
-pub mod envelope;
 pub mod fix;
 pub mod keyring;
 pub mod keys;
 pub mod metrics;
-pub mod normalize;
 pub mod pubsub;
-pub mod secret;
 pub mod tls;
-pub mod zmtp;

@@ -4,8 +4,8 @@
 #![no_main]
 
 use bytes::BytesMut;
-use fixcurve::curve::{ClientSession, ServerEvent, ServerSession};
-use fixcurve::keys::{Keypair, SecretKey};
+use fixcurve_proto::curve::{ClientSession, ServerEvent, ServerSession};
+use fixcurve_proto::keys::{Keypair, SecretKey};
 use libfuzzer_sys::fuzz_target;
 
 struct Det(u8);
@@ -48,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
         0 => {}
         1 => s
             .input()
-            .extend_from_slice(&fixcurve::zmtp::greeting::encode("CURVE", false)),
+            .extend_from_slice(&fixcurve_proto::zmtp::greeting::encode("CURVE", false)),
         _ => {
             let client = Keypair::from_secret(SecretKey::from_bytes([5u8; 32]));
             let mut c = ClientSession::new(client, server.public, 4096, Box::new(Det(2)));

@@ -3,8 +3,8 @@
 //! frame never exceeds the size limit.
 #![no_main]
 
-use fixcurve::fix::codec::{checksum, peek_logon, Decoder, DecoderLimits};
-use fixcurve::fix::groups;
+use fixcurve_proto::fix::codec::{checksum, peek_logon, Decoder, DecoderLimits};
+use fixcurve_proto::fix::groups;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

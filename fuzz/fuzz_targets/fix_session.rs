@@ -7,10 +7,11 @@
 
 use std::time::{Duration, Instant};
 
-use fixcurve::fix::codec::{frame_body, Decoder, DecoderLimits};
-use fixcurve::fix::session::{utc_timestamp_string, Role, Session, SessionConfig, SessionEvent};
-use fixcurve::fix::store::MemoryStore;
-use fixcurve::fix::Field;
+use fixcurve_proto::fix::codec::{frame_body, Decoder, DecoderLimits};
+use fixcurve_proto::fix::session::{
+    utc_timestamp_string, MemoryStore, Role, Session, SessionConfig, SessionEvent,
+};
+use fixcurve_proto::fix::Field;
 use libfuzzer_sys::fuzz_target;
 
 const TYPES: [&str; 12] = ["A", "0", "1", "2", "3", "4", "5", "D", "8", "W", "ZZ", "j"];
@@ -42,7 +43,8 @@ fuzz_target!(|data: &[u8]| {
     cfg.heartbeat_secs = 5;
     cfg.max_queued = 16;
     cfg.max_msgs_per_sec = Some(200);
-    let Ok(mut s) = Session::with_wall_clock(cfg, Box::new(MemoryStore::new()), t0, wall0) else {
+    let mut store = MemoryStore::new();
+    let Ok(mut s) = Session::new(cfg, store.state(), t0, wall0) else {
         return;
     };
     s.connect(t0);
@@ -120,7 +122,18 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
+        // The driver's part: store work first, then loads a chunk at a time; the store must
+        // end up exactly where the session says it is.
         let mut d = Decoder::new(DecoderLimits::default());
+        loop {
+            if let Some(w) = s.poll_store() {
+                store.apply(w);
+            }
+            assert_eq!(store.state(), s.seq_state());
+            let Some(req) = s.poll_load() else { break };
+            assert!(req.begin <= req.end && req.end - req.begin < 256);
+            s.handle_loaded(store.load(req), now);
+        }
         while let Some(out) = s.poll_transmit() {
             d.feed(&out);
             let m = d.next().expect("whole frame").expect("valid frame");
@@ -152,7 +165,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         // Whatever the peer sent, our numbers stay within the FIX bound.
-        assert!(s.next_target_seq() <= fixcurve::fix::session::MAX_SEQ_NUM + 1);
+        assert!(s.next_target_seq() <= fixcurve_proto::fix::session::MAX_SEQ_NUM + 1);
         if let Some(t) = s.poll_timeout() {
             assert!(t >= t0);
         }

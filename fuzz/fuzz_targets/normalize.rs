@@ -2,9 +2,9 @@
 //! out round-trips through the MessagePack envelope unchanged.
 #![no_main]
 
-use fixcurve::envelope::{Envelope, VERSION};
-use fixcurve::fix::Field;
-use fixcurve::normalize::Normalizer;
+use fixcurve_proto::envelope::{Envelope, VERSION};
+use fixcurve_proto::fix::Field;
+use fixcurve_proto::normalize::Normalizer;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

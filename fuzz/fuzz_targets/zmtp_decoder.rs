@@ -3,7 +3,7 @@
 #![no_main]
 
 use bytes::BytesMut;
-use fixcurve::zmtp::{command, greeting, FrameDecoder, Metadata};
+use fixcurve_proto::zmtp::{command, greeting, FrameDecoder, Metadata};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

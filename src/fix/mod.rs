@@ -1,15 +1,9 @@
-//! The FIX side: codec, session layer, sequence store and the TLS transports.
-//!
-//! Everything here except `transport` is sans-IO: bytes and time in, bytes and events out.
+//! The FIX side. The codec, messages, groups, dictionaries and the session state machine are
+//! the sans-IO ones of `fixcurve-proto`; this crate adds what touches disk and sockets: the
+//! sequence store, dictionary files and the TLS transports.
 
-pub mod codec;
+pub use fixcurve_proto::fix::{codec, field, groups, message, session, tag, Field, Message};
+
 pub mod dictionary;
-pub mod field;
-pub mod groups;
-pub mod message;
-pub mod session;
 pub mod store;
 pub mod transport;
-
-pub use field::Field;
-pub use message::Message;

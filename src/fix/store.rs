@@ -3,10 +3,10 @@
 //! A FIX session must never reuse a MsgSeqNum and must be able to resend what it sent, across
 //! crashes. [`FileStore`] keeps one append-only journal per session: every record carries a
 //! length and a checksum, so a record torn by a crash or `kill -9` mid-write is detected on the
-//! next open and cut off, leaving the last complete state. Writes are batched: the session calls
-//! [`SeqStore::commit`] once per input batch that produced bytes to send (before any of them
-//! leaves the process), and that is one `write` plus one `fdatasync`. A batch that only moved
-//! the peer's sequence number forward (market data in, nothing out) is [`SeqStore::flush`]ed:
+//! next open and cut off, leaving the last complete state. The sans-IO session hands out its
+//! changes as [`StoreWork`], one batch per input: a batch that produced bytes to send is applied
+//! with `sync` (one `write` plus one `fdatasync`, before any of them leaves the process). A
+//! batch that only moved the peer's sequence number forward (market data in, nothing out) is
 //! written, so it survives a crash of this process, but not waited for on disk. The session
 //! syncs it shortly after (see `Session::poll_timeout`); if the machine itself fails in between,
 //! the restarted session asks the peer again for what it had already received, as after any
@@ -17,6 +17,8 @@ use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+
+pub use crate::fix::session::{LoadRequest, MemoryStore, SeqState, StoreOp, StoreWork};
 
 /// Why the store failed. Each names the file involved.
 #[derive(Debug, thiserror::Error)]
@@ -37,119 +39,27 @@ pub enum StoreError {
     Corrupt { path: PathBuf, seq: u64 },
 }
 
-/// What a session persists. Implementations must make everything recorded before `commit`
-/// returns durable; reads reflect uncommitted writes too.
+/// Where a session's [`StoreWork`] goes: the driver owns one and carries out what the
+/// sans-IO session asks for.
 pub trait SeqStore: Send {
-    /// MsgSeqNum of the next message we send.
-    fn next_sender_seq(&self) -> u64;
-    /// MsgSeqNum we expect next from the peer.
-    fn next_target_seq(&self) -> u64;
-    fn set_next_sender_seq(&mut self, n: u64) -> Result<(), StoreError>;
-    fn set_next_target_seq(&mut self, n: u64) -> Result<(), StoreError>;
-    /// Records an application message we send with `seq` (whole frame) and advances the next
-    /// sender seq to `seq + 1`.
-    fn save_sent(&mut self, seq: u64, raw: &[u8]) -> Result<(), StoreError>;
-    /// Stored messages with `begin <= seq <= end`, ascending.
-    fn sent_range(&mut self, begin: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
-    /// Both sequence numbers back to 1, stored messages dropped (ResetSeqNumFlag).
-    fn reset(&mut self) -> Result<(), StoreError>;
-    /// Makes every change so far durable.
-    fn commit(&mut self) -> Result<(), StoreError> {
-        Ok(())
-    }
-    /// Writes every change so far without waiting for the disk: it survives the process
-    /// (`kill -9`), not the machine. Returns whether something now awaits a `commit`.
-    fn flush(&mut self) -> Result<bool, StoreError> {
-        self.commit().map(|()| false)
-    }
-    /// Start (Unix seconds) of the schedule period these numbers belong to, if recorded: a
-    /// session with a schedule resets when a new period has begun since.
-    fn period(&self) -> Option<i64> {
-        None
-    }
-    fn set_period(&mut self, _unix_secs: i64) -> Result<(), StoreError> {
-        Ok(())
-    }
-}
-
-/// Volatile store for tests and for sessions configured without persistence.
-#[derive(Debug, Clone)]
-pub struct MemoryStore {
-    sender: u64,
-    target: u64,
-    sent: BTreeMap<u64, Vec<u8>>,
-    period: Option<i64>,
-}
-
-impl Default for MemoryStore {
-    fn default() -> Self {
-        MemoryStore {
-            sender: 1,
-            target: 1,
-            sent: BTreeMap::new(),
-            period: None,
-        }
-    }
-}
-
-impl MemoryStore {
-    pub fn new() -> MemoryStore {
-        MemoryStore::default()
-    }
-
-    /// A store that resumes at the given sequence numbers.
-    pub fn with_seqs(next_sender: u64, next_target: u64) -> MemoryStore {
-        MemoryStore {
-            sender: next_sender,
-            target: next_target,
-            sent: BTreeMap::new(),
-            period: None,
-        }
-    }
+    /// What a new session on this store resumes from.
+    fn state(&self) -> SeqState;
+    /// Carries out one batch: written when it returns, and durable too when `work.sync`.
+    fn apply(&mut self, work: StoreWork) -> Result<(), StoreError>;
+    /// The stored messages a resend answer asks for, ascending.
+    fn load(&mut self, req: LoadRequest) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
 }
 
 impl SeqStore for MemoryStore {
-    fn next_sender_seq(&self) -> u64 {
-        self.sender
+    fn state(&self) -> SeqState {
+        MemoryStore::state(self)
     }
-    fn next_target_seq(&self) -> u64 {
-        self.target
-    }
-    fn set_next_sender_seq(&mut self, n: u64) -> Result<(), StoreError> {
-        self.sender = n;
+    fn apply(&mut self, work: StoreWork) -> Result<(), StoreError> {
+        MemoryStore::apply(self, work);
         Ok(())
     }
-    fn set_next_target_seq(&mut self, n: u64) -> Result<(), StoreError> {
-        self.target = n;
-        Ok(())
-    }
-    fn save_sent(&mut self, seq: u64, raw: &[u8]) -> Result<(), StoreError> {
-        self.sent.insert(seq, raw.to_vec());
-        self.sender = seq + 1;
-        Ok(())
-    }
-    fn sent_range(&mut self, begin: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        if begin > end {
-            return Ok(Vec::new());
-        }
-        Ok(self
-            .sent
-            .range(begin..=end)
-            .map(|(k, v)| (*k, v.clone()))
-            .collect())
-    }
-    fn reset(&mut self) -> Result<(), StoreError> {
-        let period = self.period;
-        *self = MemoryStore::default();
-        self.period = period;
-        Ok(())
-    }
-    fn period(&self) -> Option<i64> {
-        self.period
-    }
-    fn set_period(&mut self, unix_secs: i64) -> Result<(), StoreError> {
-        self.period = Some(unix_secs);
-        Ok(())
+    fn load(&mut self, req: LoadRequest) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        Ok(MemoryStore::load(self, req))
     }
 }
 
@@ -488,15 +398,45 @@ impl Drop for FileStore {
 }
 
 impl SeqStore for FileStore {
-    fn next_sender_seq(&self) -> u64 {
+    fn state(&self) -> SeqState {
+        SeqState {
+            next_sender: self.sender,
+            next_target: self.target,
+            period: self.period(),
+        }
+    }
+    fn apply(&mut self, work: StoreWork) -> Result<(), StoreError> {
+        for op in work.ops {
+            match op {
+                StoreOp::NextSender(n) => self.set_next_sender_seq(n)?,
+                StoreOp::NextTarget(n) => self.set_next_target_seq(n)?,
+                StoreOp::Sent { seq, raw } => self.save_sent(seq, &raw)?,
+                StoreOp::Reset => self.reset()?,
+                StoreOp::Period(p) => self.set_period(p)?,
+            }
+        }
+        if work.sync {
+            self.commit()
+        } else {
+            self.flush().map(|_| ())
+        }
+    }
+    fn load(&mut self, req: LoadRequest) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.sent_range(req.begin, req.end)
+    }
+}
+
+/// The record-level operations `apply` is made of (public for tests and tools).
+impl FileStore {
+    pub fn next_sender_seq(&self) -> u64 {
         self.sender
     }
     /// Kept beside the journal (`<session>.period`, one number): rare, tiny, replaced whole.
-    fn period(&self) -> Option<i64> {
+    pub fn period(&self) -> Option<i64> {
         let text = std::fs::read_to_string(self.path.with_extension("period")).ok()?;
         text.trim().parse().ok()
     }
-    fn set_period(&mut self, unix_secs: i64) -> Result<(), StoreError> {
+    pub fn set_period(&mut self, unix_secs: i64) -> Result<(), StoreError> {
         let path = self.path.with_extension("period");
         crate::keys::fsutil::write_atomic(&path, unix_secs.to_string().as_bytes(), 0o600).map_err(
             |e| StoreError::Io {
@@ -505,24 +445,24 @@ impl SeqStore for FileStore {
             },
         )
     }
-    fn next_target_seq(&self) -> u64 {
+    pub fn next_target_seq(&self) -> u64 {
         self.target
     }
-    fn set_next_sender_seq(&mut self, n: u64) -> Result<(), StoreError> {
+    pub fn set_next_sender_seq(&mut self, n: u64) -> Result<(), StoreError> {
         if n != self.sender {
             self.sender = n;
             self.sender_dirty = true;
         }
         Ok(())
     }
-    fn set_next_target_seq(&mut self, n: u64) -> Result<(), StoreError> {
+    pub fn set_next_target_seq(&mut self, n: u64) -> Result<(), StoreError> {
         if n != self.target {
             self.target = n;
             self.target_dirty = true;
         }
         Ok(())
     }
-    fn save_sent(&mut self, seq: u64, raw: &[u8]) -> Result<(), StoreError> {
+    pub fn save_sent(&mut self, seq: u64, raw: &[u8]) -> Result<(), StoreError> {
         let off = self.file_len + self.pending.len() as u64 + (RECORD_HEAD + 8) as u64;
         encode_record(&mut self.pending, KIND_SENT, &[&seq.to_le_bytes(), raw]);
         self.sent.insert(seq, (off, raw.len() as u32));
@@ -530,7 +470,7 @@ impl SeqStore for FileStore {
         self.sender_dirty = false;
         Ok(())
     }
-    fn sent_range(&mut self, begin: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    pub fn sent_range(&mut self, begin: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         if begin > end {
             return Ok(Vec::new());
         }
@@ -541,7 +481,7 @@ impl SeqStore for FileStore {
         }
         Ok(out)
     }
-    fn reset(&mut self) -> Result<(), StoreError> {
+    pub fn reset(&mut self) -> Result<(), StoreError> {
         // A fresh journal holding one state record: compaction comes for free with resets.
         self.pending.clear();
         self.sent.clear();
@@ -565,7 +505,7 @@ impl SeqStore for FileStore {
         self.unsynced = false;
         Ok(())
     }
-    fn commit(&mut self) -> Result<(), StoreError> {
+    pub fn commit(&mut self) -> Result<(), StoreError> {
         if !self.flush()? {
             return Ok(());
         }
@@ -576,7 +516,7 @@ impl SeqStore for FileStore {
         }
         Ok(())
     }
-    fn flush(&mut self) -> Result<bool, StoreError> {
+    pub fn flush(&mut self) -> Result<bool, StoreError> {
         let before = self.pending.len();
         if self.sender_dirty {
             encode_record(

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::audit::{AuditLog, AuditRecord, Side};
 use crate::fix::session::{Session, SessionConfig, SessionEvent};
-use crate::fix::store::FileStore;
+use crate::fix::store::{FileStore, SeqStore};
 use crate::fix::Field;
 
 /// Writes that make no progress for this long mean the peer stopped reading.
@@ -178,7 +178,15 @@ where
             return ended;
         }
     };
-    let mut session = match Session::new(cfg.clone(), Box::new(store), std::time::Instant::now()) {
+    let mut store = Some(store);
+    let resume = store.as_ref().map(|s| s.state()).unwrap_or_default();
+    let started = Session::new(
+        cfg.clone(),
+        resume,
+        std::time::Instant::now(),
+        time::OffsetDateTime::now_utc(),
+    );
+    let mut session = match started {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(session = %label, error = %e, "session not started");
@@ -203,6 +211,7 @@ where
     // moment the bytes arrived, not when the session finished with them.
     let mut batch_ns = super::now_ns();
     loop {
+        settle(&mut session, &mut store).await;
         wbuf.clear();
         session.drain_transmit(&mut wbuf);
         if !wbuf.is_empty() {
@@ -281,6 +290,7 @@ where
         }
         if disconnect_reason.is_some() {
             // Flush whatever the session queued with its Disconnect (e.g. a Logout).
+            settle(&mut session, &mut store).await;
             wbuf.clear();
             session.drain_transmit(&mut wbuf);
             if !wbuf.is_empty() {
@@ -367,6 +377,62 @@ where
     tracing::info!(session = %label, peer = %conn.peer, reason = %reason, "FIX connection closed");
     let _ = tokio::time::timeout(Duration::from_secs(2), wr.shutdown()).await;
     ended
+}
+
+/// Carries out the session's store work before anything it produced is written: a batch
+/// that must be durable is applied (and `fdatasync`ed) on the blocking pool, never on an
+/// async worker; one that only writes is applied here (a `pwrite` to the page cache). Then
+/// answers at most one resend load, so a huge ResendRequest is read a chunk per write.
+async fn settle(session: &mut Session, store: &mut Option<FileStore>) {
+    let mut loaded = false;
+    loop {
+        if let Some(work) = session.poll_store() {
+            let result = match store.take() {
+                None => Err("the sequence store is gone after an earlier failure".to_string()),
+                Some(mut s) if work.sync => {
+                    let done = tokio::task::spawn_blocking(move || {
+                        let r = s.apply(work);
+                        (s, r)
+                    })
+                    .await;
+                    match done {
+                        Ok((s, r)) => {
+                            *store = Some(s);
+                            r.map_err(|e| e.to_string())
+                        }
+                        Err(e) => Err(format!("sequence store task failed: {e}")),
+                    }
+                }
+                Some(mut s) => {
+                    let r = s.apply(work).map_err(|e| e.to_string());
+                    *store = Some(s);
+                    r
+                }
+            };
+            if let Err(reason) = result {
+                session.handle_store_failure(&reason);
+                return;
+            }
+        }
+        if loaded {
+            return;
+        }
+        let Some(req) = session.poll_load() else {
+            return;
+        };
+        let Some(s) = store.as_mut() else {
+            session.handle_store_failure("the sequence store is gone after an earlier failure");
+            return;
+        };
+        match s.load(req) {
+            Ok(msgs) => session.handle_loaded(msgs, std::time::Instant::now()),
+            Err(e) => {
+                session.handle_store_failure(&e.to_string());
+                return;
+            }
+        }
+        loaded = true;
+    }
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {

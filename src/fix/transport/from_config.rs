@@ -26,9 +26,11 @@ fn dictionary(
     let err = |key: &str, e: crate::fix::dictionary::DictionaryError| {
         format!("session {} {key}: {e}", s.id())
     };
-    let mut d = Dictionary::load(p).map_err(|e| err("data_dictionary", e))?;
+    let mut d = crate::fix::dictionary::load(p).map_err(|e| err("data_dictionary", e))?;
     if let Some(app) = &s.app_data_dictionary {
-        d = d.with_application(Dictionary::load(app).map_err(|e| err("app_data_dictionary", e))?);
+        d = d.with_application(
+            crate::fix::dictionary::load(app).map_err(|e| err("app_data_dictionary", e))?,
+        );
     }
     Ok(Some(std::sync::Arc::new(d)))
 }

@@ -11,15 +11,19 @@
 //! and OrigSendingTime, administrative ones gap-filled), SequenceReset, Reject with
 //! SessionRejectReason, and the Logout handshake.
 //!
-//! Driver contract: after every call, drain `poll_transmit` (write those bytes in order) and
-//! then `poll_event`; on [`SessionEvent::Disconnect`], flush what was polled and close the socket.
-//! A large ResendRequest is answered a chunk at a time: while [`Session::transmit_pending`]
-//! is true, keep writing before reading more input, so memory stays bounded whatever range
-//! the peer asks for.
+//! Driver contract: after every call, (1) carry out [`Session::poll_store`]'s work (durably
+//! when it says `sync`), (2) answer [`Session::poll_load`] with [`Session::handle_loaded`],
+//! (3) drain `poll_transmit` (write those bytes in order) and then `poll_event`; on
+//! [`SessionEvent::Disconnect`], flush what was polled and close the socket. A store failure
+//! goes back through [`Session::handle_store_failure`] before anything is written. A large
+//! ResendRequest is answered a chunk at a time: while [`Session::transmit_pending`] is true,
+//! keep loading and writing before reading more input, so memory stays bounded whatever
+//! range the peer asks for.
 
 mod config;
 mod events;
 mod inbound;
+mod persist;
 mod resend;
 pub mod schedule;
 mod time;
@@ -32,11 +36,11 @@ use ::time::OffsetDateTime;
 pub use self::config::{is_valid_msg_type, Rejection, Role, SessionConfig, Validator, MAX_SEQ_NUM};
 use self::events::AppRefusal;
 pub use self::events::{reject_reason, SessionError, SessionEvent, SessionState, SessionStats};
+pub use self::persist::{LoadRequest, MemoryStore, SeqState, StoreOp, StoreWork};
 pub use self::time::{format_utc_timestamp, parse_utc_timestamp, utc_timestamp_string};
 use super::codec::{frame_body, put_field, put_uint_field, Decoder, DecoderLimits};
 use super::field::Field;
 use super::message::{is_admin_msg_type, Message};
-use super::store::{SeqStore, StoreError};
 
 /// A queued early message; `answered` marks a ResendRequest already served on arrival.
 struct Queued {
@@ -46,7 +50,13 @@ struct Queued {
 
 pub struct Session {
     cfg: SessionConfig,
-    store: Box<dyn SeqStore>,
+    /// The sequence numbers as of everything handed out in `work` (the store catches up).
+    seqs: SeqState,
+    /// Store changes of the current call, not yet polled.
+    work: StoreWork,
+    /// A chunk of stored messages the resend answer waits for; `load_polled` once handed out.
+    load: Option<LoadRequest>,
+    load_polled: bool,
     decoder: Decoder,
     state: SessionState,
     epoch_instant: Instant,
@@ -102,19 +112,11 @@ fn text_of(f: Option<Field<'_>>) -> Option<String> {
 }
 
 impl Session {
-    /// A session whose wall clock is the system's UTC clock at `now`.
+    /// A session resuming from `resume` (what the store holds), whose wall clock reads `wall`
+    /// at `now`: the session never reads a clock, so tests replay exact bytes.
     pub fn new(
         cfg: SessionConfig,
-        store: Box<dyn SeqStore>,
-        now: Instant,
-    ) -> Result<Session, SessionError> {
-        Session::with_wall_clock(cfg, store, now, OffsetDateTime::now_utc())
-    }
-
-    /// A session whose wall clock reads `wall` at `now` (deterministic tests, replays).
-    pub fn with_wall_clock(
-        cfg: SessionConfig,
-        store: Box<dyn SeqStore>,
+        resume: SeqState,
         now: Instant,
         wall: OffsetDateTime,
     ) -> Result<Session, SessionError> {
@@ -139,7 +141,10 @@ impl Session {
         let heartbeat = Duration::from_secs(cfg.heartbeat_secs as u64);
         Ok(Session {
             cfg,
-            store,
+            seqs: resume,
+            work: StoreWork::default(),
+            load: None,
+            load_polled: false,
             decoder,
             state: SessionState::Created,
             epoch_instant: now,
@@ -179,19 +184,60 @@ impl Session {
     pub fn stats(&self) -> SessionStats {
         self.stats
     }
+    /// MsgSeqNum of the next message we send.
     pub fn next_sender_seq(&self) -> u64 {
-        self.store.next_sender_seq()
+        self.seqs.next_sender
     }
+    /// MsgSeqNum we expect next from the peer.
     pub fn next_target_seq(&self) -> u64 {
-        self.store.next_target_seq()
+        self.seqs.next_target
+    }
+    /// The sequence state, as the store will hold it once the polled work is carried out.
+    pub fn seq_state(&self) -> SeqState {
+        self.seqs
     }
     /// The negotiated heartbeat interval.
     pub fn heartbeat_interval(&self) -> Duration {
         self.heartbeat
     }
-    /// Gives the store back, e.g. to build the next connection's session.
-    pub fn into_store(self) -> Box<dyn SeqStore> {
-        self.store
+    /// Store work of the last call: carry it out before sending what it produced.
+    pub fn poll_store(&mut self) -> Option<StoreWork> {
+        if self.work.is_empty() {
+            None
+        } else {
+            Some(std::mem::take(&mut self.work))
+        }
+    }
+
+    /// Stored messages the resend answer needs next (answer with `handle_loaded`).
+    pub fn poll_load(&mut self) -> Option<LoadRequest> {
+        if self.load_polled {
+            return None;
+        }
+        let req = self.load?;
+        self.load_polled = true;
+        Some(req)
+    }
+
+    /// The messages a [`LoadRequest`] asked for, ascending (missing ones are gap-filled).
+    pub fn handle_loaded(&mut self, stored: Vec<(u64, Vec<u8>)>, now: Instant) {
+        let Some(req) = self.load.take() else {
+            return;
+        };
+        self.load_polled = false;
+        self.resend_chunk(req, stored);
+        self.finish(now);
+    }
+
+    /// The store could not carry out polled work: nothing produced since may leave (it could
+    /// reuse a sequence number); the connection ends.
+    pub fn handle_store_failure(&mut self, reason: &str) {
+        self.transmit.clear();
+        self.held.clear();
+        self.resend = None;
+        self.load = None;
+        self.load_polled = false;
+        self.disconnect(format!("sequence store failed: {reason}"));
     }
 
     /// The connection is up. Initiator: sends Logon. Acceptor: starts the logon timer.
@@ -209,10 +255,7 @@ impl Session {
                 return;
             }
             if self.cfg.reset_on_logon {
-                if let Err(e) = self.store.reset() {
-                    self.store_failed(e);
-                    return;
-                }
+                self.reset_seqs();
             }
             let reset = self.cfg.reset_on_logon;
             self.send_logon(reset, self.cfg.heartbeat_secs as u64, now);
@@ -372,22 +415,19 @@ impl Session {
             }
             data_tag = super::codec::data_tag_for_length(f.tag);
         }
-        let seq = self.store.next_sender_seq();
+        let seq = self.seqs.next_sender;
         let raw = self.build(msg_type, seq, now, |b| {
             for f in fields {
                 put_field(b, f.tag, f.value);
             }
         });
-        if let Err(source) = self
-            .store
-            .save_sent(seq, &raw)
-            .and_then(|_| self.store.commit())
-        {
-            let session = self.cfg.session_id();
-            self.store_failed_reason(&source);
-            return Err(SessionError::Store { session, source });
-        }
+        self.seqs.next_sender = seq.saturating_add(1);
+        self.work.ops.push(StoreOp::Sent {
+            seq,
+            raw: raw.clone(),
+        });
         self.push_transmit(raw, now);
+        self.finish(now);
         Ok(seq)
     }
 
@@ -448,17 +488,13 @@ impl Session {
             return Err("outside the session schedule".into());
         };
         let start_secs = start.as_second();
-        let recorded = self.store.period();
+        let recorded = self.seqs.period;
         if recorded != Some(start_secs) {
             if self.cfg.reset_each_period && recorded.is_some_and(|p| p < start_secs) {
-                if let Err(e) = self.store.reset() {
-                    self.store_failed_reason(&e);
-                    return Err(format!("sequence store: {e}"));
-                }
+                self.reset_seqs();
             }
-            if let Err(e) = self.store.set_period(start_secs) {
-                return Err(format!("sequence store: {e}"));
-            }
+            self.seqs.period = Some(start_secs);
+            self.work.ops.push(StoreOp::Period(start_secs));
         }
         let left = end.duration_since(t);
         let left = std::time::Duration::try_from(left).unwrap_or_default();
@@ -507,12 +543,9 @@ impl Session {
     /// Sends a session-level message with the next sender seq (not stored: gap-filled on
     /// resend).
     fn send_admin(&mut self, msg_type: &str, now: Instant, body: impl FnOnce(&mut Vec<u8>)) {
-        let seq = self.store.next_sender_seq();
+        let seq = self.seqs.next_sender;
         let raw = self.build(msg_type, seq, now, body);
-        if let Err(e) = self.store.set_next_sender_seq(seq.saturating_add(1)) {
-            self.store_failed(e);
-            return;
-        }
+        self.set_next_sender(seq.saturating_add(1));
         self.push_transmit(raw, now);
     }
 
@@ -569,15 +602,37 @@ impl Session {
     }
 
     fn incr_target(&mut self, seq: u64) {
-        if let Err(e) = self.store.set_next_target_seq(seq.saturating_add(1)) {
-            self.store_failed(e);
-        }
+        self.set_next_target(seq.saturating_add(1));
     }
 
     fn incr_target_if_expected(&mut self, seq: u64) {
-        if seq == self.store.next_target_seq() {
+        if seq == self.seqs.next_target {
             self.incr_target(seq);
         }
+    }
+
+    /// Successive number changes in one batch collapse into the last (one record, not one
+    /// per message of a burst).
+    fn set_next_sender(&mut self, n: u64) {
+        self.seqs.next_sender = n;
+        match self.work.ops.last_mut() {
+            Some(StoreOp::NextSender(m)) => *m = n,
+            _ => self.work.ops.push(StoreOp::NextSender(n)),
+        }
+    }
+
+    fn set_next_target(&mut self, n: u64) {
+        self.seqs.next_target = n;
+        match self.work.ops.last_mut() {
+            Some(StoreOp::NextTarget(m)) => *m = n,
+            _ => self.work.ops.push(StoreOp::NextTarget(n)),
+        }
+    }
+
+    fn reset_seqs(&mut self) {
+        self.seqs.next_sender = 1;
+        self.seqs.next_target = 1;
+        self.work.ops.push(StoreOp::Reset);
     }
 
     fn logout_and_disconnect(&mut self, reason: String) {
@@ -605,38 +660,20 @@ impl Session {
         self.events.push_back(SessionEvent::Disconnect { reason });
     }
 
-    fn store_failed_reason(&mut self, e: &StoreError) {
-        // Nothing produced in this batch may leave: it could reuse a sequence number.
-        self.transmit.clear();
-        self.held.clear();
-        self.resend = None;
-        self.disconnect(format!("sequence store failed: {e}"));
-    }
-
-    fn store_failed(&mut self, e: StoreError) {
-        self.store_failed_reason(&e);
-    }
-
-    /// Makes this batch's store changes durable before its bytes can be polled. A batch that
-    /// produced nothing to send only writes them (no sequence number of ours can be reused
-    /// by what has not left) and leaves the sync to `sync_due`, so inbound market data never
-    /// waits for the disk.
+    /// Decides how durable this call's store work must be: a call that produced bytes to send
+    /// needs it synced before they leave; one that sent nothing (market data in) only written,
+    /// with the sync due `inbound_sync_after` later, so inbound data never waits for the disk
+    /// (no sequence number of ours can be reused by what has not left).
     fn finish(&mut self, now: Instant) {
         let leaving = !self.transmit.is_empty() || !self.held.is_empty();
         let strict = self.cfg.inbound_sync_after.is_zero();
-        let result = if leaving || strict || self.sync_due.is_some_and(|d| now >= d) {
+        let due = self.sync_due.is_some_and(|d| now >= d);
+        if leaving || due || (strict && !self.work.ops.is_empty()) {
             self.sync_due = None;
-            self.store.commit()
-        } else {
-            self.store.flush().map(|unsynced| {
-                if unsynced {
-                    self.sync_due
-                        .get_or_insert(now + self.cfg.inbound_sync_after);
-                }
-            })
-        };
-        if let Err(e) = result {
-            self.store_failed(e);
+            self.work.sync = true;
+        } else if !self.work.ops.is_empty() {
+            self.sync_due
+                .get_or_insert(now + self.cfg.inbound_sync_after);
         }
     }
 }
@@ -646,8 +683,8 @@ impl std::fmt::Debug for Session {
         f.debug_struct("Session")
             .field("session", &self.cfg.session_id())
             .field("state", &self.state)
-            .field("next_sender_seq", &self.store.next_sender_seq())
-            .field("next_target_seq", &self.store.next_target_seq())
+            .field("next_sender_seq", &self.seqs.next_sender)
+            .field("next_target_seq", &self.seqs.next_target)
             .finish_non_exhaustive()
     }
 }

@@ -74,7 +74,7 @@ impl Session {
         if !self.header_ok(msg, seq, now) {
             return false;
         }
-        let expected = self.store.next_target_seq();
+        let expected = self.seqs.next_target;
         if too_high && seq > expected {
             self.target_too_high(msg.clone(), seq, false);
             return false;
@@ -228,7 +228,7 @@ impl Session {
     }
 
     pub(super) fn target_too_high(&mut self, msg: Message, seq: u64, answered: bool) {
-        let expected = self.store.next_target_seq();
+        let expected = self.seqs.next_target;
         self.highest_seen = self.highest_seen.max(seq);
         let size = msg.as_bytes().len();
         if self.queue.len() < self.cfg.max_queued
@@ -282,7 +282,7 @@ impl Session {
             if !matches!(self.state, SessionState::Active | SessionState::LogoutSent) {
                 return;
             }
-            let expected = self.store.next_target_seq();
+            let expected = self.seqs.next_target;
             if self.resend_until.is_some_and(|u| expected > u) {
                 self.resend_until = None;
             }
@@ -367,18 +367,12 @@ impl Session {
         let acceptor = self.cfg.role == Role::Acceptor;
         let we_reset = acceptor && (reset || self.cfg.reset_on_logon);
         if we_reset {
-            if let Err(e) = self.store.reset() {
-                self.store_failed(e);
-                return;
-            }
+            self.reset_seqs();
         } else if reset && !acceptor {
             // The acceptor confirmed (or imposed) a reset: our inbound count restarts.
-            if let Err(e) = self.store.set_next_target_seq(1) {
-                self.store_failed(e);
-                return;
-            }
+            self.set_next_target(1);
         }
-        let expected = self.store.next_target_seq();
+        let expected = self.seqs.next_target;
         if seq < expected {
             self.logout_and_disconnect(format!(
                 "MsgSeqNum too low, expecting {expected} but received {seq}"
@@ -544,10 +538,7 @@ impl Session {
         if !self.header_ok(&msg, 1, now) {
             return;
         }
-        if let Err(e) = self.store.reset() {
-            self.store_failed(e);
-            return;
-        }
+        self.reset_seqs();
         self.queue.clear();
         self.queued_bytes = 0;
         self.highest_seen = 0;
@@ -591,12 +582,9 @@ impl Session {
             }
             return;
         }
-        let expected = self.store.next_target_seq();
+        let expected = self.seqs.next_target;
         if new_seq > expected {
-            if let Err(e) = self.store.set_next_target_seq(new_seq) {
-                self.store_failed(e);
-                return;
-            }
+            self.set_next_target(new_seq);
             self.events.push_back(SessionEvent::SequenceReset {
                 new_seq_num: new_seq,
                 gap_fill,
@@ -614,7 +602,7 @@ impl Session {
     pub(super) fn on_logout(&mut self, msg: Message, now: Instant) {
         let reason = text_of(msg.get(58)).unwrap_or_else(|| "logout".to_owned());
         if let Some(seq) = msg.seq_num() {
-            if seq == self.store.next_target_seq() {
+            if seq == self.seqs.next_target {
                 self.incr_target(seq);
             }
         }

@@ -1,5 +1,6 @@
 //! Reading the QuickFIX XML: `<fields>` (number, name, type, enumerated values),
 //! `<components>`, `<header>`, `<trailer>` and `<messages>`; components expanded in place.
+//! The text comes in; reading the file is the caller's (`fixcurve::fix::dictionary::load`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -8,21 +9,8 @@ use roxmltree::{Document, Node};
 
 use super::{Dictionary, DictionaryError, FieldDef, FieldType, Group, Layout};
 
-/// Dictionaries are a few MB at most (FIX 5.0 SP2 is about 3 MB).
-const MAX_FILE: u64 = 32 * 1024 * 1024;
 /// Components nest a few levels; a cycle must not recurse for ever.
 const MAX_DEPTH: usize = 32;
-
-pub(super) fn load(path: &Path) -> Result<Dictionary, DictionaryError> {
-    let bytes = crate::keys::fsutil::read_bounded(path, MAX_FILE)
-        .map_err(|source| DictionaryError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .ok_or_else(|| format_err(path, "larger than 32 MiB".into()))?;
-    let text = String::from_utf8(bytes).map_err(|_| format_err(path, "not UTF-8 text".into()))?;
-    parse(path, &text)
-}
 
 fn format_err(path: &Path, reason: String) -> DictionaryError {
     DictionaryError::Format {

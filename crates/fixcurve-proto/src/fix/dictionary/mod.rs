@@ -6,7 +6,7 @@
 //! Components are expanded where they are used, so a message layout is a flat list of
 //! fields and repeating groups (which may nest).
 
-mod load;
+mod parse;
 mod validate;
 
 use std::collections::{HashMap, HashSet};
@@ -95,14 +95,9 @@ pub struct Dictionary {
 }
 
 impl Dictionary {
-    /// Reads a QuickFIX-format XML dictionary.
-    pub fn load(path: &Path) -> Result<Dictionary, DictionaryError> {
-        load::load(path)
-    }
-
     /// From XML text (`path` names it in errors).
     pub fn parse(path: &Path, xml: &str) -> Result<Dictionary, DictionaryError> {
-        load::parse(path, xml)
+        parse::parse(path, xml)
     }
 
     /// FIXT.1.1: this (transport) dictionary — header, trailer, session messages — with the

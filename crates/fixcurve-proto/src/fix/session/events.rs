@@ -2,7 +2,6 @@
 
 use super::super::codec::DecodeError;
 use super::super::message::Message;
-use super::super::store::StoreError;
 use super::Rejection;
 
 /// Why `dispatch` does not deliver an application message.
@@ -177,12 +176,6 @@ pub enum SessionError {
     InvalidField { session: String, tag: u32 },
     #[error("session {session}: invalid configuration: {reason}")]
     Config { session: String, reason: String },
-    #[error("session {session}: {source}")]
-    Store {
-        session: String,
-        #[source]
-        source: StoreError,
-    },
 }
 
 /// Counters for metrics.

@@ -387,6 +387,7 @@ fn block_mask(b: &[u8]) -> u64 {
 /// Bit i set when `c[i] == byte`. SSE2 is part of the x86_64 baseline, so no runtime detection.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
+#[allow(unsafe_code)]
 fn mask_of(c: &[u8; 64], byte: u8) -> u64 {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,

@@ -15,7 +15,7 @@ impl Session {
         if !self.header_ok(&msg, seq, now) {
             return;
         }
-        let expected = self.store.next_target_seq();
+        let expected = self.seqs.next_target;
         if seq < expected && msg.poss_dup() {
             self.target_too_low(&msg, seq, expected);
             return;
@@ -58,7 +58,7 @@ impl Session {
     /// OrigSendingTime; everything else in the range (administrative messages) is covered by
     /// SequenceReset-GapFill.
     pub(super) fn answer_resend(&mut self, begin: u64, end: u64, now: Instant) {
-        let last_sent = self.store.next_sender_seq().saturating_sub(1);
+        let last_sent = self.seqs.next_sender.saturating_sub(1);
         // 0 and the FIX 4.0/4.1 "infinity" 999999 mean "up to the last one sent".
         let end = if end == 0 || end >= last_sent {
             last_sent
@@ -90,44 +90,58 @@ impl Session {
         }
     }
 
-    /// Queues the next resent frames (stored application messages re-framed with
-    /// PossDupFlag=Y and OrigSendingTime; gap fills over everything else), at most
-    /// `RESEND_CHUNK` stored messages; when the answer is complete, releases what was held.
+    /// Asks for the next chunk of stored messages (at most `RESEND_CHUNK`) unless one is
+    /// already asked for; `handle_loaded` brings them to `resend_chunk`.
     pub(super) fn resend_step(&mut self) {
-        while let Some(mut c) = self.resend.take() {
-            let upto = c.end.min(c.scan.saturating_add(RESEND_CHUNK - 1));
-            let stored = match self.store.sent_range(c.scan, upto) {
-                Ok(s) => s,
-                Err(e) => {
-                    self.store_failed(e);
-                    return;
-                }
-            };
-            let produced = !stored.is_empty();
-            for (seq, raw) in stored {
-                // An unreadable stored frame is gap-filled over rather than resent as garbage.
-                let Some(resent) = self.rebuild_poss_dup(&raw, c.now) else {
-                    continue;
-                };
-                if seq > c.next {
-                    self.send_gap_fill(c.next, seq, c.now);
-                }
-                self.push_resent(resent, c.now);
-                c.next = seq + 1;
-            }
-            if upto >= c.end {
-                if c.next <= c.end {
-                    self.send_gap_fill(c.next, c.end + 1, c.now);
-                }
-                self.transmit.append(&mut self.held);
-                return;
-            }
-            c.scan = upto + 1;
-            self.resend = Some(c);
-            if produced {
-                return;
-            }
+        if self.load.is_some() {
+            return;
         }
+        if let Some(c) = &self.resend {
+            let end = c.end.min(c.scan.saturating_add(RESEND_CHUNK - 1));
+            self.load = Some(LoadRequest { begin: c.scan, end });
+            self.load_polled = false;
+        }
+    }
+
+    /// Queues the resent frames of one loaded chunk (stored application messages re-framed
+    /// with PossDupFlag=Y and OrigSendingTime; gap fills over everything else); when the
+    /// answer is complete, releases what was held, else asks for the next chunk.
+    pub(super) fn resend_chunk(&mut self, req: LoadRequest, stored: Vec<(u64, Vec<u8>)>) {
+        let Some(mut c) = self.resend.take() else {
+            return;
+        };
+        if req.begin != c.scan {
+            // The answer was widened back while this chunk was loading: load from there.
+            self.resend = Some(c);
+            self.resend_step();
+            return;
+        }
+        let upto = req.end.min(c.end);
+        for (seq, raw) in stored {
+            // Only what was asked for, in order: a store answering more is not trusted.
+            if seq < c.next || seq < c.scan || seq > upto {
+                continue;
+            }
+            // An unreadable stored frame is gap-filled over rather than resent as garbage.
+            let Some(resent) = self.rebuild_poss_dup(&raw, c.now) else {
+                continue;
+            };
+            if seq > c.next {
+                self.send_gap_fill(c.next, seq, c.now);
+            }
+            self.push_resent(resent, c.now);
+            c.next = seq.saturating_add(1);
+        }
+        if upto >= c.end {
+            if c.next <= c.end {
+                self.send_gap_fill(c.next, c.end.saturating_add(1), c.now);
+            }
+            self.transmit.append(&mut self.held);
+            return;
+        }
+        c.scan = upto.saturating_add(1);
+        self.resend = Some(c);
+        self.resend_step();
     }
 
     pub(super) fn send_gap_fill(&mut self, seq: u64, new_seq: u64, now: Instant) {

@@ -101,55 +101,7 @@ pub struct Normalized {
     pub event: Event,
 }
 
-/// Tags accessed by name below.
-pub(crate) mod tag {
-    pub const ACCOUNT: u32 = 1;
-    pub const AVG_PX: u32 = 6;
-    pub const CL_ORD_ID: u32 = 11;
-    pub const CUM_QTY: u32 = 14;
-    pub const CURRENCY: u32 = 15;
-    pub const EXEC_ID: u32 = 17;
-    pub const LAST_PX: u32 = 31;
-    pub const LAST_QTY: u32 = 32;
-    pub const MSG_SEQ_NUM: u32 = 34;
-    pub const MSG_TYPE: u32 = 35;
-    pub const ORDER_ID: u32 = 37;
-    pub const ORDER_QTY: u32 = 38;
-    pub const ORD_STATUS: u32 = 39;
-    pub const ORIG_CL_ORD_ID: u32 = 41;
-    pub const PRICE: u32 = 44;
-    pub const SENDER_COMP_ID: u32 = 49;
-    pub const SIDE: u32 = 54;
-    pub const SYMBOL: u32 = 55;
-    pub const TEXT: u32 = 58;
-    pub const TRANSACT_TIME: u32 = 60;
-    pub const VALID_UNTIL_TIME: u32 = 62;
-    pub const QUOTE_ID: u32 = 117;
-    pub const BID_PX: u32 = 132;
-    pub const OFFER_PX: u32 = 133;
-    pub const BID_SIZE: u32 = 134;
-    pub const OFFER_SIZE: u32 = 135;
-    pub const EXEC_TYPE: u32 = 150;
-    pub const LEAVES_QTY: u32 = 151;
-    pub const MD_REQ_ID: u32 = 262;
-    pub const NO_MD_ENTRIES: u32 = 268;
-    pub const MD_ENTRY_TYPE: u32 = 269;
-    pub const MD_ENTRY_PX: u32 = 270;
-    pub const MD_ENTRY_SIZE: u32 = 271;
-    pub const MD_ENTRY_DATE: u32 = 272;
-    pub const MD_ENTRY_TIME: u32 = 273;
-    pub const MD_ENTRY_ID: u32 = 278;
-    pub const MD_UPDATE_ACTION: u32 = 279;
-    pub const MD_REQ_REJ_REASON: u32 = 281;
-    pub const MD_ENTRY_POSITION_NO: u32 = 290;
-    pub const SECURITY_TRADING_STATUS: u32 = 326;
-    pub const HALT_REASON: u32 = 327;
-    pub const HIGH_PX: u32 = 332;
-    pub const LOW_PX: u32 = 333;
-    pub const TRADING_SESSION_ID: u32 = 336;
-    pub const TRAD_SES_STATUS: u32 = 340;
-    pub const NUMBER_OF_ORDERS: u32 = 346;
-}
+use crate::fix::tag;
 
 /// Longest value quoted back in an error.
 const ERR_VALUE_MAX: usize = 40;
