@@ -10,7 +10,10 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 /// Z85 text of a 32-byte key is always 40 characters.
 pub const Z85_KEY_LEN: usize = 40;
 
+/// Why text is not a Z85 key.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+// Each variant is documented by its `#[error]` text, which is what users read.
+#[allow(missing_docs)]
 pub enum KeyError {
     #[error("a Z85 key must be 40 characters, got {0}")]
     BadLength(usize),
@@ -23,14 +26,17 @@ pub enum KeyError {
 pub struct PublicKey(pub [u8; 32]);
 
 impl PublicKey {
+    /// From its 40-character Z85 text.
     pub fn from_z85(text: &str) -> Result<Self, KeyError> {
         decode_z85_key(text).map(PublicKey)
     }
 
+    /// Its 40-character Z85 text (as in ZPL certificates and libzmq options).
     pub fn to_z85(&self) -> String {
         z85::encode(self.0)
     }
 
+    /// The raw 32 bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
@@ -53,10 +59,12 @@ impl fmt::Display for PublicKey {
 pub struct SecretKey([u8; 32]);
 
 impl SecretKey {
+    /// From raw bytes (a file or the OS random source).
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         SecretKey(bytes)
     }
 
+    /// From its 40-character Z85 text.
     pub fn from_z85(text: &str) -> Result<Self, KeyError> {
         decode_z85_key(text).map(SecretKey)
     }
@@ -66,6 +74,7 @@ impl SecretKey {
         z85::encode(self.0)
     }
 
+    /// The raw 32 bytes: only for the crypto backend.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
@@ -86,7 +95,9 @@ impl fmt::Debug for SecretKey {
 /// A long-term CURVE keypair.
 #[derive(Clone, Debug)]
 pub struct Keypair {
+    /// The public half, safe to share and log.
     pub public: PublicKey,
+    /// The secret half, never printed.
     pub secret: SecretKey,
 }
 
@@ -101,6 +112,7 @@ impl Keypair {
         }
     }
 
+    /// The pair of a secret key (its public key derived).
     pub fn from_secret(secret: SecretKey) -> Self {
         Keypair {
             public: secret.public_key(),

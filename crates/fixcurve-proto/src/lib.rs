@@ -16,6 +16,10 @@
 //! - [`envelope`]: those events as MessagePack, the PUB/SUB payload.
 //! - [`secret`]: self-redacting secret text.
 
+// Peer-supplied numbers use checked or saturating arithmetic; the few functions that add
+// lengths of buffers already in memory say so in an `allow` with the bound. Tests are exempt.
+#![cfg_attr(test, allow(clippy::arithmetic_side_effects))]
+
 pub mod curve;
 pub mod envelope;
 pub mod fix;

@@ -19,7 +19,6 @@ use crate::tls::AllowList;
 fn dictionary(
     s: &config::Session,
 ) -> Result<Option<std::sync::Arc<crate::fix::dictionary::Dictionary>>, String> {
-    use crate::fix::dictionary::Dictionary;
     let Some(p) = &s.data_dictionary else {
         return Ok(None);
     };

@@ -16,7 +16,9 @@ use zeroize::Zeroize;
 
 use super::CurveError;
 
+/// Poly1305 tag bytes in front of every box.
 pub const TAG_LEN: usize = 16;
+/// A 24-byte XSalsa20 nonce.
 pub type Nonce = [u8; 24];
 
 /// A crypto_box with the X25519 + HSalsa20 key derivation done once.
@@ -42,13 +44,13 @@ impl Drop for Backend {
 /// Same bytes, same interface.
 #[cfg(feature = "sodium")]
 mod sodium {
-    pub use libsodium_sys::{
+    pub(super) use libsodium_sys::{
         crypto_box_beforenm, crypto_box_detached_afternm, crypto_box_open_detached_afternm,
     };
 
     /// Whether libsodium initialised (0: now, 1: already); -1 means it cannot be used (no
     /// entropy source), and then no box is made rather than an unsafe one.
-    pub fn init() -> bool {
+    pub(crate) fn init() -> bool {
         static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
         // SAFETY: sodium_init is idempotent and thread-safe; it picks the SIMD implementations.
         *READY.get_or_init(|| unsafe { libsodium_sys::sodium_init() } >= 0)
@@ -189,6 +191,7 @@ pub struct CookieKey {
 }
 
 impl CookieKey {
+    /// A cookie key from 32 secret bytes (fresh per server and minute in production).
     pub fn new(key: [u8; 32]) -> Self {
         CookieKey { key }
     }
@@ -197,6 +200,7 @@ impl CookieKey {
         XSalsa20Poly1305::new(GenericArray::from_slice(&self.key))
     }
 
+    /// Seals `plain` under `nonce`: tag then ciphertext, as the CURVE commands carry it.
     pub fn seal(&self, nonce: &Nonce, plain: &[u8]) -> Vec<u8> {
         let c = self.cipher();
         seal_with(
@@ -209,6 +213,7 @@ impl CookieKey {
         )
     }
 
+    /// Opens a box sealed by `seal`; fails if it was tampered with or sealed under another key.
     pub fn open(&self, nonce: &Nonce, boxed: &[u8]) -> Result<Vec<u8>, CurveError> {
         let c = self.cipher();
         open_with(
@@ -233,6 +238,7 @@ impl Drop for CookieKey {
     }
 }
 
+#[allow(clippy::arithmetic_side_effects)] // lengths of in-memory buffers plus a 16-byte tag
 fn seal_with(
     f: impl Fn(&Nonce, &mut [u8]) -> [u8; TAG_LEN],
     nonce: &Nonce,
@@ -269,6 +275,7 @@ pub fn short_nonce(prefix: &[u8; 16], counter: u64) -> Nonce {
 }
 
 /// A 24-byte nonce from an 8-byte prefix and 16 bytes (random, from the wire).
+#[allow(clippy::arithmetic_side_effects)] // indices bounded by the 24-byte nonce
 pub fn long_nonce(prefix: &[u8; 8], tail: &[u8]) -> Nonce {
     let mut n = [0u8; 24];
     n[..8].copy_from_slice(prefix);

@@ -17,8 +17,11 @@ use super::{prefix, CurveError, Rng};
 use crate::keys::{Keypair, PublicKey};
 use crate::zmtp::Metadata;
 
+/// HELLO command body length (RFC 26), name included.
 pub const HELLO_LEN: usize = 194;
+/// WELCOME command body length (RFC 26), name included.
 pub const WELCOME_LEN: usize = 160;
+/// Cookie length: 16-byte nonce plus an 80-byte box.
 pub const COOKIE_LEN: usize = 96;
 /// INITIATE data without metadata.
 pub const INITIATE_MIN_LEN: usize = COOKIE_LEN + 8 + TAG_LEN + 32 + 16 + 80;
@@ -73,7 +76,9 @@ fn arr32(b: &[u8]) -> [u8; 32] {
 /// What the server learns from a valid INITIATE: who the client is (vouch verified).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Initiated {
+    /// The client's long-term key, proven by the vouch.
     pub client_key: PublicKey,
+    /// The client's ZMTP metadata (Socket-Type, Identity...).
     pub metadata: Metadata,
     /// Which of our long-term keys the client addressed (during a rotation the server
     /// answers to the current and the previous key).
@@ -108,6 +113,7 @@ pub struct ServerHandshake {
 }
 
 impl ServerHandshake {
+    /// A server handshake answering to `server`, with `rng` for transient keys and cookies.
     pub fn new(server: Keypair, rng: Rng) -> Self {
         Self::with_keys(vec![server], rng)
     }
@@ -121,6 +127,7 @@ impl ServerHandshake {
         }
     }
 
+    /// Checks a HELLO and returns the WELCOME to send.
     pub fn on_hello(&mut self, data: &[u8]) -> Result<Vec<u8>, CurveError> {
         if !matches!(self.state, ServerState::ExpectHello) {
             return Err(CurveError::Unexpected {
@@ -183,6 +190,7 @@ impl ServerHandshake {
         Ok(out)
     }
 
+    /// Checks an INITIATE (cookie, vouch, metadata box) and says who the client is.
     pub fn on_initiate(&mut self, data: &[u8]) -> Result<Initiated, CurveError> {
         let ServerState::ExpectInitiate {
             client_transient,
@@ -253,6 +261,7 @@ impl ServerHandshake {
 
     /// The client is allowed: READY data (our metadata boxed S'->C') and the traffic codec.
     /// Our READY uses short nonce 1, messages follow from 2, as libzmq does.
+    #[allow(clippy::arithmetic_side_effects)] // lengths of boxes we sealed, a few hundred bytes
     pub fn ready(&mut self, metadata: &Metadata) -> Result<(Vec<u8>, MessageCodec), CurveError> {
         if !matches!(self.state, ServerState::Decide { .. }) {
             return Err(CurveError::Unexpected {
@@ -299,6 +308,7 @@ pub struct ClientHandshake {
 }
 
 impl ClientHandshake {
+    /// A client handshake with `client`'s key towards the server key `server_key`.
     pub fn new(client: Keypair, server_key: PublicKey, rng: Rng) -> Self {
         ClientHandshake {
             client,
@@ -327,6 +337,7 @@ impl ClientHandshake {
     }
 
     /// WELCOME data in, INITIATE data out.
+    #[allow(clippy::arithmetic_side_effects)] // lengths of boxes we sealed, a few hundred bytes
     pub fn on_welcome(&mut self, data: &[u8], metadata: &Metadata) -> Result<Vec<u8>, CurveError> {
         let ClientState::ExpectWelcome {
             transient,

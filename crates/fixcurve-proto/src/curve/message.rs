@@ -11,11 +11,14 @@ use super::crypto::{short_nonce, PrecomputedBox, TAG_LEN};
 use super::{prefix, CurveError};
 use crate::zmtp::frame;
 
+/// The MESSAGE command name as it appears on the wire, length byte first.
 pub const MESSAGE_NAME: &[u8; 8] = b"\x07MESSAGE";
 /// Name + nonce + tag + inner flags.
 pub const OVERHEAD: usize = 8 + 8 + TAG_LEN + 1;
 
+/// Flag in the sealed payload: more frames of this message follow.
 pub const INNER_MORE: u8 = 0x01;
+/// Flag in the sealed payload: the frame is a command (SUBSCRIBE, PING...).
 pub const INNER_COMMAND: u8 = 0x02;
 
 /// Per-connection traffic keys and nonce counters after the handshake.
@@ -46,6 +49,7 @@ impl MessageCodec {
     }
 
     /// Appends one sealed part as a complete ZMTP frame.
+    #[allow(clippy::arithmetic_side_effects)] // payload lengths are bounded by the frame limit; 0/1 flags times bit constants
     pub fn seal_into(&mut self, out: &mut BytesMut, more: bool, command: bool, payload: &[u8]) {
         let body_len = OVERHEAD + payload.len();
         out.reserve(frame::header_len(body_len) + body_len);

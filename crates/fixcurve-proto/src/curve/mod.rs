@@ -19,17 +19,28 @@ pub use session::{ClientEvent, ClientSession, ServerEvent, ServerSession, Sessio
 
 /// Fixed nonce prefixes from the CurveZMQ RFC.
 pub mod prefix {
+    /// Nonce prefix of the HELLO box.
     pub const HELLO: &[u8; 16] = b"CurveZMQHELLO---";
+    /// Nonce prefix of the WELCOME box.
     pub const WELCOME: &[u8; 8] = b"WELCOME-";
+    /// Nonce prefix of the cookie box.
     pub const COOKIE: &[u8; 8] = b"COOKIE--";
+    /// Nonce prefix of the INITIATE box.
     pub const INITIATE: &[u8; 16] = b"CurveZMQINITIATE";
+    /// Nonce prefix of the vouch box inside INITIATE.
     pub const VOUCH: &[u8; 8] = b"VOUCH---";
+    /// Nonce prefix of the READY box.
     pub const READY: &[u8; 16] = b"CurveZMQREADY---";
+    /// Nonce prefix of MESSAGE boxes from the client.
     pub const MESSAGE_C: &[u8; 16] = b"CurveZMQMESSAGEC";
+    /// Nonce prefix of MESSAGE boxes from the server.
     pub const MESSAGE_S: &[u8; 16] = b"CurveZMQMESSAGES";
 }
 
+/// Why a CURVE handshake or message failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+// Each variant is documented by its `#[error]` text, which is what users read.
+#[allow(missing_docs)]
 pub enum CurveError {
     #[error("box failed authentication (tampered, truncated or wrong key)")]
     BadBox,
@@ -57,6 +68,7 @@ pub enum CurveError {
 /// replay captured transcripts byte for byte.
 pub type Rng = Box<dyn rand_core::RngCore + Send>;
 
+/// The operating system's randomness, for production handshakes.
 pub fn os_rng() -> Rng {
     Box::new(rand_core::OsRng)
 }

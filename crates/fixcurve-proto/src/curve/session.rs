@@ -12,7 +12,10 @@ use super::{CurveError, Rng};
 use crate::keys::{Keypair, PublicKey};
 use crate::zmtp::{command, frame, greeting, Command, FrameDecoder, Greeting, Metadata, ZmtpError};
 
+/// Why a ZMTP/CURVE connection failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+// Each variant is documented by its `#[error]` text, which is what users read.
+#[allow(missing_docs)]
 pub enum SessionError {
     #[error(transparent)]
     Zmtp(#[from] ZmtpError),
@@ -105,12 +108,16 @@ fn check_socket_type(md: &Metadata, allowed: &[&str]) -> Result<(), SessionError
 pub enum ServerEvent {
     /// INITIATE and vouch verified: decide, then call `accept` or `deny`.
     Authenticate {
+        /// The client's long-term key (vouch verified).
         client_key: PublicKey,
+        /// The client's ZMTP metadata.
         metadata: Metadata,
         /// Which of our long-term keys the client addressed.
         server_key: PublicKey,
     },
+    /// The peer subscribed to this topic prefix.
     Subscribe(Bytes),
+    /// The peer cancelled this topic prefix.
     Cancel(Bytes),
 }
 
@@ -138,6 +145,7 @@ pub struct ServerSession {
 }
 
 impl ServerSession {
+    /// A server connection answering to `server`, refusing frames over `max_frame` bytes.
     pub fn new(server: Keypair, max_frame: usize, rng: Rng) -> Self {
         Self::with_keys(vec![server], max_frame, rng)
     }
@@ -172,10 +180,12 @@ impl ServerSession {
             .then(|| std::time::Duration::from_millis(u64::from(self.peer_ttl_ds) * 100))
     }
 
+    /// The handshake is complete and messages may flow.
     pub fn is_ready(&self) -> bool {
         self.phase == Phase::Ready
     }
 
+    /// The peer's ZMTP minor version (0 for 3.0, which has no PING).
     pub fn peer_minor(&self) -> u8 {
         self.link.minor()
     }
@@ -312,6 +322,7 @@ impl ServerSession {
         Ok(())
     }
 
+    /// Queues a ZMTP 3.1 PING (heartbeat) with `ttl` deciseconds and `context`.
     pub fn send_ping(
         &mut self,
         ttl_deciseconds: u16,
@@ -370,6 +381,7 @@ pub struct ClientSession {
 }
 
 impl ClientSession {
+    /// A client connection with `client`'s key towards `server_key`.
     pub fn new(client: Keypair, server_key: PublicKey, max_frame: usize, rng: Rng) -> Self {
         ClientSession {
             link: Link::new(max_frame),
@@ -389,10 +401,12 @@ impl ClientSession {
         greeting::encode_version(3, minor, "CURVE", false)
     }
 
+    /// The 64-byte greeting to send first.
     pub fn greeting(&self) -> [u8; greeting::GREETING_LEN] {
         greeting::encode("CURVE", false)
     }
 
+    /// The buffer to append bytes read from the socket to; then call `poll`.
     pub fn input(&mut self) -> &mut BytesMut {
         &mut self.link.input
     }
@@ -404,10 +418,12 @@ impl ClientSession {
             .then(|| std::time::Duration::from_millis(u64::from(self.peer_ttl_ds) * 100))
     }
 
+    /// The handshake is complete and messages may flow.
     pub fn is_ready(&self) -> bool {
         self.phase == Phase::Ready
     }
 
+    /// Advances on buffered input: handshake replies go to `out`; returns the next event.
     pub fn poll(&mut self, out: &mut BytesMut) -> Result<Option<ClientEvent>, SessionError> {
         let r = self.poll_inner(out);
         if r.is_err() {
@@ -471,7 +487,7 @@ impl ClientSession {
                         }
                         continue;
                     }
-                    self.parts_size += payload.len();
+                    self.parts_size = self.parts_size.saturating_add(payload.len());
                     if self.parts_size > self.max_message {
                         return Err(SessionError::MessageTooLarge(self.max_message));
                     }
@@ -491,10 +507,12 @@ impl ClientSession {
         self.subscription(true, prefix, out)
     }
 
+    /// Cancels a subscription to `prefix`.
     pub fn cancel(&mut self, prefix: &[u8], out: &mut BytesMut) -> Result<(), SessionError> {
         self.subscription(false, prefix, out)
     }
 
+    #[allow(clippy::arithmetic_side_effects)] // a topic of at most the frame limit plus one byte
     fn subscription(
         &mut self,
         on: bool,
@@ -515,6 +533,7 @@ impl ClientSession {
         Ok(())
     }
 
+    /// Queues a ZMTP 3.1 PING (heartbeat) with `ttl` deciseconds and `context`.
     pub fn send_ping(
         &mut self,
         ttl_deciseconds: u16,

@@ -30,21 +30,33 @@ pub const VERSION: u32 = 1;
 /// counted) rather than growing memory without bound for a venue that invents symbols.
 pub const MAX_TOPICS: usize = 1_000_000;
 
+/// One published event with the metadata subscribers need to order and trace it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
+    /// Schema version ([`VERSION`]).
     pub version: u32,
+    /// Publisher start time (ns): changes when the publisher restarts, resetting `seq`.
     pub epoch: u64,
+    /// Per-topic sequence number within the epoch, from 1, gapless.
     pub seq: u64,
+    /// When the FIX bytes arrived (ns since the Unix epoch).
     pub received_ns: u64,
+    /// The configured VENUE of the FIX session.
     pub venue: String,
+    /// `SENDER->TARGET` of the FIX session, from our side.
     pub session: String,
+    /// MsgSeqNum (34) of the FIX message it came from.
     #[serde(default)]
     pub fix_seq: Option<u64>,
+    /// The normalized event.
     #[serde(flatten)]
     pub event: Event,
 }
 
+/// Why an envelope could not be read or written.
 #[derive(Debug, thiserror::Error)]
+// Each variant is documented by its `#[error]` text, which is what users read.
+#[allow(missing_docs)]
 pub enum EnvelopeError {
     #[error("not a fixcurve envelope: {0}")]
     Decode(String),
@@ -67,6 +79,7 @@ impl Envelope {
         rmp_serde::to_vec_named(self).map_err(|e| EnvelopeError::Encode(e.to_string()))
     }
 
+    /// Reads an envelope from MessagePack, refusing other schema versions.
     pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
         let probe: VersionProbe =
             rmp_serde::from_slice(bytes).map_err(|e| EnvelopeError::Decode(e.to_string()))?;
@@ -76,6 +89,7 @@ impl Envelope {
         rmp_serde::from_slice(bytes).map_err(|e| EnvelopeError::Decode(e.to_string()))
     }
 
+    /// The event kind as on the wire (`execution`, `book_update`...).
     pub fn kind(&self) -> &'static str {
         self.event.kind()
     }
@@ -88,11 +102,13 @@ pub struct Sequencer {
     next: HashMap<String, u64>,
 }
 
+/// The sequencer tracks too many topics already; the topic named is refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("topic table full ({MAX_TOPICS} topics): refusing new topic {0:?}")]
 pub struct TopicTableFull(pub String);
 
 impl Sequencer {
+    /// A sequencer for a publisher that started at `epoch`.
     pub fn new(epoch: u64) -> Self {
         Sequencer {
             epoch,
@@ -100,6 +116,7 @@ impl Sequencer {
         }
     }
 
+    /// The epoch stamped on every envelope.
     pub fn epoch(&self) -> u64 {
         self.epoch
     }
@@ -107,7 +124,7 @@ impl Sequencer {
     /// The sequence number for the next message on `topic`: 1, 2, 3... with no gaps.
     pub fn next(&mut self, topic: &str) -> Result<u64, TopicTableFull> {
         if let Some(n) = self.next.get_mut(topic) {
-            *n += 1;
+            *n = n.saturating_add(1);
             return Ok(*n);
         }
         if self.next.len() >= MAX_TOPICS {
@@ -117,6 +134,7 @@ impl Sequencer {
         Ok(1)
     }
 
+    /// Topics with a sequence so far.
     pub fn topics(&self) -> usize {
         self.next.len()
     }
@@ -129,7 +147,12 @@ pub enum SeqCheck {
     /// The next one expected, or the first seen on this topic.
     InOrder,
     /// `missing` messages on the topic were never received (`expected` is the first of them).
-    Gap { expected: u64, missing: u64 },
+    Gap {
+        /// The first sequence number not received.
+        expected: u64,
+        /// How many were skipped.
+        missing: u64,
+    },
     /// The publisher restarted (new epoch): sequences start again.
     Restart,
     /// An old or repeated sequence: ignore.
@@ -143,6 +166,7 @@ pub struct GapDetector {
 }
 
 impl GapDetector {
+    /// An empty tracker.
     pub fn new() -> Self {
         Self::default()
     }
@@ -165,12 +189,14 @@ impl GapDetector {
             return SeqCheck::Duplicate;
         }
         *entry = (epoch, seq);
-        if seq == last_seq + 1 {
+        // `seq > last_seq` here, so neither can wrap; saturating all the same (peer numbers).
+        let expected = last_seq.saturating_add(1);
+        if seq == expected {
             SeqCheck::InOrder
         } else {
             SeqCheck::Gap {
-                expected: last_seq + 1,
-                missing: seq - last_seq - 1,
+                expected,
+                missing: seq.saturating_sub(expected),
             }
         }
     }

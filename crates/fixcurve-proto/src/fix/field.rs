@@ -4,11 +4,14 @@
 /// raw bytes: text fields are not guaranteed UTF-8 and data fields (e.g. 96) are binary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Field<'a> {
+    /// The tag number.
     pub tag: u32,
+    /// The value bytes, without `=` and SOH.
     pub value: &'a [u8],
 }
 
 impl<'a> Field<'a> {
+    /// A field borrowing `value`.
     pub fn new(tag: u32, value: &'a [u8]) -> Self {
         Field { tag, value }
     }

@@ -20,8 +20,11 @@ use super::message::{parse_u64, Message};
 /// count tags and members included).
 #[derive(Debug)]
 pub struct GroupSpec {
+    /// The NumInGroup tag that opens the group.
     pub count_tag: u32,
+    /// Tags an entry may carry, the delimiter (first) included.
     pub members: &'static [u32],
+    /// Groups that may nest inside an entry.
     pub nested: &'static [&'static GroupSpec],
 }
 
@@ -48,21 +51,25 @@ macro_rules! instrument {
     };
 }
 
+/// NoSecurityAltID (454).
 pub static SECURITY_ALT_ID: GroupSpec = GroupSpec {
     count_tag: 454,
     members: &[455, 456],
     nested: &[],
 };
+/// NoEvents (864).
 pub static EVENTS: GroupSpec = GroupSpec {
     count_tag: 864,
     members: &[865, 866, 867, 868, 1145],
     nested: &[],
 };
+/// NoPartySubIDs (802), inside Parties.
 pub static PARTY_SUB_IDS: GroupSpec = GroupSpec {
     count_tag: 802,
     members: &[523, 803],
     nested: &[],
 };
+/// NoPartyIDs (453).
 pub static PARTIES: GroupSpec = GroupSpec {
     count_tag: 453,
     members: &[448, 447, 452],
@@ -117,26 +124,31 @@ pub static LEGS: GroupSpec = GroupSpec {
     ],
     nested: &[&PARTIES],
 };
+/// NoContraBrokers (382).
 pub static CONTRA_BROKERS: GroupSpec = GroupSpec {
     count_tag: 382,
     members: &[375, 337, 437, 438, 655],
     nested: &[],
 };
+/// NoMiscFees (136).
 pub static MISC_FEES: GroupSpec = GroupSpec {
     count_tag: 136,
     members: &[137, 138, 139, 891],
     nested: &[],
 };
+/// NoContAmts (518).
 pub static CONT_AMTS: GroupSpec = GroupSpec {
     count_tag: 518,
     members: &[519, 520, 521],
     nested: &[],
 };
+/// NoStipulations (232).
 pub static STIPULATIONS: GroupSpec = GroupSpec {
     count_tag: 232,
     members: &[233, 234],
     nested: &[],
 };
+/// NoUnderlyings (711).
 pub static UNDERLYINGS: GroupSpec = GroupSpec {
     count_tag: 711,
     members: &[
@@ -146,6 +158,7 @@ pub static UNDERLYINGS: GroupSpec = GroupSpec {
     ],
     nested: &[],
 };
+/// NoFills (1362).
 pub static FILLS: GroupSpec = GroupSpec {
     count_tag: 1362,
     members: &[1363, 1364, 1365, 1443, 1622],
@@ -160,11 +173,11 @@ const fn concat<const A: usize, const B: usize, const C: usize>(
     let mut i = 0;
     while i < A {
         out[i] = a[i];
-        i += 1;
+        i = i.saturating_add(1);
     }
     while i < C {
-        out[i] = b[i - A];
-        i += 1;
+        out[i] = b[i.saturating_sub(A)];
+        i = i.saturating_add(1);
     }
     out
 }
@@ -194,6 +207,8 @@ pub fn spec(count_tag: u32) -> Option<&'static GroupSpec> {
 
 /// Why a group could not be read (maps to SessionRejectReason 16 or 15).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+// Each variant is documented by its `#[error]` text, which is what users read.
+#[allow(missing_docs)]
 pub enum GroupError {
     #[error("NumInGroup {tag} is not a number")]
     BadCount { tag: u32 },
@@ -217,15 +232,19 @@ pub struct GroupEntry<'m> {
 }
 
 impl<'m> Group<'m> {
+    /// The NumInGroup tag.
     pub fn count_tag(&self) -> u32 {
         self.count_tag
     }
+    /// Number of entries.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
+    /// No entries (NumInGroup 0).
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+    /// The entries in wire order.
     pub fn entries(&self) -> impl ExactSizeIterator<Item = GroupEntry<'m>> + '_ {
         let msg = self.msg;
         self.entries.iter().map(move |r| GroupEntry {
@@ -233,6 +252,7 @@ impl<'m> Group<'m> {
             range: r.clone(),
         })
     }
+    /// Entry `i`, if there is one.
     pub fn entry(&self, i: usize) -> Option<GroupEntry<'m>> {
         self.entries.get(i).map(|r| GroupEntry {
             msg: self.msg,
@@ -253,6 +273,7 @@ impl<'m> GroupEntry<'m> {
             .position_in(tag, self.range.clone())
             .and_then(|i| self.msg.field_at(i))
     }
+    /// The value of `tag` in this entry as text, if present and UTF-8.
     pub fn get_str(&self, tag: u32) -> Option<&'m str> {
         self.get(tag).and_then(|f| f.as_str())
     }
@@ -282,7 +303,7 @@ fn parse_in(
         .ok_or(GroupError::BadCount { tag: count_tag })?;
     let mut entries = Vec::new();
     let end_limit = within.end;
-    let first = pos + 1;
+    let first = pos.saturating_add(1);
     let delimiter = match msg.tag_at(first) {
         Some(t) if declared > 0 && first < end_limit => t,
         _ => {
@@ -315,14 +336,14 @@ fn parse_in(
     let body_end = end_limit.min(msg.field_count().saturating_sub(1));
     let mut seen: Vec<u32> = vec![delimiter];
     let mut start = first;
-    let mut i = first + 1;
+    let mut i = first.saturating_add(1);
     loop {
         let t = if i < body_end { msg.tag_at(i) } else { None };
         match t {
-            Some(t) if t == delimiter && (entries.len() as u64 + 1) < declared => {
+            Some(t) if t == delimiter && (entries.len() as u64).saturating_add(1) < declared => {
                 entries.push(start..i);
                 start = i;
-                i += 1;
+                i = i.saturating_add(1);
             }
             Some(t) => {
                 // Tags already seen in this group are members: a short scan that spares the
@@ -330,7 +351,9 @@ fn parse_in(
                 let member = seen.contains(&t)
                     || match known {
                         Some(s) => s.is_member(t),
-                        None => declared == 1 || (entries.len() as u64 + 1) < declared,
+                        None => {
+                            declared == 1 || (entries.len() as u64).saturating_add(1) < declared
+                        }
                     };
                 if !member {
                     entries.push(start..i);
@@ -339,7 +362,7 @@ fn parse_in(
                 if !seen.contains(&t) && seen.len() < 64 {
                     seen.push(t);
                 }
-                i += 1;
+                i = i.saturating_add(1);
             }
             None => {
                 entries.push(start..i);

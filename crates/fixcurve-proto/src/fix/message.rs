@@ -159,7 +159,7 @@ impl Message {
         self.fields[start..end]
             .iter()
             .position(|ix| ix.tag == tag)
-            .map(|p| p + start)
+            .map(|p| p.saturating_add(start))
     }
 
     /// The field at wire position `i`.
@@ -206,7 +206,7 @@ impl std::fmt::Debug for Message {
                     continue;
                 }
                 b'0'..=b'9' if at_tag_start => {
-                    tag = tag.saturating_mul(10).saturating_add(u32::from(b - b'0'));
+                    tag = tag.saturating_mul(10).saturating_add(u32::from(b & 0x0f));
                 }
                 _ => at_tag_start = false,
             }

@@ -14,7 +14,10 @@ macro_rules! fix_code {
         $(#[$m])*
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub enum $name {
-            $($variant,)+
+            $(
+                #[doc = concat!("FIX code `", $code, "` (`", $wire, "` on the wire).")]
+                $variant,
+            )+
             /// A code this version does not name, kept verbatim.
             Other(String),
         }
@@ -193,10 +196,12 @@ pub struct BookEntry {
 /// A full book (35=W) for one symbol: replaces whatever the subscriber held.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BookSnapshot {
+    /// Symbol (55).
     pub symbol: String,
     /// MDReqID (262) this answers, if any.
     #[serde(default)]
     pub md_req_id: Option<String>,
+    /// Every level of the book, in wire order.
     pub entries: Vec<BookEntry>,
 }
 
@@ -205,6 +210,7 @@ pub struct BookSnapshot {
 pub struct BookChange {
     /// `new`, `change` or `delete`.
     pub action: UpdateAction,
+    /// The level after the change (for `delete`, the level removed).
     #[serde(flatten)]
     pub entry: BookEntry,
 }
@@ -212,17 +218,23 @@ pub struct BookChange {
 /// The book changes of one 35=X message for one symbol, in wire order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BookUpdate {
+    /// Symbol (55).
     pub symbol: String,
+    /// MDReqID (262) this answers, if any.
     #[serde(default)]
     pub md_req_id: Option<String>,
+    /// The changes, to apply in order.
     pub changes: Vec<BookChange>,
 }
 
 /// A trade print: an X (or W) entry with MDEntryType 2.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trade {
+    /// Symbol (55).
     pub symbol: String,
+    /// MDEntryPx (270).
     pub price: Decimal,
+    /// MDEntrySize (271), if sent.
     #[serde(default)]
     pub size: Option<Decimal>,
     /// MDEntryID (278) or the trade's own id if the venue sends one.
@@ -239,37 +251,55 @@ pub struct Trade {
 /// An execution report (35=8).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Execution {
+    /// OrderID (37): the venue's order id.
     pub order_id: String,
+    /// ClOrdID (11): the client's order id.
     #[serde(default)]
     pub cl_ord_id: Option<String>,
+    /// OrigClOrdID (41), on replaces and cancels.
     #[serde(default)]
     pub orig_cl_ord_id: Option<String>,
+    /// ExecID (17): unique per execution report; what duplicates are recognized by.
     pub exec_id: String,
+    /// ExecType (150): what this report is about.
     pub exec_type: ExecType,
+    /// OrdStatus (39): the order's state after it.
     pub ord_status: OrdStatus,
+    /// Side (54).
     pub side: Side,
+    /// Symbol (55).
     pub symbol: String,
+    /// LastPx (31): price of this fill.
     #[serde(default)]
     pub last_px: Option<Decimal>,
+    /// LastQty (32): quantity of this fill.
     #[serde(default)]
     pub last_qty: Option<Decimal>,
+    /// CumQty (14): filled so far.
     #[serde(default)]
     pub cum_qty: Option<Decimal>,
+    /// LeavesQty (151): still open.
     #[serde(default)]
     pub leaves_qty: Option<Decimal>,
+    /// AvgPx (6): average fill price so far.
     #[serde(default)]
     pub avg_px: Option<Decimal>,
+    /// Price (44): the order's limit price.
     #[serde(default)]
     pub price: Option<Decimal>,
+    /// OrderQty (38).
     #[serde(default)]
     pub order_qty: Option<Decimal>,
+    /// Account (1): also the last topic component, which ACLs key on.
     #[serde(default)]
     pub account: Option<String>,
+    /// Currency (15).
     #[serde(default)]
     pub currency: Option<String>,
     /// TransactTime (60) verbatim (UTCTimestamp).
     #[serde(default)]
     pub transact_time: Option<String>,
+    /// Text (58).
     #[serde(default)]
     pub text: Option<String>,
 }
@@ -277,19 +307,27 @@ pub struct Execution {
 /// A quote (35=S).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quote {
+    /// Symbol (55).
     pub symbol: String,
+    /// QuoteID (117).
     #[serde(default)]
     pub quote_id: Option<String>,
+    /// BidPx (132).
     #[serde(default)]
     pub bid_px: Option<Decimal>,
+    /// OfferPx (133).
     #[serde(default)]
     pub offer_px: Option<Decimal>,
+    /// BidSize (134).
     #[serde(default)]
     pub bid_size: Option<Decimal>,
+    /// OfferSize (135).
     #[serde(default)]
     pub offer_size: Option<Decimal>,
+    /// TransactTime (60) verbatim.
     #[serde(default)]
     pub transact_time: Option<String>,
+    /// ValidUntilTime (62) verbatim.
     #[serde(default)]
     pub valid_until: Option<String>,
 }
@@ -297,18 +335,24 @@ pub struct Quote {
 /// SecurityStatus (35=f): trading state of one instrument.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecurityStatus {
+    /// Symbol (55).
     pub symbol: String,
     /// SecurityTradingStatus (326) code verbatim (e.g. `2` = halt, `17` = ready to trade).
     #[serde(default)]
     pub trading_status: Option<String>,
+    /// HaltReason (327) code verbatim.
     #[serde(default)]
     pub halt_reason: Option<String>,
+    /// HighPx (332).
     #[serde(default)]
     pub high_px: Option<Decimal>,
+    /// LowPx (333).
     #[serde(default)]
     pub low_px: Option<Decimal>,
+    /// LastPx (31).
     #[serde(default)]
     pub last_px: Option<Decimal>,
+    /// Text (58).
     #[serde(default)]
     pub text: Option<String>,
 }
@@ -316,9 +360,11 @@ pub struct SecurityStatus {
 /// TradingSessionStatus (35=h): state of a whole trading session at the venue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TradingSessionStatus {
+    /// TradingSessionID (336).
     pub trading_session_id: String,
     /// TradSesStatus (340) code verbatim (`1` halted, `2` open, `3` closed...).
     pub status: String,
+    /// Text (58).
     #[serde(default)]
     pub text: Option<String>,
 }
@@ -326,10 +372,12 @@ pub struct TradingSessionStatus {
 /// MarketDataRequestReject (35=Y).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MarketDataRequestReject {
+    /// MDReqID (262) of the refused request.
     pub md_req_id: String,
     /// MDReqRejReason (281) code verbatim.
     #[serde(default)]
     pub reason: Option<String>,
+    /// Text (58).
     #[serde(default)]
     pub text: Option<String>,
 }
@@ -338,7 +386,9 @@ pub struct MarketDataRequestReject {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionState {
+    /// Logged on.
     Logon,
+    /// Logged out (either side).
     Logout,
     /// The peer's sequence numbers jumped; a ResendRequest went out.
     Gap,
@@ -351,6 +401,7 @@ pub enum SessionState {
 /// A session status event on `status.<VENUE>`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionStatus {
+    /// What happened.
     pub state: SessionState,
     /// `SENDER->TARGET` of the FIX session, from our side.
     pub session: String,
@@ -360,6 +411,7 @@ pub struct SessionStatus {
     /// For a gap: the MsgSeqNum that arrived instead.
     #[serde(default)]
     pub gap_to: Option<u64>,
+    /// Why, when known (Logout text, disconnect reason).
     #[serde(default)]
     pub text: Option<String>,
 }
@@ -371,14 +423,23 @@ pub struct SessionStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "body", rename_all = "snake_case")]
 pub enum Event {
+    /// ExecutionReport (35=8), on `exec.`.
     Execution(Execution),
+    /// Full book (35=W), on `md.`.
     BookSnapshot(BookSnapshot),
+    /// Incremental book changes (35=X), on `md.`.
     BookUpdate(BookUpdate),
+    /// A trade print from W or X, on `md.`.
     Trade(Trade),
+    /// Quote (35=S), on `md.`.
     Quote(Quote),
+    /// SecurityStatus (35=f), on `md.`.
     SecurityStatus(SecurityStatus),
+    /// TradingSessionStatus (35=h), on `md.`.
     TradingSessionStatus(TradingSessionStatus),
+    /// MarketDataRequestReject (35=Y), on `status.`.
     MarketDataRequestReject(MarketDataRequestReject),
+    /// The upstream FIX session's state, on `status.`.
     Session(SessionStatus),
 }
 

@@ -12,7 +12,7 @@ use super::{
 use crate::fix::Field;
 
 /// More entries than this in one message is refused (bounded work per message).
-pub const MAX_ENTRIES: usize = 10_000;
+pub(crate) const MAX_ENTRIES: usize = 10_000;
 
 /// Tags that end the MD entries group when met: trailer and message-level tags FIX places
 /// after NoMDEntries (ApplQueueDepth/Resolution).
@@ -91,7 +91,7 @@ fn entries<'a>(v: &View<'_, 'a>) -> Result<Vec<RawEntry<'a>>, NormalizeError> {
             "{declared} entries exceeds the limit {MAX_ENTRIES}"
         )));
     }
-    let rest = v.fields.get(start + 1..).unwrap_or(&[]);
+    let rest = v.fields.get(start.saturating_add(1)..).unwrap_or(&[]);
     let mut out: Vec<RawEntry<'a>> = Vec::with_capacity(declared);
     let Some(first) = rest.first() else {
         return if declared == 0 {

@@ -22,6 +22,8 @@ pub use topic::{exec_topic, md_topic, status_topic};
 
 /// Why a message could not be normalized. Values are truncated to keep logs bounded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+// Each variant is documented by its `#[error]` text, which is what users read.
+#[allow(missing_docs)]
 pub enum NormalizeError {
     #[error("MsgType {msg_type}: required tag {tag} missing")]
     Missing { msg_type: String, tag: u32 },
@@ -97,7 +99,9 @@ pub fn validate(msg: &crate::fix::message::Message) -> Result<(), crate::fix::se
 /// One normalized event and the topic it is published on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Normalized {
+    /// Where it is published (`exec.VENUE.ACCOUNT`, `md.VENUE.SYMBOL`...).
     pub topic: String,
+    /// The event.
     pub event: Event,
 }
 
@@ -115,23 +119,23 @@ pub(crate) struct View<'m, 'a> {
 impl<'m, 'a> View<'m, 'a> {
     /// The first occurrence of `tag` outside any repeating group that starts before it. For the
     /// body tags used here (all before or without groups) the first occurrence is the one.
-    pub fn raw(&self, tag: u32) -> Option<&'a [u8]> {
+    pub(crate) fn raw(&self, tag: u32) -> Option<&'a [u8]> {
         self.fields.iter().find(|f| f.tag == tag).map(|f| f.value)
     }
 
-    pub fn text(&self, tag: u32) -> Result<Option<String>, NormalizeError> {
+    pub(crate) fn text(&self, tag: u32) -> Result<Option<String>, NormalizeError> {
         field_text(self.msg_type, tag, self.raw(tag))
     }
 
-    pub fn req_text(&self, tag: u32) -> Result<String, NormalizeError> {
+    pub(crate) fn req_text(&self, tag: u32) -> Result<String, NormalizeError> {
         self.text(tag)?.ok_or_else(|| self.missing(tag))
     }
 
-    pub fn decimal(&self, tag: u32) -> Result<Option<Decimal>, NormalizeError> {
+    pub(crate) fn decimal(&self, tag: u32) -> Result<Option<Decimal>, NormalizeError> {
         field_decimal(self.msg_type, tag, self.raw(tag))
     }
 
-    pub fn missing(&self, tag: u32) -> NormalizeError {
+    pub(crate) fn missing(&self, tag: u32) -> NormalizeError {
         NormalizeError::Missing {
             msg_type: self.msg_type.to_owned(),
             tag,
@@ -185,12 +189,12 @@ pub(crate) fn field_decimal(
 /// not fit 28 significant digits (no silent rounding).
 pub fn parse_decimal(v: &[u8]) -> Option<Decimal> {
     let digits = v.strip_prefix(b"-").unwrap_or(v);
-    let mut dots = 0;
+    let mut dots: u32 = 0;
     let mut any_digit = false;
     for &b in digits {
         match b {
             b'0'..=b'9' => any_digit = true,
-            b'.' => dots += 1,
+            b'.' => dots = dots.saturating_add(1),
             _ => return None,
         }
     }
@@ -246,6 +250,7 @@ impl Normalizer {
         }
     }
 
+    /// The VENUE this normalizer names in topics.
     pub fn venue(&self) -> &str {
         &self.venue
     }

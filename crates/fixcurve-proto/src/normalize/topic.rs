@@ -12,7 +12,7 @@ pub fn escape(component: &str) -> std::borrow::Cow<'_, str> {
     if !component.bytes().any(needs_escape) {
         return std::borrow::Cow::Borrowed(component);
     }
-    let mut out = String::with_capacity(component.len() + 8);
+    let mut out = String::with_capacity(component.len().saturating_add(8));
     for c in component.chars() {
         if c.is_ascii() && needs_escape(c as u8) {
             out.push('%');
@@ -40,13 +40,17 @@ pub fn unescape(component: &str) -> Option<String> {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b == b'%' {
-            let hi = bytes.get(i + 1).and_then(|c| (*c as char).to_digit(16))?;
-            let lo = bytes.get(i + 2).and_then(|c| (*c as char).to_digit(16))?;
-            out.push(u8::try_from(hi * 16 + lo).ok()?);
-            i += 3;
+            let hi = bytes
+                .get(i.saturating_add(1))
+                .and_then(|c| (*c as char).to_digit(16))?;
+            let lo = bytes
+                .get(i.saturating_add(2))
+                .and_then(|c| (*c as char).to_digit(16))?;
+            out.push(u8::try_from((hi << 4) | lo).ok()?);
+            i = i.saturating_add(3);
         } else {
             out.push(b);
-            i += 1;
+            i = i.saturating_add(1);
         }
     }
     String::from_utf8(out).ok()

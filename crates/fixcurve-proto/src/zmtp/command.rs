@@ -5,24 +5,39 @@
 
 use super::ZmtpError;
 
+/// A parsed ZMTP command, borrowing its data from the frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command<'a> {
+    /// READY with its metadata.
     Ready(&'a [u8]),
+    /// ERROR with its reason.
     Error(&'a [u8]),
+    /// SUBSCRIBE (ZMTP 3.1) with the topic prefix.
     Subscribe(&'a [u8]),
+    /// CANCEL (ZMTP 3.1) with the topic prefix.
     Cancel(&'a [u8]),
     /// TTL in deciseconds and up to 16 bytes of context.
     Ping {
+        /// Time to live, in deciseconds.
         ttl: u16,
+        /// Up to 16 bytes the PONG must echo.
         context: &'a [u8],
     },
+    /// PONG with the PING's context.
     Pong(&'a [u8]),
+    /// CURVE HELLO body.
     Hello(&'a [u8]),
+    /// CURVE WELCOME body.
     Welcome(&'a [u8]),
+    /// CURVE INITIATE body.
     Initiate(&'a [u8]),
+    /// CURVE MESSAGE body.
     Message(&'a [u8]),
+    /// A command this implementation does not know (ignored, as the RFC says).
     Unknown {
+        /// Its name.
         name: &'a [u8],
+        /// Its data.
         data: &'a [u8],
     },
 }
@@ -37,6 +52,7 @@ pub fn split(body: &[u8]) -> Result<(&[u8], &[u8]), ZmtpError> {
     Ok(rest.split_at(n))
 }
 
+/// Parses a command frame body (name length, name, data).
 pub fn parse(body: &[u8]) -> Result<Command<'_>, ZmtpError> {
     let (name, data) = split(body)?;
     Ok(match name {
@@ -80,6 +96,8 @@ pub fn encode_into(out: &mut Vec<u8>, name: &[u8], data: &[u8]) {
     out.extend_from_slice(data);
 }
 
+/// A command frame body from its name and data.
+#[allow(clippy::arithmetic_side_effects)] // a command name of at most 255 bytes and data held in memory
 pub fn encode(name: &[u8], data: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(1 + name.len() + data.len());
     encode_into(&mut v, name, data);
@@ -87,6 +105,7 @@ pub fn encode(name: &[u8], data: &[u8]) -> Vec<u8> {
 }
 
 /// ERROR body: reason truncated to 255 bytes.
+#[allow(clippy::arithmetic_side_effects)] // a reason of at most 255 bytes
 pub fn error(reason: &str) -> Vec<u8> {
     let r = &reason.as_bytes()[..reason.len().min(255)];
     let mut data = Vec::with_capacity(1 + r.len());

@@ -8,15 +8,21 @@ use bytes::{Buf, BufMut, BytesMut};
 
 use super::ZmtpError;
 
+/// More frames of this message follow.
 pub const FLAG_MORE: u8 = 0x01;
+/// The size is 8 bytes, not 1.
 pub const FLAG_LONG: u8 = 0x02;
+/// A command frame, not a message frame.
 pub const FLAG_COMMAND: u8 = 0x04;
 
 /// One decoded frame; `body` is mutable so it can be decrypted in place.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Frame {
+    /// More frames of this message follow.
     pub more: bool,
+    /// A command frame.
     pub command: bool,
+    /// The frame body.
     pub body: BytesMut,
 }
 
@@ -48,6 +54,7 @@ pub fn header_len(len: usize) -> usize {
 }
 
 /// Writes a complete frame.
+#[allow(clippy::arithmetic_side_effects)] // lengths of a body held in memory
 pub fn put_frame(out: &mut BytesMut, more: bool, command: bool, body: &[u8]) {
     out.reserve(header_len(body.len()) + body.len());
     put_header(out, more, command, body.len());
@@ -61,10 +68,12 @@ pub struct FrameDecoder {
 }
 
 impl FrameDecoder {
+    /// A decoder refusing frames over `max_frame` bytes.
     pub fn new(max_frame: usize) -> Self {
         FrameDecoder { max_frame }
     }
 
+    /// The largest frame accepted.
     pub fn max_frame(&self) -> usize {
         self.max_frame
     }
@@ -73,7 +82,7 @@ impl FrameDecoder {
     /// hint), or 0 if one is ready.
     pub fn needed(&self, buf: &[u8]) -> usize {
         match self.peek(buf) {
-            Ok(Some((hdr, len))) => (hdr + len).saturating_sub(buf.len()),
+            Ok(Some((hdr, len))) => hdr.saturating_add(len).saturating_sub(buf.len()),
             Ok(None) => 9usize.saturating_sub(buf.len()).max(1),
             Err(_) => 0,
         }
@@ -118,9 +127,15 @@ impl FrameDecoder {
         let Some((hdr, len)) = self.peek(buf)? else {
             return Ok(None);
         };
-        if buf.len() < hdr + len {
+        // `peek` bounds `len` by the frame limit, but the sum is checked all the same: the
+        // length is the peer's number.
+        let total = hdr.checked_add(len).ok_or(ZmtpError::FrameTooLarge {
+            size: u64::MAX,
+            max: self.max_frame,
+        })?;
+        if buf.len() < total {
             // Make room once for the whole frame instead of growing in small steps.
-            buf.reserve(hdr + len - buf.len());
+            buf.reserve(total.saturating_sub(buf.len()));
             return Ok(None);
         }
         let flags = buf[0];

@@ -8,13 +8,17 @@
 
 use super::ZmtpError;
 
+/// Every ZMTP 3 greeting is 64 bytes.
 pub const GREETING_LEN: usize = 64;
 /// Signature + major version: what libzmq reads before it sends the rest of its greeting.
 pub const GREETING_PREFIX_LEN: usize = 11;
 
+/// What a peer's greeting says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Greeting {
+    /// ZMTP major version (3).
     pub major: u8,
+    /// ZMTP minor version (0 or 1).
     pub minor: u8,
     /// Mechanism name, NUL padding removed.
     pub mechanism: String,
@@ -28,6 +32,7 @@ pub fn encode(mechanism: &str, as_server: bool) -> [u8; GREETING_LEN] {
 }
 
 /// A greeting with an explicit version; tests use 3.0 to play an old peer.
+#[allow(clippy::arithmetic_side_effects)] // a mechanism name cut to 20 bytes
 pub fn encode_version(
     major: u8,
     minor: u8,
@@ -97,7 +102,7 @@ mod tests {
     use super::*;
 
     /// What libzmq 4.3.5 (pyzmq 27) sends as a CURVE client, captured on the wire.
-    pub const LIBZMQ_CURVE_CLIENT_GREETING: [u8; 64] = [
+    pub(super) const LIBZMQ_CURVE_CLIENT_GREETING: [u8; 64] = [
         0xff, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x7f, 0x03, 0x01, b'C', b'U', b'R', b'V', b'E', 0, 0, 0,
         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,

@@ -3,6 +3,7 @@
 
 use super::ZmtpError;
 
+/// ZMTP metadata properties (name, value), in wire order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Metadata(pub Vec<(String, Vec<u8>)>);
 
@@ -10,6 +11,7 @@ pub struct Metadata(pub Vec<(String, Vec<u8>)>);
 const MAX_PROPERTIES: usize = 64;
 
 impl Metadata {
+    /// Metadata with just Socket-Type.
     pub fn socket_type(kind: &str) -> Self {
         Metadata(vec![("Socket-Type".into(), kind.as_bytes().to_vec())])
     }
@@ -22,6 +24,7 @@ impl Metadata {
             .map(|(_, v)| v.as_slice())
     }
 
+    /// Appends the wire form.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         for (name, value) in &self.0 {
             let n = &name.as_bytes()[..name.len().min(255)];
@@ -32,12 +35,14 @@ impl Metadata {
         }
     }
 
+    /// The wire form.
     pub fn encode(&self) -> Vec<u8> {
         let mut v = Vec::new();
         self.encode_into(&mut v);
         v
     }
 
+    /// Parses the wire form; names must be valid, lengths within the data.
     pub fn parse(mut data: &[u8]) -> Result<Self, ZmtpError> {
         let mut props = Vec::new();
         while !data.is_empty() {
@@ -59,9 +64,10 @@ impl Metadata {
             let rest = &rest[n..];
             let len_raw = rest.get(..4).ok_or(ZmtpError::MalformedMetadata)?;
             let len = u32::from_be_bytes([len_raw[0], len_raw[1], len_raw[2], len_raw[3]]) as usize;
-            let value = rest.get(4..4 + len).ok_or(ZmtpError::MalformedMetadata)?;
+            let end = len.checked_add(4).ok_or(ZmtpError::MalformedMetadata)?;
+            let value = rest.get(4..end).ok_or(ZmtpError::MalformedMetadata)?;
             props.push((String::from_utf8_lossy(name).into_owned(), value.to_vec()));
-            data = &rest[4 + len..];
+            data = rest.get(end..).unwrap_or_default();
         }
         Ok(Metadata(props))
     }

@@ -15,6 +15,8 @@ pub use metadata::Metadata;
 
 /// Everything a peer can get wrong at the ZMTP layer. Each variant closes the connection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+// Each variant is documented by its `#[error]` text, which is what users read.
+#[allow(missing_docs)]
 pub enum ZmtpError {
     #[error("bad greeting signature")]
     BadSignature,

@@ -16,6 +16,8 @@ pub use validate::Violation;
 
 /// Why a dictionary could not be loaded.
 #[derive(Debug, thiserror::Error)]
+// Each variant is documented by its `#[error]` text, which is what users read.
+#[allow(missing_docs)]
 pub enum DictionaryError {
     #[error("{path}: cannot read: {source}")]
     Read {
@@ -34,12 +36,17 @@ pub enum FieldType {
     Int,
     /// PRICE, QTY, FLOAT, AMT, PERCENTAGE, PRICEOFFSET.
     Float,
+    /// CHAR: one character.
     Char,
+    /// BOOLEAN: `Y` or `N`.
     Boolean,
+    /// UTCTIMESTAMP, TZTIMESTAMP.
     UtcTimestamp,
+    /// UTCTIMEONLY, TZTIMEONLY.
     UtcTimeOnly,
     /// UTCDATEONLY, UTCDATE, LOCALMKTDATE, DATE.
     Date,
+    /// MONTHYEAR: `YYYYMM`, `YYYYMMDD` or `YYYYMMwN`.
     MonthYear,
     /// Space-separated values, each from the enumeration.
     MultipleValue,
@@ -65,11 +72,11 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
-    pub fn contains(&self, tag: u32) -> bool {
+    pub(crate) fn contains(&self, tag: u32) -> bool {
         self.fields.iter().any(|(t, _)| *t == tag)
     }
 
-    pub fn required(&self) -> impl Iterator<Item = u32> + '_ {
+    pub(crate) fn required(&self) -> impl Iterator<Item = u32> + '_ {
         self.fields.iter().filter(|(_, r)| *r).map(|(t, _)| *t)
     }
 }
@@ -113,6 +120,7 @@ impl Dictionary {
         self
     }
 
+    /// The file it was read from, for messages.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -157,7 +157,7 @@ fn add_children(
             "field" => out.fields.push((tag_of(ctx, n)?, required)),
             "group" => {
                 let count = tag_of(ctx, n)?;
-                let inner = layout(ctx, n, depth + 1)?;
+                let inner = layout(ctx, n, depth.saturating_add(1))?;
                 let delimiter = inner.fields.first().map(|(t, _)| *t).ok_or_else(|| {
                     format_err(
                         ctx.path,
@@ -178,7 +178,7 @@ fn add_children(
                 let c = ctx.components.get(name).ok_or_else(|| {
                     format_err(ctx.path, format!("component {name:?} is not defined"))
                 })?;
-                add_children(ctx, *c, depth + 1, required, out)?;
+                add_children(ctx, *c, depth.saturating_add(1), required, out)?;
             }
             _ => {}
         }

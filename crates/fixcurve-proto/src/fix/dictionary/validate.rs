@@ -14,8 +14,11 @@ use crate::fix::session::reject_reason as rr;
 /// the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
+    /// SessionRejectReason (373) to send.
     pub reason: u32,
+    /// RefTagID (371), when one field is at fault.
     pub tag: Option<u32>,
+    /// What exactly is wrong, for the log.
     pub detail: String,
 }
 
@@ -113,7 +116,7 @@ impl Dictionary {
         let mut seen: HashSet<u32> = HashSet::new();
         let mut i = 0;
         while let Some(f) = fields.get(i) {
-            i += 1;
+            i = i.saturating_add(1);
             self.check_field(f)?;
             if !is_header && !layout.contains(f.tag) && !matches!(f.tag, 8 | 9 | 35) {
                 return Err(violation(
@@ -146,7 +149,7 @@ impl Dictionary {
                     } else {
                         break;
                     }
-                    i += 1;
+                    i = i.saturating_add(1);
                 }
                 if entries.len() != declared {
                     return Err(violation(
@@ -245,7 +248,7 @@ fn format_ok(t: FieldType, v: &[u8]) -> bool {
 /// `HH:MM:SS` with optional `.sss` (or more digits).
 fn time_only(v: &[u8]) -> bool {
     let (hms, frac) = match v.iter().position(|b| *b == b'.') {
-        Some(i) => (v.get(..i).unwrap_or_default(), v.get(i + 1..)),
+        Some(i) => (v.get(..i).unwrap_or_default(), v.get(i.saturating_add(1)..)),
         None => (v, None),
     };
     hms.len() == 8

@@ -8,7 +8,9 @@ use super::super::message::Message;
 /// Which side of the TCP connection we are: the initiator sends the first Logon.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// We accept the connection and wait for the peer's Logon.
     Acceptor,
+    /// We connect and send the Logon.
     Initiator,
 }
 
@@ -21,6 +23,7 @@ pub struct SessionConfig {
     pub sender_comp_id: String,
     /// Theirs (tag 56 on what we send).
     pub target_comp_id: String,
+    /// Acceptor or initiator.
     pub role: Role,
     /// HeartBtInt the initiator proposes. An acceptor adopts the initiator's value.
     pub heartbeat_secs: u32,
@@ -37,6 +40,7 @@ pub struct SessionConfig {
     pub max_msgs_per_sec: Option<u32>,
     /// Initiator Logon Username (553) / Password (554).
     pub username: Option<String>,
+    /// Password (554) we send (initiator) or require (acceptor).
     pub password: Option<crate::secret::Secret>,
     /// Maximum |SendingTime - now| accepted; `None` disables the check.
     pub check_sending_time: Option<Duration>,
@@ -47,6 +51,7 @@ pub struct SessionConfig {
     pub max_queued: usize,
     /// The same bound in bytes (early messages can be large snapshots).
     pub max_queued_bytes: usize,
+    /// Frame size and field count limits for inbound messages.
     pub decoder_limits: DecoderLimits,
     /// How long store changes of a batch that sent nothing (market data in) may wait for
     /// their `fdatasync`, so inbound messages never wait for the disk. A machine failure in
@@ -76,8 +81,11 @@ pub struct SessionConfig {
 /// Why an application message is refused: SessionRejectReason (373), RefTagID (371), text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {
+    /// SessionRejectReason (373).
     pub reason: u32,
+    /// RefTagID (371), when one field is at fault.
     pub tag: Option<u32>,
+    /// Text (58) of the Reject.
     pub text: String,
 }
 
@@ -102,6 +110,7 @@ pub fn is_valid_msg_type(t: &[u8]) -> bool {
 }
 
 impl SessionConfig {
+    /// Defaults for one session: 30 s heartbeats, QuickFIX-compatible checks.
     pub fn new(
         begin_string: impl Into<String>,
         sender_comp_id: impl Into<String>,

@@ -12,19 +12,33 @@ pub(super) enum AppRefusal {
 
 /// SessionRejectReason (373) values we send.
 pub mod reject_reason {
+    /// 0: Invalid tag number.
     pub const INVALID_TAG_NUMBER: u32 = 0;
+    /// 1: Required tag missing.
     pub const REQUIRED_TAG_MISSING: u32 = 1;
+    /// 2: Tag not defined for this message type.
     pub const TAG_NOT_DEFINED_FOR_MSG_TYPE: u32 = 2;
+    /// 3: Undefined tag.
     pub const UNDEFINED_TAG: u32 = 3;
+    /// 4: Tag specified without a value.
     pub const TAG_WITHOUT_VALUE: u32 = 4;
+    /// 5: Value is incorrect (out of range) for this tag.
     pub const VALUE_INCORRECT: u32 = 5;
+    /// 6: Incorrect data format for value.
     pub const INCORRECT_DATA_FORMAT: u32 = 6;
+    /// 9: CompID problem.
     pub const COMP_ID_PROBLEM: u32 = 9;
+    /// 10: SendingTime accuracy problem.
     pub const SENDING_TIME_ACCURACY: u32 = 10;
+    /// 11: Invalid MsgType.
     pub const INVALID_MSG_TYPE: u32 = 11;
+    /// 13: Tag appears more than once.
     pub const TAG_APPEARS_MORE_THAN_ONCE: u32 = 13;
+    /// 14: Tag specified out of required order.
     pub const TAG_OUT_OF_ORDER: u32 = 14;
+    /// 15: Repeating group fields out of order.
     pub const GROUP_FIELDS_OUT_OF_ORDER: u32 = 15;
+    /// 16: Incorrect NumInGroup count for repeating group.
     pub const INCORRECT_NUM_IN_GROUP_COUNT: u32 = 16;
 
     /// The standard text for a reason (the names FIX gives them, as QuickFIX sends them), for
@@ -56,39 +70,75 @@ pub enum SessionEvent {
     /// Logon completed both ways. Username/Password are the peer's (acceptor side), for the
     /// driver to authenticate; never logged.
     LoggedOn {
+        /// Username (553) of the peer's Logon.
         username: Option<String>,
+        /// Password (554) of the peer's Logon (redacted in Debug).
         password: Option<crate::secret::Secret>,
+        /// The negotiated HeartBtInt.
         heartbeat_secs: u32,
+        /// Both sides started again at 1 (ResetSeqNumFlag).
         reset_seq_num: bool,
+        /// DefaultApplVerID (1137) of the peer, FIXT.1.1.
         default_appl_ver_id: Option<String>,
     },
     /// A validated application message, in sequence order, each MsgSeqNum once.
     App(Message),
     /// The peer skipped ahead: a ResendRequest for `expected..` was sent.
-    Gap { expected: u64, received: u64 },
+    Gap {
+        /// The first missing MsgSeqNum.
+        expected: u64,
+        /// The MsgSeqNum that arrived instead.
+        received: u64,
+    },
     /// The peer asked us to resend `begin..=end` (end 0: everything); answered already.
-    ResendRequested { begin: u64, end: u64 },
+    ResendRequested {
+        /// BeginSeqNo (7).
+        begin: u64,
+        /// EndSeqNo (16); 0 means "up to the last".
+        end: u64,
+    },
     /// The peer moved our expected inbound sequence number.
-    SequenceReset { new_seq_num: u64, gap_fill: bool },
+    SequenceReset {
+        /// NewSeqNo (36).
+        new_seq_num: u64,
+        /// GapFillFlag (123): a gap fill rather than a reset.
+        gap_fill: bool,
+    },
     /// The peer rejected one of our messages (35=3).
     Rejected {
+        /// RefSeqNum (45) of the rejected message.
         ref_seq_num: Option<u64>,
+        /// SessionRejectReason (373), if given.
         reason: Option<u32>,
+        /// RefTagID (371), if given.
         ref_tag: Option<u32>,
+        /// Text (58), if given.
         text: Option<String>,
     },
     /// We rejected one of the peer's messages (35=3 sent).
     RejectSent {
+        /// MsgSeqNum of the message we rejected.
         ref_seq_num: u64,
+        /// SessionRejectReason (373) we sent.
         reason: u32,
+        /// What was wrong, for the log.
         text: String,
     },
     /// A garbled frame was dropped (counted in [`SessionStats::garbled`]).
-    Garbled { error: DecodeError },
+    Garbled {
+        /// Why it is not a frame.
+        error: DecodeError,
+    },
     /// The Logout handshake completed (either side started it).
-    LoggedOut { reason: String },
+    LoggedOut {
+        /// Text (58) of the Logout, or why we sent one.
+        reason: String,
+    },
     /// The connection must be closed now (after writing what `poll_transmit` returned).
-    Disconnect { reason: String },
+    Disconnect {
+        /// Why, for the log.
+        reason: String,
+    },
 }
 
 impl std::fmt::Debug for SessionEvent {
@@ -165,6 +215,8 @@ impl std::fmt::Debug for SessionEvent {
 
 /// Errors from the calls a driver makes.
 #[derive(Debug, thiserror::Error)]
+// Each variant is documented by its `#[error]` text, which is what users read.
+#[allow(missing_docs)]
 pub enum SessionError {
     #[error("session {session}: not logged on")]
     NotLoggedOn { session: String },
@@ -181,23 +233,32 @@ pub enum SessionError {
 /// Counters for metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SessionStats {
+    /// Frames decoded from the peer.
     pub received: u64,
+    /// Frames queued to the peer.
     pub sent: u64,
+    /// Inbound bytes that were not a valid frame (dropped).
     pub garbled: u64,
+    /// Session-level Rejects (35=3) sent.
     pub rejects_sent: u64,
     /// BusinessMessageRejects (35=j) sent for unsupported application messages.
     pub business_rejects_sent: u64,
+    /// PossDup messages we already had.
     pub duplicates_ignored: u64,
+    /// ResendRequests (35=2) sent.
     pub resend_requests_sent: u64,
+    /// Early messages dropped because the out-of-order queue was full.
     pub queued_dropped: u64,
 }
 
+/// Where the session stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SessionState {
     /// Created, `connect` not called yet.
     Created,
     /// Waiting for the peer's Logon (acceptor) or Logon reply (initiator).
     AwaitingLogon,
+    /// Logged on: application messages flow.
     Active,
     /// We sent Logout and wait for the reply.
     LogoutSent,

@@ -132,6 +132,7 @@ impl Session {
     }
 
     /// CompIDs and SendingTime. On failure the reply (Reject, Logout) is already queued.
+    #[allow(clippy::arithmetic_side_effects)] // the difference of two valid timestamps fits a time::Duration
     pub(super) fn header_ok(&mut self, msg: &Message, seq: u64, now: Instant) -> bool {
         if self.cfg.check_comp_ids {
             // A missing or empty CompID is a malformed message, not someone else's: Reject
@@ -208,6 +209,7 @@ impl Session {
     }
 
     /// The checks `header_ok` makes, for a first Logon: the reason instead of a Reject.
+    #[allow(clippy::arithmetic_side_effects)] // the difference of two valid timestamps fits a time::Duration
     fn logon_header_ok(&self, msg: &Message, now: Instant) -> Result<(), String> {
         if self.cfg.check_comp_ids
             && (msg.sender_comp_id() != Some(self.cfg.target_comp_id.as_bytes())
@@ -232,27 +234,27 @@ impl Session {
         self.highest_seen = self.highest_seen.max(seq);
         let size = msg.as_bytes().len();
         if self.queue.len() < self.cfg.max_queued
-            && self.queued_bytes + size <= self.cfg.max_queued_bytes
+            && self.queued_bytes.saturating_add(size) <= self.cfg.max_queued_bytes
             && !self.queue.contains_key(&seq)
         {
-            self.queued_bytes += size;
+            self.queued_bytes = self.queued_bytes.saturating_add(size);
             self.queue.insert(seq, Queued { msg, answered });
         } else {
             // Dropped messages are fetched again by the next ResendRequest.
-            self.stats.queued_dropped += 1;
+            self.stats.queued_dropped = self.stats.queued_dropped.saturating_add(1);
         }
         if self.resend_until.is_none() {
             self.events.push_back(SessionEvent::Gap {
                 expected,
                 received: seq,
             });
-            self.send_resend_request(expected, seq - 1);
+            self.send_resend_request(expected, seq.saturating_sub(1));
         }
     }
 
     pub(super) fn send_resend_request(&mut self, begin: u64, until: u64) {
         self.resend_until = Some(until);
-        self.stats.resend_requests_sent += 1;
+        self.stats.resend_requests_sent = self.stats.resend_requests_sent.saturating_add(1);
         let now = self.last_recv;
         // EndSeqNo 0 = "everything after BeginSeqNo" (FIX 4.2 and later).
         self.send_admin("2", now, |b| {
@@ -267,7 +269,7 @@ impl Session {
             if msg.msg_type() != b"4" && !self.orig_sending_time_ok(msg) {
                 return;
             }
-            self.stats.duplicates_ignored += 1;
+            self.stats.duplicates_ignored = self.stats.duplicates_ignored.saturating_add(1);
             return;
         }
         self.logout_and_disconnect(format!(
@@ -309,7 +311,7 @@ impl Session {
                         expected,
                         received: seq,
                     });
-                    self.send_resend_request(expected, seq - 1);
+                    self.send_resend_request(expected, seq.saturating_sub(1));
                 }
                 return;
             }
@@ -515,7 +517,7 @@ impl Session {
     pub(super) fn business_reject(&mut self, msg: &Message, now: Instant) {
         let ref_seq = msg.seq_num().unwrap_or(0);
         let ref_type = msg.msg_type().to_vec();
-        self.stats.business_rejects_sent += 1;
+        self.stats.business_rejects_sent = self.stats.business_rejects_sent.saturating_add(1);
         self.send_admin("j", now, |b| {
             put_uint_field(b, 45, ref_seq);
             put_field(b, 372, &ref_type);

@@ -37,6 +37,7 @@ pub use self::config::{is_valid_msg_type, Rejection, Role, SessionConfig, Valida
 use self::events::AppRefusal;
 pub use self::events::{reject_reason, SessionError, SessionEvent, SessionState, SessionStats};
 pub use self::persist::{LoadRequest, MemoryStore, SeqState, StoreOp, StoreWork};
+use self::time::{after, scaled};
 pub use self::time::{format_utc_timestamp, parse_utc_timestamp, utc_timestamp_string};
 use super::codec::{frame_body, put_field, put_uint_field, Decoder, DecoderLimits};
 use super::field::Field;
@@ -48,6 +49,7 @@ struct Queued {
     answered: bool,
 }
 
+/// One FIX session over one connection (see the module docs for the driver contract).
 pub struct Session {
     cfg: SessionConfig,
     /// The sequence numbers as of everything handed out in `work` (the store catches up).
@@ -172,15 +174,19 @@ impl Session {
         })
     }
 
+    /// The configuration it was built with.
     pub fn config(&self) -> &SessionConfig {
         &self.cfg
     }
+    /// Where the session stands.
     pub fn state(&self) -> SessionState {
         self.state
     }
+    /// Logged on: application messages may be sent.
     pub fn is_logged_on(&self) -> bool {
         self.state == SessionState::Active
     }
+    /// Counters for metrics.
     pub fn stats(&self) -> SessionStats {
         self.stats
     }
@@ -246,7 +252,7 @@ impl Session {
             return;
         }
         self.state = SessionState::AwaitingLogon;
-        self.logon_deadline = Some(now + self.cfg.logon_timeout);
+        self.logon_deadline = Some(after(now, self.cfg.logon_timeout));
         self.last_recv = now;
         if self.cfg.role == Role::Initiator {
             if let Err(reason) = self.enter_period(now) {
@@ -273,11 +279,11 @@ impl Session {
             match self.decoder.decode_next() {
                 None => break,
                 Some(Err(error)) => {
-                    self.stats.garbled += 1;
+                    self.stats.garbled = self.stats.garbled.saturating_add(1);
                     self.events.push_back(SessionEvent::Garbled { error });
                 }
                 Some(Ok(msg)) => {
-                    self.stats.received += 1;
+                    self.stats.received = self.stats.received.saturating_add(1);
                     if !self.within_rate(now) {
                         break;
                     }
@@ -298,10 +304,10 @@ impl Session {
             SessionState::Active if self.heartbeat.is_zero() => None,
             SessionState::Active => {
                 if self.test_request.is_some() {
-                    Some(self.last_recv + self.heartbeat * 12 / 5)
+                    Some(after(self.last_recv, scaled(self.heartbeat, 12, 5)))
                 } else {
-                    let hb = self.last_sent + self.heartbeat;
-                    Some(hb.min(self.last_recv + self.heartbeat * 6 / 5))
+                    let hb = after(self.last_sent, self.heartbeat);
+                    Some(hb.min(after(self.last_recv, scaled(self.heartbeat, 6, 5))))
                 }
             }
         };
@@ -331,14 +337,14 @@ impl Session {
             }
             SessionState::Active if !self.heartbeat.is_zero() => {
                 let silent = now.saturating_duration_since(self.last_recv);
-                if silent >= self.heartbeat * 12 / 5 {
+                if silent >= scaled(self.heartbeat, 12, 5) {
                     self.disconnect(format!(
                         "heartbeat timeout: nothing received for {} ms",
                         silent.as_millis()
                     ));
                 } else {
-                    if silent >= self.heartbeat * 6 / 5 && self.test_request.is_none() {
-                        self.test_request_counter += 1;
+                    if silent >= scaled(self.heartbeat, 6, 5) && self.test_request.is_none() {
+                        self.test_request_counter = self.test_request_counter.saturating_add(1);
                         let id = format!("TEST{}", self.test_request_counter);
                         self.send_admin("1", now, |b| put_field(b, 112, id.as_bytes()));
                         self.test_request = Some(id);
@@ -381,6 +387,7 @@ impl Session {
         !self.transmit.is_empty() || self.resend.is_some()
     }
 
+    /// The next event for the application (after the transmit).
     pub fn poll_event(&mut self) -> Option<SessionEvent> {
         self.events.pop_front()
     }
@@ -441,7 +448,7 @@ impl Session {
                     }
                 });
                 self.state = SessionState::LogoutSent;
-                self.logout_deadline = Some(now + self.cfg.logout_timeout);
+                self.logout_deadline = Some(after(now, self.cfg.logout_timeout));
             }
             SessionState::Created | SessionState::AwaitingLogon => {
                 self.disconnect(format!("closed before logon: {text}"));
@@ -464,7 +471,7 @@ impl Session {
             *start = now;
             *count = 0;
         }
-        *count += 1;
+        *count = count.saturating_add(1);
         if *count > max {
             self.last_recv = now;
             self.logout_and_disconnect(format!(
@@ -498,16 +505,25 @@ impl Session {
         }
         let left = end.duration_since(t);
         let left = std::time::Duration::try_from(left).unwrap_or_default();
-        self.period_end = Some(now + left);
+        self.period_end = Some(after(now, left));
         Ok(())
     }
 
     fn wall(&self, now: Instant) -> OffsetDateTime {
-        if now >= self.epoch_instant {
-            self.epoch_wall + (now - self.epoch_instant)
+        // Saturating at the ends of the calendar: a clock that far off is caught by the
+        // SendingTime check, not by a panic.
+        let ahead = now.saturating_duration_since(self.epoch_instant);
+        let behind = self.epoch_instant.saturating_duration_since(now);
+        let wall = if behind.is_zero() {
+            ::time::Duration::try_from(ahead)
+                .ok()
+                .and_then(|d| self.epoch_wall.checked_add(d))
         } else {
-            self.epoch_wall - (self.epoch_instant - now)
-        }
+            ::time::Duration::try_from(behind)
+                .ok()
+                .and_then(|d| self.epoch_wall.checked_sub(d))
+        };
+        wall.unwrap_or(self.epoch_wall)
     }
 
     fn wall_bytes(&self, now: Instant) -> Vec<u8> {
@@ -534,7 +550,7 @@ impl Session {
         format_utc_timestamp(self.wall(now), &mut b);
         b.push(super::codec::SOH);
         body(&mut b);
-        let mut out = Vec::with_capacity(b.len() + 32);
+        let mut out = Vec::with_capacity(b.len().saturating_add(32));
         frame_body(&self.cfg.begin_string, &b, &mut out);
         self.scratch = b;
         out
@@ -550,7 +566,7 @@ impl Session {
     }
 
     fn push_transmit(&mut self, raw: Vec<u8>, now: Instant) {
-        self.stats.sent += 1;
+        self.stats.sent = self.stats.sent.saturating_add(1);
         self.last_sent = now;
         if self.resend.is_some() {
             self.held.push_back(raw);
@@ -561,7 +577,7 @@ impl Session {
 
     /// A frame of a resend answer: it goes out ahead of anything held.
     fn push_resent(&mut self, raw: Vec<u8>, now: Instant) {
-        self.stats.sent += 1;
+        self.stats.sent = self.stats.sent.saturating_add(1);
         self.last_sent = now;
         self.transmit.push_back(raw);
     }
@@ -572,7 +588,7 @@ impl Session {
         let ref_seq = msg.seq_num().unwrap_or(0);
         let ref_type = msg.msg_type().to_vec();
         let now = self.last_recv;
-        self.stats.rejects_sent += 1;
+        self.stats.rejects_sent = self.stats.rejects_sent.saturating_add(1);
         // 371-373 exist from FIX 4.2, and 4.2 defines reasons 0-11 only: say no more than
         // the peer's version can read (the text still names the problem).
         let version = self.cfg.begin_string.as_str();
@@ -673,7 +689,7 @@ impl Session {
             self.work.sync = true;
         } else if !self.work.ops.is_empty() {
             self.sync_due
-                .get_or_insert(now + self.cfg.inbound_sync_after);
+                .get_or_insert(after(now, self.cfg.inbound_sync_after));
         }
     }
 }

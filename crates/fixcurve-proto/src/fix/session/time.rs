@@ -1,8 +1,23 @@
 //! FIX UTCTimestamp: `YYYYMMDD-HH:MM:SS[.sss...]`, always UTC.
 
+use std::time::{Duration, Instant};
+
 use time::{Date, Month, OffsetDateTime, Time};
 
+/// `t + d` without the panic on overflow: a deadline that far away is "never", and 30 years
+/// is as good as never for a session timer.
+pub(crate) fn after(t: Instant, d: Duration) -> Instant {
+    const NEVER: Duration = Duration::from_secs(30 * 365 * 86_400);
+    t.checked_add(d.min(NEVER)).unwrap_or(t)
+}
+
+/// `d * num / den`, saturating (heartbeat multiples: 6/5 and 12/5 of the interval).
+pub(crate) fn scaled(d: Duration, num: u32, den: u32) -> Duration {
+    d.saturating_mul(num).checked_div(den).unwrap_or(d)
+}
+
 /// Formats with millisecond precision, the precision every FIX version accepts.
+#[allow(clippy::arithmetic_side_effects)] // digits of calendar fields (year < 10000)
 pub fn format_utc_timestamp(t: OffsetDateTime, out: &mut Vec<u8>) {
     let t = t.to_offset(time::UtcOffset::UTC);
     let two = |out: &mut Vec<u8>, n: u8| {
@@ -37,6 +52,7 @@ pub fn utc_timestamp_string(t: OffsetDateTime) -> String {
 }
 
 /// Parses a UTCTimestamp with 0 to 9 fractional digits. `None` for anything else.
+#[allow(clippy::arithmetic_side_effects)] // at most nine fraction digits and two-digit fields, checked before use
 pub fn parse_utc_timestamp(v: &[u8]) -> Option<OffsetDateTime> {
     if v.len() < 17 || v[8] != b'-' || v[11] != b':' || v[14] != b':' {
         return None;

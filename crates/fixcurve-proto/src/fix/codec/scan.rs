@@ -1,0 +1,160 @@
+//! Byte-level scanning: the CheckSum sum, SOH search 64 bytes at a time, tag bitsets.
+
+use super::*;
+
+/// Sum of bytes mod 256, the FIX CheckSum. Written as a plain wrapping fold so it vectorises.
+#[inline]
+pub fn checksum(bytes: &[u8]) -> u8 {
+    // Chunked so the compiler keeps wide accumulators; mod 256 is preserved by wrapping adds.
+    let mut acc = [0u8; 32];
+    let mut chunks = bytes.chunks_exact(32);
+    for c in &mut chunks {
+        for (a, &b) in acc.iter_mut().zip(c) {
+            *a = a.wrapping_add(b);
+        }
+    }
+    let mut s = acc.iter().fold(0u8, |x, &y| x.wrapping_add(y));
+    for &b in chunks.remainder() {
+        s = s.wrapping_add(b);
+    }
+    s
+}
+
+/// For a length field, the tag of the data field whose value it measures.
+#[inline]
+pub fn data_tag_for_length(tag: u32) -> Option<u32> {
+    // Keep in sync with LENGTH_TAG_BITS (a unit test checks).
+    Some(match tag {
+        90 => 91,     // SecureDataLen -> SecureData
+        93 => 89,     // SignatureLength -> Signature
+        95 => 96,     // RawDataLength -> RawData
+        212 => 213,   // XmlDataLen -> XmlData
+        348 => 349,   // EncodedIssuerLen
+        350 => 351,   // EncodedSecurityDescLen
+        352 => 353,   // EncodedListExecInstLen
+        354 => 355,   // EncodedTextLen
+        356 => 357,   // EncodedSubjectLen
+        358 => 359,   // EncodedHeadlineLen
+        360 => 361,   // EncodedAllocTextLen
+        362 => 363,   // EncodedUnderlyingIssuerLen
+        364 => 365,   // EncodedUnderlyingSecurityDescLen
+        445 => 446,   // EncodedListStatusTextLen
+        618 => 619,   // EncodedLegIssuerLen
+        621 => 622,   // EncodedLegSecurityDescLen
+        1184 => 1185, // SecurityXMLLen
+        1277 => 1278, // DerivativeEncodedIssuerLen
+        1401 => 1402, // EncryptedPasswordLen
+        1403 => 1404, // EncryptedNewPasswordLen
+        _ => return None,
+    })
+}
+
+/// Length tags as a bitset: one load and shift per field instead of a `match` on every field.
+pub(super) const LENGTH_TAG_BITS: [u64; 24] = {
+    let tags = [
+        90u32, 93, 95, 212, 348, 350, 352, 354, 356, 358, 360, 362, 364, 445, 618, 621, 1184, 1277,
+        1401, 1403,
+    ];
+    let mut bits = [0u64; 24];
+    let mut i = 0;
+    while i < tags.len() {
+        bits[(tags[i] / 64) as usize] |= 1u64 << (tags[i] % 64);
+        i += 1;
+    }
+    bits
+};
+
+#[inline(always)]
+pub(super) fn in_bitset(bits: &[u64; 24], tag: u32) -> bool {
+    bits.get((tag / 64) as usize)
+        .is_some_and(|w| (w >> (tag % 64)) & 1 == 1)
+}
+
+/// Finds SOH bytes 64 at a time: one compare-to-bitmask per block (SSE2), then a
+/// trailing-zeros per field, instead of a `memchr` call per short value.
+pub(super) struct SohScanner<'a> {
+    hay: &'a [u8],
+    base: usize,
+    mask: u64,
+}
+
+impl<'a> SohScanner<'a> {
+    #[inline(always)]
+    pub(super) fn new(hay: &'a [u8], start: usize) -> Self {
+        let mut s = SohScanner {
+            hay,
+            base: start,
+            mask: 0,
+        };
+        s.load(start);
+        s
+    }
+
+    #[inline(always)]
+    fn load(&mut self, at: usize) {
+        self.base = at;
+        self.mask = block_mask(self.hay.get(at..).unwrap_or(&[]));
+    }
+
+    /// Position of the first SOH at or after `from` (callers only move forward).
+    #[inline(always)]
+    #[allow(clippy::arithmetic_side_effects)] // positions within a buffer bounded by max_message_size
+    pub(super) fn next_from(&mut self, from: usize) -> Option<usize> {
+        if from >= self.base + 64 {
+            self.load(from);
+        }
+        loop {
+            let m = self.mask & (!0u64 << (from.saturating_sub(self.base) & 63));
+            if m != 0 {
+                return Some(self.base + m.trailing_zeros() as usize);
+            }
+            let next = self.base + 64;
+            if next >= self.hay.len() {
+                return None;
+            }
+            self.load(next);
+        }
+    }
+}
+
+#[inline(always)]
+fn block_mask(b: &[u8]) -> u64 {
+    match b.first_chunk::<64>() {
+        Some(c) => mask_of(c, SOH),
+        None => {
+            let mut tmp = [0u8; 64];
+            tmp[..b.len()].copy_from_slice(b);
+            mask_of(&tmp, SOH)
+        }
+    }
+}
+
+/// Bit i set when `c[i] == byte`. SSE2 is part of the x86_64 baseline, so no runtime detection.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(unsafe_code)]
+fn mask_of(c: &[u8; 64], byte: u8) -> u64 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+    };
+    let p = c.as_ptr() as *const __m128i;
+    // SAFETY: SSE2 is always available on x86_64; the four unaligned 16-byte loads cover
+    // exactly the 64 bytes of `c`.
+    unsafe {
+        let needle = _mm_set1_epi8(byte as i8);
+        let m = |i: usize| {
+            _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(p.add(i)), needle)) as u16 as u64
+        };
+        m(0) | (m(1) << 16) | (m(2) << 32) | (m(3) << 48)
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn mask_of(c: &[u8; 64], byte: u8) -> u64 {
+    let mut m = 0u64;
+    for (i, &b) in c.iter().enumerate() {
+        m |= ((b == byte) as u64) << i;
+    }
+    m
+}
