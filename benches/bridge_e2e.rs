@@ -29,14 +29,14 @@ use std::time::{Duration, Instant};
 
 use fixcurve::audit::AuditLog;
 use fixcurve::auth::{Grant, StaticAuthorizer, TopicAcl};
-use fixcurve::bridge::simulator::{run_initiator, SimConfig, SimError, SimStats};
 use fixcurve::bridge::{now_ns, Bridge, PublishKeys};
 use fixcurve::client::{Subscriber, Update};
 use fixcurve::config::Config;
 use fixcurve::keys::Keypair;
 use fixcurve::normalize::Event;
-use fixcurve::tls::certs_dev::{generate, DevOptions};
 use fixcurve::tls::ClientTlsSettings;
+use fixcurve::tools::certs_dev::{generate, DevOptions};
+use fixcurve::tools::simulator::{run_initiator, SimConfig, SimError, SimStats};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Target {
@@ -74,7 +74,7 @@ struct Setup {
     server: fixcurve::keys::PublicKey,
     clients: Vec<Keypair>,
     fix: SocketAddr,
-    pki: fixcurve::tls::certs_dev::DevPki,
+    pki: fixcurve::tools::certs_dev::DevPki,
     _dir: tempfile::TempDir,
 }
 
@@ -171,7 +171,7 @@ impl Setup {
 /// CURVE and ZAP over an authorized-keys folder), then stunnel in front of it.
 fn start_glue(
     dir: tempfile::TempDir,
-    pki: fixcurve::tls::certs_dev::DevPki,
+    pki: fixcurve::tools::certs_dev::DevPki,
     clients: Vec<Keypair>,
 ) -> Setup {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

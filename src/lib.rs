@@ -22,3 +22,4 @@ pub mod keys;
 pub mod metrics;
 pub mod pubsub;
 pub mod tls;
+pub mod tools;

@@ -3,7 +3,8 @@
 pub mod daemon;
 pub mod keys;
 pub mod pipeline;
-pub mod simulator;
+pub mod router;
 
-pub use daemon::{Bridge, PublishKeys, Totals};
+pub use daemon::{Bridge, PublishKeys};
 pub use pipeline::{now_ns, Outgoing, Pipeline, SessionCtx};
+pub use router::{Router, Totals};

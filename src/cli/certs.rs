@@ -7,10 +7,10 @@ use clap::{Args as ClapArgs, Subcommand};
 
 use rustls::pki_types::UnixTime;
 
-use crate::tls::certs_check::{check, CheckInput, Verdict};
-use crate::tls::certs_dev::{generate, DevOptions};
-use crate::tls::probe::probe;
 use crate::tls::ClientTlsSettings;
+use crate::tools::certs_check::{check, CheckInput, Verdict};
+use crate::tools::certs_dev::{generate, DevOptions};
+use crate::tools::probe::probe;
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {

@@ -17,12 +17,12 @@ use clap::Args as ClapArgs;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::audit::AuditLog;
-use crate::bridge::simulator::{self, SimConfig, SimStats};
 use crate::bridge::{keys, Bridge, PublishKeys};
 use crate::client::{text_line, Subscriber, Update};
 use crate::config::Config;
-use crate::tls::certs_dev::{self, DevOptions};
 use crate::tls::ClientTlsSettings;
+use crate::tools::certs_dev::{self, DevOptions};
+use crate::tools::simulator::{self, SimConfig, SimStats};
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {

@@ -4,13 +4,10 @@
 //! sockets live in `fix::transport`. The settings structs deserialize straight from the
 //! `[[acceptor]]` / `[[initiator]]` tables of the configuration file.
 
-pub mod certs_check;
-pub mod certs_dev;
 pub mod client;
 pub mod config;
 pub mod identity;
 pub mod pem;
-pub mod probe;
 pub mod reload;
 pub mod server;
 mod verifier;

@@ -78,9 +78,9 @@ mod tests {
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    use crate::tls::certs_dev::{generate, DevOptions};
     use crate::tls::{build_client_config, build_server_config, ClientTlsSettings, PeerIdentity};
     use crate::tls::{Fingerprint, ServerTlsSettings};
+    use crate::tools::certs_dev::{generate, DevOptions};
 
     /// One handshake over an in-memory pipe; returns the server's view of the client.
     async fn handshake(
@@ -120,7 +120,7 @@ mod tests {
         s
     }
 
-    fn pki() -> (tempfile::TempDir, crate::tls::certs_dev::DevPki) {
+    fn pki() -> (tempfile::TempDir, crate::tools::certs_dev::DevPki) {
         let d = tempfile::tempdir().unwrap();
         let p = generate(d.path(), &DevOptions::default()).unwrap();
         (d, p)

@@ -496,7 +496,7 @@ fn decide<'a>(
         }
     }
     if let Some(c) = &binding.credentials {
-        let password = logon.password.as_ref().map(crate::secret::Secret::expose);
+        let password = logon.password.as_ref().map(|p| p.expose().as_str());
         if !c.verify(logon.username.as_deref(), password) {
             return Err("bad Username/Password");
         }

@@ -13,7 +13,9 @@ pub mod handshake;
 pub mod message;
 pub mod session;
 
-pub use handshake::{ClientHandshake, ServerHandshake};
+pub use handshake::{
+    ClientStart, Deciding, ExpectHello, ExpectInitiate, ExpectReady, ExpectWelcome,
+};
 pub use message::MessageCodec;
 pub use session::{ClientEvent, ClientSession, ServerEvent, ServerSession, SessionError};
 

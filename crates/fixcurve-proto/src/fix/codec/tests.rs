@@ -326,7 +326,7 @@ fn peek_logon_reads_identity_and_hides_password() {
     assert_eq!(info.target_comp_id, "BRIDGE");
     assert_eq!(info.username.as_deref(), Some("user"));
     assert_eq!(
-        info.password.as_ref().map(crate::secret::Secret::expose),
+        info.password.as_ref().map(|p| p.expose().as_str()),
         Some("secret")
     );
     assert_eq!(info.heartbeat_secs, Some(30));

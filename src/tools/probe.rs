@@ -12,8 +12,8 @@ use rustls::{DigitallySignedStruct, Error, SignatureScheme};
 use tokio::io::AsyncReadExt;
 use x509_parser::prelude::*;
 
-use super::config::ClientTlsSettings;
-use super::identity::Fingerprint;
+use crate::tls::config::ClientTlsSettings;
+use crate::tls::identity::Fingerprint;
 
 /// What the probe saw.
 #[derive(Debug, Default)]
@@ -120,11 +120,11 @@ impl ServerCertVerifier for Recording {
 
 /// Connects to `target` (`host:port`) and handshakes.
 pub async fn probe(target: &str, s: &ClientTlsSettings) -> anyhow::Result<ProbeReport> {
-    let provider = super::provider();
+    let provider = crate::tls::provider();
     let inner: Option<Arc<dyn ServerCertVerifier>> = match &s.ca {
         Some(ca) => Some(
             rustls::client::WebPkiServerVerifier::builder_with_provider(
-                Arc::new(super::pem::roots(ca)?),
+                Arc::new(crate::tls::pem::roots(ca)?),
                 provider.clone(),
             )
             .build()?,
@@ -137,17 +137,17 @@ pub async fn probe(target: &str, s: &ClientTlsSettings) -> anyhow::Result<ProbeR
         provider: provider.clone(),
     });
     let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(super::versions(s.tls13_only))?
+        .with_protocol_versions(crate::tls::versions(s.tls13_only))?
         .dangerous()
         .with_custom_certificate_verifier(rec.clone());
     let cfg = match &s.cert {
         Some(cert) => builder.with_client_auth_cert(
-            super::pem::certs(cert)?,
-            super::pem::key(s.key.as_deref().unwrap_or(cert))?,
+            crate::tls::pem::certs(cert)?,
+            crate::tls::pem::key(s.key.as_deref().unwrap_or(cert))?,
         )?,
         None => builder.with_no_client_auth(),
     };
-    let name = super::client::server_name(s, target)?;
+    let name = crate::tls::client::server_name(s, target)?;
     let tcp = tokio::time::timeout(
         Duration::from_secs(10),
         tokio::net::TcpStream::connect(target),

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use x509_parser::prelude::*;
 
-use super::pem;
+use crate::tls::pem;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -554,7 +554,7 @@ mod tests {
     #[test]
     fn dev_pki_passes_every_step_and_wrong_key_fails() {
         let d = tempfile::tempdir().unwrap();
-        let p = crate::tls::certs_dev::generate(d.path(), &Default::default()).unwrap();
+        let p = crate::tools::certs_dev::generate(d.path(), &Default::default()).unwrap();
         let now = UnixTime::now();
         let checks = check(
             &CheckInput {
