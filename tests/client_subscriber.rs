@@ -14,7 +14,8 @@ use fixcurve::normalize::{Event, TradingSessionStatus};
 use fixcurve::pubsub::{Publisher, PublisherConfig};
 use tokio::time::timeout;
 
-const WAIT: Duration = Duration::from_secs(10);
+mod support;
+use support::{Deadline, WAIT};
 
 fn envelope(epoch: u64, seq: u64, text: &str) -> Bytes {
     Bytes::from(
@@ -68,12 +69,9 @@ async fn next_data(sub: &mut Subscriber) -> Update {
 /// Publishes seq 1 of `topic` until the subscriber sees it (subscriptions propagate
 /// asynchronously; no sleeping).
 async fn sync(p: &Publisher, sub: &mut Subscriber, topic: &'static str, epoch: u64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = Deadline::new(format!("a delivery on {topic}"));
     loop {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "nothing delivered on {topic} within 10 s"
-        );
+        deadline.check();
         p.publish(
             Bytes::from_static(topic.as_bytes()),
             envelope(epoch, 1, "sync"),

@@ -5,28 +5,23 @@
 
 use std::time::{Duration, Instant};
 
-use fixcurve::fix::codec::{frame_body, Decoder, DecoderLimits};
+use fixcurve::fix::codec::{Decoder, DecoderLimits};
 use fixcurve::fix::session::{Role, Session, SessionConfig, SessionEvent, SessionState};
 use fixcurve::fix::store::{FileStore, MemoryStore, SeqStore, StoreOp, StoreWork};
 use fixcurve::fix::Field;
+use fixcurve_proto::testing::{framed, show, soh, Backend, Driver};
 use time::macros::datetime;
 use time::OffsetDateTime;
 
 const WALL0: OffsetDateTime = datetime!(2026-11-22 09:30:00 UTC);
 
 fn wire(s: &str) -> Vec<u8> {
-    s.replace('|', "\x01").into_bytes()
-}
-
-fn show(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).replace('\x01', "|")
+    soh(s)
 }
 
 /// `8=FIX.4.4|9=..|<body>10=..|` with BodyLength and CheckSum filled in.
 fn frame(begin: &str, body: &str) -> String {
-    let mut out = Vec::new();
-    frame_body(begin, &wire(body), &mut out);
-    show(&out)
+    show(&framed(begin, body))
 }
 
 /// SendingTime text of `WALL0 + ms`.
@@ -34,14 +29,23 @@ fn ts(ms: u64) -> String {
     fixcurve::fix::session::utc_timestamp_string(WALL0 + Duration::from_millis(ms))
 }
 
-/// A session with its store: the harness carries out the work the session asks for, as the
-/// tokio driver does, and logs each batch as "write" or "sync".
+/// Any of our stores behind the shared test driver (a test store must not fail).
+struct AnyStore(Box<dyn SeqStore>);
+
+impl Backend for AnyStore {
+    fn apply(&mut self, work: StoreWork) {
+        self.0.apply(work).expect("test store");
+    }
+    fn load(&mut self, req: fixcurve::fix::store::LoadRequest) -> Vec<(u64, Vec<u8>)> {
+        self.0.load(req).expect("test store")
+    }
+}
+
+/// A session with its store: the shared driver carries out the work the session asks for,
+/// as the tokio layer does, and logs each batch as "write" or "sync".
 struct Harness {
     s: Session,
-    store: Box<dyn SeqStore>,
-    log: Vec<&'static str>,
-    /// Most frames produced by one loaded chunk of a resend answer.
-    largest_chunk: usize,
+    d: Driver<AnyStore>,
     t0: Instant,
     begin: &'static str,
 }
@@ -61,9 +65,7 @@ impl Harness {
         let s = Session::new(cfg, store.state(), t0, WALL0).unwrap();
         let mut h = Harness {
             s,
-            store,
-            log: Vec::new(),
-            largest_chunk: 0,
+            d: Driver::new(AnyStore(store)),
             t0,
             begin,
         };
@@ -72,27 +74,8 @@ impl Harness {
         h
     }
 
-    /// Carries out pending store work; answers at most one load (one chunk of a resend).
     fn pump(&mut self) {
-        if let Some(w) = self.s.poll_store() {
-            self.apply(w);
-        }
-        if let Some(req) = self.s.poll_load() {
-            let msgs = self.store.load(req).unwrap();
-            let before = self.s.stats().sent;
-            self.s.handle_loaded(msgs, self.t0);
-            self.largest_chunk = self
-                .largest_chunk
-                .max((self.s.stats().sent - before) as usize);
-            if let Some(w) = self.s.poll_store() {
-                self.apply(w);
-            }
-        }
-    }
-
-    fn apply(&mut self, w: StoreWork) {
-        self.log.push(if w.sync { "sync" } else { "write" });
-        self.store.apply(w).unwrap();
+        self.d.step(&mut self.s, self.t0);
     }
 
     fn timeout(&mut self, ms: u64) {
@@ -135,19 +118,17 @@ impl Harness {
 
     /// Everything the session sends now, a resend answer chunk by chunk as the driver does.
     fn out(&mut self) -> Vec<String> {
-        let mut out = Vec::new();
-        loop {
-            self.pump();
-            out.extend(std::iter::from_fn(|| self.s.poll_transmit()).map(|b| show(&b)));
-            if !self.s.transmit_pending() {
-                return out;
-            }
-        }
+        let t0 = self.t0;
+        self.d
+            .transmit(&mut self.s, t0)
+            .iter()
+            .map(|b| show(b))
+            .collect()
     }
 
     fn events(&mut self) -> Vec<SessionEvent> {
-        self.pump();
-        std::iter::from_fn(|| self.s.poll_event()).collect()
+        let t0 = self.t0;
+        self.d.events(&mut self.s, t0)
     }
 
     fn app_seqs(&mut self) -> Vec<u64> {
@@ -678,7 +659,7 @@ fn initiator_fixt_logon_with_credentials_and_appl_ver_id() {
     // then only the heartbeat timer is left.
     assert_eq!(h.s.poll_timeout(), Some(h.at(100)));
     h.timeout(100);
-    assert_eq!(h.log.last(), Some(&"sync"));
+    assert_eq!(h.d.log.last(), Some(&"sync"));
     assert_eq!(h.s.poll_timeout(), Some(h.at(1_000)));
 }
 
@@ -864,9 +845,9 @@ fn large_resend_answered_in_chunks_then_held_frames() {
     let out = h.out();
     assert!(!h.s.transmit_pending());
     assert!(
-        (1..=300).contains(&h.largest_chunk),
+        (1..=300).contains(&h.d.largest_chunk),
         "{} frames built at once for one ResendRequest",
-        h.largest_chunk
+        h.d.largest_chunk
     );
     assert_eq!(out.len() as u64, 1 + SENT + 1);
     assert_eq!(
@@ -922,8 +903,8 @@ fn sync_logged(cfg: SessionConfig) -> Harness {
 #[test]
 fn inbound_only_batches_do_not_wait_for_the_disk_but_are_synced_soon_and_before_any_reply() {
     let mut h = sync_logged(acceptor_cfg());
-    assert_eq!(h.log.last(), Some(&"sync"), "Logon reply synced first");
-    h.log.clear();
+    assert_eq!(h.d.log.last(), Some(&"sync"), "Logon reply synced first");
+    h.d.log.clear();
     let heartbeat_due = h.at(30_000);
     assert_eq!(h.s.poll_timeout(), Some(heartbeat_due));
 
@@ -933,24 +914,24 @@ fn inbound_only_batches_do_not_wait_for_the_disk_but_are_synced_soon_and_before_
     h.input(&batch, 100);
     assert_eq!(h.app_seqs(), vec![2, 3]);
     assert!(h.out().is_empty());
-    assert_eq!(h.log, ["write"]);
+    assert_eq!(h.d.log, ["write"]);
     assert_eq!(h.s.poll_timeout(), Some(h.at(150)));
     // More input before then neither syncs nor moves the deadline.
     let m = h.peer(4, "8", 120, "37=O1|17=E3|150=F|39=2|");
     h.input(&m, 120);
-    assert_eq!(h.log, ["write", "write"]);
+    assert_eq!(h.d.log, ["write", "write"]);
     assert_eq!(h.s.poll_timeout(), Some(h.at(150)));
     // The timer syncs it, and only the heartbeat timer is left.
     h.timeout(150);
-    assert_eq!(h.log, ["write", "write", "sync"]);
+    assert_eq!(h.d.log, ["write", "write", "sync"]);
     assert!(h.out().is_empty());
     assert_eq!(h.s.poll_timeout(), Some(heartbeat_due));
 
     // A batch that answers (TestRequest -> Heartbeat) is synced before its bytes can leave.
-    h.log.clear();
+    h.d.log.clear();
     let tr = h.peer(5, "1", 200, "112=T1|");
     h.input(&tr, 200);
-    assert_eq!(h.log, ["sync"]);
+    assert_eq!(h.d.log, ["sync"]);
     assert_eq!(h.out(), vec![h.ours(2, "0", 200, "112=T1|")]);
 }
 
@@ -959,10 +940,10 @@ fn inbound_sync_after_zero_syncs_every_batch_before_its_events() {
     let mut cfg = acceptor_cfg();
     cfg.inbound_sync_after = Duration::ZERO;
     let mut h = sync_logged(cfg);
-    h.log.clear();
+    h.d.log.clear();
     let m = h.peer(2, "8", 100, "37=O1|17=E1|150=0|39=0|");
     h.input(&m, 100);
-    assert_eq!(h.log, ["sync"]);
+    assert_eq!(h.d.log, ["sync"]);
     assert_eq!(h.app_seqs(), vec![2]);
     assert_eq!(h.s.poll_timeout(), Some(h.at(30_000)), "no sync timer");
 }

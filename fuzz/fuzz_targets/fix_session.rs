@@ -11,6 +11,7 @@ use fixcurve_proto::fix::codec::{frame_body, Decoder, DecoderLimits};
 use fixcurve_proto::fix::session::{
     utc_timestamp_string, MemoryStore, Role, Session, SessionConfig, SessionEvent,
 };
+use fixcurve_proto::testing::Driver;
 use fixcurve_proto::fix::Field;
 use libfuzzer_sys::fuzz_target;
 
@@ -43,8 +44,8 @@ fuzz_target!(|data: &[u8]| {
     cfg.heartbeat_secs = 5;
     cfg.max_queued = 16;
     cfg.max_msgs_per_sec = Some(200);
-    let mut store = MemoryStore::new();
-    let Ok(mut s) = Session::new(cfg, store.state(), t0, wall0) else {
+    let mut driver = Driver::new(MemoryStore::new());
+    let Ok(mut s) = Session::new(cfg, driver.store.state(), t0, wall0) else {
         return;
     };
     s.connect(t0);
@@ -125,15 +126,11 @@ fuzz_target!(|data: &[u8]| {
         // The driver's part: store work first, then loads a chunk at a time; the store must
         // end up exactly where the session says it is.
         let mut d = Decoder::new(DecoderLimits::default());
-        loop {
-            if let Some(w) = s.poll_store() {
-                store.apply(w);
-            }
-            assert_eq!(store.state(), s.seq_state());
-            let Some(req) = s.poll_load() else { break };
-            assert!(req.begin <= req.end && req.end - req.begin < 256);
-            s.handle_loaded(store.load(req), now);
+        while driver.step(&mut s, now) {
+            assert_eq!(driver.store.state(), s.seq_state());
+            assert!(driver.largest_chunk <= 256 * 2 + 1);
         }
+        assert_eq!(driver.store.state(), s.seq_state());
         while let Some(out) = s.poll_transmit() {
             d.feed(&out);
             let m = d.next().expect("whole frame").expect("valid frame");

@@ -15,6 +15,8 @@
 //! - [`normalize`]: FIX application messages into typed, decimal events and their topics.
 //! - [`envelope`]: those events as MessagePack, the PUB/SUB payload.
 //! - [`secret`]: self-redacting secret text.
+//! - `testing` (feature `test-support`): FIX text helpers, a deterministic clock and the
+//!   store-work driver every session test goes through.
 
 // Peer-supplied numbers use checked or saturating arithmetic; the few functions that add
 // lengths of buffers already in memory say so in an `allow` with the bound. Tests are exempt.
@@ -26,4 +28,6 @@ pub mod fix;
 pub mod keys;
 pub mod normalize;
 pub mod secret;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod zmtp;

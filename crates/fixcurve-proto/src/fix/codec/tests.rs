@@ -1,15 +1,7 @@
 use super::scan::{in_bitset, LENGTH_TAG_BITS};
 use super::*;
 
-fn wire(s: &str) -> Vec<u8> {
-    s.replace('|', "\x01").into_bytes()
-}
-
-fn framed(begin: &str, body: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    frame_body(begin, &wire(body), &mut out);
-    out
-}
+use crate::testing::{framed, soh as wire};
 
 fn decoder() -> Decoder {
     Decoder::new(DecoderLimits::default())
