@@ -7,6 +7,8 @@
 //! FIX 5.0 via FIXT), nested groups included. Parsing is lazy and allocation-light: a group is
 //! a list of position ranges into the already-indexed message.
 //!
+//! In a known group, user-defined tags (5000 and up) belong to the entry they appear in.
+//!
 //! A group we have no member list for is still readable: its members are taken to be the tags
 //! seen in its entries before the last one, and a single-entry group runs to the end of the
 //! body. That is a heuristic, so the normalizer only relies on the known groups.
@@ -28,9 +30,15 @@ pub struct GroupSpec {
     pub nested: &'static [&'static GroupSpec],
 }
 
+/// FIX leaves tags from 5000 up to counterparties (user-defined fields). Venues put them in
+/// group entries freely, so inside a known group they are taken as members of the entry they
+/// appear in rather than as the end of the group: a custom tag must not cost a whole book.
+const USER_DEFINED_FROM: u32 = 5000;
+
 impl GroupSpec {
     fn is_member(&self, tag: u32) -> bool {
-        self.members.contains(&tag)
+        tag >= USER_DEFINED_FROM
+            || self.members.contains(&tag)
             || self
                 .nested
                 .iter()
@@ -283,6 +291,48 @@ impl<'m> GroupEntry<'m> {
     }
 }
 
+/// What the group parser reads: a decoded [`Message`] or a plain slice of fields (the
+/// normalizer's view), so both go through the one parser.
+pub trait FieldSeq {
+    /// Number of fields.
+    fn field_count(&self) -> usize;
+    /// The tag at position `i`.
+    fn tag_at(&self, i: usize) -> Option<u32>;
+    /// The value at position `i`.
+    fn value_at(&self, i: usize) -> Option<&[u8]>;
+    /// Position of the first `tag` within `range`.
+    fn position_in(&self, tag: u32, range: Range<usize>) -> Option<usize> {
+        range.into_iter().find(|&i| self.tag_at(i) == Some(tag))
+    }
+}
+
+impl FieldSeq for Message {
+    fn field_count(&self) -> usize {
+        Message::field_count(self)
+    }
+    fn tag_at(&self, i: usize) -> Option<u32> {
+        Message::tag_at(self, i)
+    }
+    fn value_at(&self, i: usize) -> Option<&[u8]> {
+        self.field_at(i).map(|f| f.value)
+    }
+    fn position_in(&self, tag: u32, range: Range<usize>) -> Option<usize> {
+        Message::position_in(self, tag, range)
+    }
+}
+
+impl FieldSeq for [Field<'_>] {
+    fn field_count(&self) -> usize {
+        self.len()
+    }
+    fn tag_at(&self, i: usize) -> Option<u32> {
+        self.get(i).map(|f| f.tag)
+    }
+    fn value_at(&self, i: usize) -> Option<&[u8]> {
+        self.get(i).map(|f| f.value)
+    }
+}
+
 /// The group counted by `count_tag` at the top level of `msg`. `Ok(None)`: no such count
 /// field in the message.
 pub fn group(msg: &Message, count_tag: u32) -> Result<Option<Group<'_>>, GroupError> {
@@ -294,12 +344,28 @@ fn parse_in(
     within: Range<usize>,
     count_tag: u32,
 ) -> Result<Option<Group<'_>>, GroupError> {
+    Ok(entry_ranges(msg, within, count_tag)?.map(|entries| Group {
+        msg,
+        count_tag,
+        entries,
+    }))
+}
+
+/// The entries of the group counted by `count_tag` within positions `within` of `seq`, as
+/// position ranges. `Ok(None)`: no such count field there. The trailer (the last field of a
+/// message, 10) is never part of a group; a field slice without one may end in a group.
+pub fn entry_ranges<S: FieldSeq + ?Sized>(
+    seq: &S,
+    within: Range<usize>,
+    count_tag: u32,
+) -> Result<Option<Vec<Range<usize>>>, GroupError> {
+    let msg = seq;
     let Some(pos) = msg.position_in(count_tag, within.clone()) else {
         return Ok(None);
     };
     let declared = msg
-        .field_at(pos)
-        .and_then(|f| parse_u64(f.value))
+        .value_at(pos)
+        .and_then(parse_u64)
         .ok_or(GroupError::BadCount { tag: count_tag })?;
     let mut entries = Vec::new();
     let end_limit = within.end;
@@ -308,11 +374,7 @@ fn parse_in(
         Some(t) if declared > 0 && first < end_limit => t,
         _ => {
             return if declared == 0 {
-                Ok(Some(Group {
-                    msg,
-                    count_tag,
-                    entries,
-                }))
+                Ok(Some(entries))
             } else {
                 Err(GroupError::CountMismatch {
                     tag: count_tag,
@@ -333,15 +395,26 @@ fn parse_in(
         }
     }
     // The trailer (10) never belongs to a group.
-    let body_end = end_limit.min(msg.field_count().saturating_sub(1));
+    let count = msg.field_count();
+    let trailer = count.checked_sub(1).filter(|&i| msg.tag_at(i) == Some(10));
+    let body_end = end_limit.min(trailer.unwrap_or(count));
     let mut seen: Vec<u32> = vec![delimiter];
     let mut start = first;
     let mut i = first.saturating_add(1);
     loop {
         let t = if i < body_end { msg.tag_at(i) } else { None };
         match t {
-            Some(t) if t == delimiter && (entries.len() as u64).saturating_add(1) < declared => {
+            Some(t) if t == delimiter => {
+                // Another entry starts: one more than declared means the count is wrong
+                // (the rest of the message cannot be trusted to be where it seems).
                 entries.push(start..i);
+                if entries.len() as u64 >= declared {
+                    return Err(GroupError::CountMismatch {
+                        tag: count_tag,
+                        declared,
+                        found: (entries.len() as u64).saturating_add(1),
+                    });
+                }
                 start = i;
                 i = i.saturating_add(1);
             }
@@ -377,11 +450,7 @@ fn parse_in(
             found: entries.len() as u64,
         });
     }
-    Ok(Some(Group {
-        msg,
-        count_tag,
-        entries,
-    }))
+    Ok(Some(entries))
 }
 
 #[cfg(test)]
@@ -428,12 +497,18 @@ mod tests {
 
     #[test]
     fn group_ends_at_first_non_member_and_count_is_checked() {
-        let m =
-            msg("35=W|49=A|56=B|34=1|52=x|55=EUR/USD|268=2|269=0|270=1.1|269=1|270=1.2|5000=tail|");
+        let m = msg("35=W|49=A|56=B|34=1|52=x|55=EUR/USD|268=2|269=0|270=1.1|269=1|270=1.2|93=4|");
         let g = group(&m, 268).unwrap().unwrap();
         assert_eq!(g.len(), 2);
         assert_eq!(g.entry(1).unwrap().fields().count(), 2);
-        assert_eq!(m.get_str(5000), Some("tail"));
+        assert_eq!(m.get_str(93), Some("4"));
+        // User-defined tags stay in their entry, wherever they appear in it.
+        let m = msg("35=W|49=A|56=B|34=1|52=x|268=2|269=0|5001=a|270=1.1|269=1|270=1.2|5000=b|");
+        let g = group(&m, 268).unwrap().unwrap();
+        assert_eq!(g.len(), 2);
+        assert_eq!(g.entry(0).unwrap().get_str(5001), Some("a"));
+        assert_eq!(g.entry(0).unwrap().get_str(270), Some("1.1"));
+        assert_eq!(g.entry(1).unwrap().get_str(5000), Some("b"));
         let bad = msg("35=W|49=A|56=B|34=1|52=x|268=3|269=0|270=1.1|269=1|270=1.2|");
         assert_eq!(
             group(&bad, 268).unwrap_err(),

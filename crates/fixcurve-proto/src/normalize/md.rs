@@ -1,22 +1,18 @@
 //! Market data: the NoMDEntries (268) repeating group of W and X.
 //!
-//! The group is delimited the FIX way: the first tag after 268 starts every entry. Fields
-//! that cannot be part of an entry (trailer, a few message-level tags that may follow the
-//! group) end it. The entry count must match 268 exactly: a short or long group means the
-//! message was mangled, and publishing half a book would be worse than publishing nothing.
+//! The group is read by `fix::groups` (the first tag after 268 starts every entry; the first
+//! tag that is not a member of an MD entry ends the group). The entry count must match 268
+//! exactly: a short or long group means the message was mangled, and publishing half a book
+//! would be worse than publishing nothing.
 
 use super::{
     field_decimal, field_text, field_u32, md_topic, tag, BookChange, BookEntry, BookSnapshot,
     BookUpdate, EntryType, Event, NormalizeError, Normalized, Trade, UpdateAction, View,
 };
-use crate::fix::Field;
+use crate::fix::{groups, Field};
 
 /// More entries than this in one message is refused (bounded work per message).
 pub(crate) const MAX_ENTRIES: usize = 10_000;
-
-/// Tags that end the MD entries group when met: trailer and message-level tags FIX places
-/// after NoMDEntries (ApplQueueDepth/Resolution).
-const GROUP_END: &[u32] = &[10, 89, 93, 813, 814];
 
 /// Tags of an MD entry the normalizer reads: each may appear once per entry, or the value to
 /// publish would be a guess.
@@ -58,91 +54,57 @@ fn check_entry_type(msg_type: &str, value: Option<&[u8]>) -> Result<(), Normaliz
     }
 }
 
-/// One entry's fields, by the tags the normalizer reads (first occurrence in the entry).
-#[derive(Default)]
-struct RawEntry<'a> {
-    fields: Vec<Field<'a>>,
+/// One entry's fields, in wire order.
+struct RawEntry<'e, 'a> {
+    fields: &'e [Field<'a>],
 }
 
-impl<'a> RawEntry<'a> {
+impl<'a> RawEntry<'_, 'a> {
+    /// First occurrence of `t` in the entry (each tag read is checked to occur once).
     fn raw(&self, t: u32) -> Option<&'a [u8]> {
         self.fields.iter().find(|f| f.tag == t).map(|f| f.value)
     }
 }
 
-/// Splits the 268 group into entries; `Ok(None)` when the message has no 268 at all.
-fn entries<'a>(v: &View<'_, 'a>) -> Result<Vec<RawEntry<'a>>, NormalizeError> {
+/// Splits the 268 group into entries with the one group parser (`fix::groups`), then checks
+/// what the normalizer needs on top: a bounded count, and each tag it reads at most once per
+/// entry (two prices in one entry would make the published one a guess).
+fn entries<'e, 'a>(v: &View<'e, 'a>) -> Result<Vec<RawEntry<'e, 'a>>, NormalizeError> {
     let group_err = |reason: String| NormalizeError::Group {
         msg_type: v.msg_type.to_owned(),
         count_tag: tag::NO_MD_ENTRIES,
         reason,
     };
-    let Some(start) = v.fields.iter().position(|f| f.tag == tag::NO_MD_ENTRIES) else {
-        return Err(v.missing(tag::NO_MD_ENTRIES));
-    };
-    let declared = field_u32(
-        v.msg_type,
-        tag::NO_MD_ENTRIES,
-        v.fields.get(start).map(|f| f.value),
-    )?
-    .unwrap_or(0) as usize;
-    if declared > MAX_ENTRIES {
+    let ranges = groups::entry_ranges(v.fields, 0..v.fields.len(), tag::NO_MD_ENTRIES)
+        .map_err(|e| group_err(e.to_string()))?
+        .ok_or_else(|| v.missing(tag::NO_MD_ENTRIES))?;
+    if ranges.len() > MAX_ENTRIES {
         return Err(group_err(format!(
-            "{declared} entries exceeds the limit {MAX_ENTRIES}"
+            "{} entries exceeds the limit {MAX_ENTRIES}",
+            ranges.len()
         )));
     }
-    let rest = v.fields.get(start.saturating_add(1)..).unwrap_or(&[]);
-    let mut out: Vec<RawEntry<'a>> = Vec::with_capacity(declared);
-    let Some(first) = rest.first() else {
-        return if declared == 0 {
-            Ok(out)
-        } else {
-            Err(group_err(format!("declares {declared} entries, has 0")))
-        };
-    };
-    let delimiter = first.tag;
-    if GROUP_END.contains(&delimiter) {
-        return if declared == 0 {
-            Ok(out)
-        } else {
-            Err(group_err(format!("declares {declared} entries, has 0")))
-        };
-    }
-    for f in rest {
-        if GROUP_END.contains(&f.tag) {
-            break;
-        }
-        if f.tag == delimiter {
-            if out.len() == declared {
-                return Err(group_err(format!(
-                    "more than the {declared} entries declared"
-                )));
-            }
-            out.push(RawEntry::default());
-        }
-        if let Some(e) = out.last_mut() {
-            if f.tag != delimiter
-                && ENTRY_TAGS.contains(&f.tag)
-                && e.fields.iter().any(|g| g.tag == f.tag)
+    let mut out = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        let fields = v.fields.get(r).unwrap_or_default();
+        for (i, f) in fields.iter().enumerate() {
+            if ENTRY_TAGS.contains(&f.tag)
+                && fields
+                    .get(..i)
+                    .is_some_and(|before| before.iter().any(|g| g.tag == f.tag))
             {
                 return Err(NormalizeError::RepeatedTag {
                     msg_type: v.msg_type.to_owned(),
                     tag: f.tag,
                 });
             }
-            e.fields.push(*f);
         }
-    }
-    if out.len() != declared {
-        return Err(group_err(format!(
-            "declares {declared} entries, has {}",
-            out.len()
-        )));
+        out.push(RawEntry { fields });
     }
     Ok(out)
 }
 
-fn book_entry(msg_type: &str, e: &RawEntry<'_>) -> Result<BookEntry, NormalizeError> {
+fn book_entry(msg_type: &str, e: &RawEntry<'_, '_>) -> Result<BookEntry, NormalizeError> {
     check_entry_type(msg_type, e.raw(tag::MD_ENTRY_TYPE))?;
     check_action(msg_type, e.raw(tag::MD_UPDATE_ACTION))?;
     Ok(BookEntry {
@@ -164,7 +126,7 @@ fn book_entry(msg_type: &str, e: &RawEntry<'_>) -> Result<BookEntry, NormalizeEr
     })
 }
 
-fn entry_time(msg_type: &str, e: &RawEntry<'_>) -> Result<Option<String>, NormalizeError> {
+fn entry_time(msg_type: &str, e: &RawEntry<'_, '_>) -> Result<Option<String>, NormalizeError> {
     let date = field_text(msg_type, tag::MD_ENTRY_DATE, e.raw(tag::MD_ENTRY_DATE))?;
     let time = field_text(msg_type, tag::MD_ENTRY_TIME, e.raw(tag::MD_ENTRY_TIME))?;
     Ok(match (date, time) {
@@ -176,7 +138,7 @@ fn entry_time(msg_type: &str, e: &RawEntry<'_>) -> Result<Option<String>, Normal
 fn trade(
     msg_type: &str,
     symbol: &str,
-    e: &RawEntry<'_>,
+    e: &RawEntry<'_, '_>,
     action: Option<UpdateAction>,
 ) -> Result<Trade, NormalizeError> {
     let b = book_entry(msg_type, e)?;
