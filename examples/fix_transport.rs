@@ -118,8 +118,13 @@ async fn main() -> anyhow::Result<()> {
     loop {
         tokio::select! {
             ev = rx.recv() => {
-                let Some(ev) = ev else { break };
-                match &ev.event {
+                let Some(mut ev) = ev else { break };
+                // No journal here: acknowledge at once.
+                if let Some(a) = ev.ack.take() {
+                    let _ = a.done.send(());
+                }
+                let Some(event) = &ev.event else { continue };
+                match event {
                     SessionEvent::LoggedOn { .. } => {
                         // As the acceptance tests' `at` server: PossResend memory per logon.
                         echoed.retain(|(s, _)| *s != ev.session);

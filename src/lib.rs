@@ -17,6 +17,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod fix;
+pub mod journal;
 pub mod keyring;
 pub mod keys;
 pub mod metrics;

@@ -78,6 +78,23 @@ impl Bridge {
             crate::tls::build_client_config(&i.tls())
                 .with_context(|| format!("initiator {:?}", i.name))?;
         }
+        // The journal before anything listens: a damaged one is reported (and what is intact
+        // served) before the first subscriber or venue connects.
+        let journal_cfg = cfg
+            .journal
+            .config(&cfg.state.dir)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let journal = match journal_cfg {
+            Some(jc) => {
+                let dir = jc.dir.clone();
+                let j = crate::journal::Journal::open(jc, super::now_ns())
+                    .with_context(|| format!("journal {}", dir.display()))?;
+                let st = j.stats();
+                tracing::info!(dir = %dir.display(), records = st.records, oldest = st.oldest_record, newest = st.newest_record, "journal open");
+                Some(j)
+            }
+            None => None,
+        };
         let registry = Registry::new();
         let publisher = Arc::new(
             Publisher::bind(
@@ -153,9 +170,16 @@ impl Bridge {
         }
         drop(tx);
         let epoch = super::now_ns();
+        let pipeline = match journal {
+            Some(j) => {
+                registry.journal.set(&j.stats());
+                Pipeline::with_journal(epoch, j, registry.clone())
+            }
+            None => Pipeline::new(epoch, registry.clone()),
+        };
         let publish_task = tokio::spawn(publish_loop(
             rx,
-            Pipeline::new(epoch, registry.clone()),
+            pipeline,
             publisher.clone(),
             registry.clone(),
         ));
@@ -230,13 +254,75 @@ async fn publish_loop(
     publisher: Arc<Publisher>,
     registry: Arc<Registry>,
 ) -> Totals {
-    let mut router = Router::new(pipeline, registry);
+    let mut router = Router::new(pipeline, registry.clone());
     let mut out: Vec<Outgoing> = Vec::with_capacity(16);
-    while let Some(ev) = rx.recv().await {
-        router.handle(ev, &mut out);
+    let mut acks = Vec::new();
+    while let Some(first) = rx.recv().await {
+        // Take what is queued (bounded) as one batch: one journal write for all of it.
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(mut ev) = next.take() {
+            if let Some(a) = ev.ack.take() {
+                acks.push(a);
+            }
+            router.handle(ev, &mut out);
+            taken += 1;
+            if taken < BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        // Journaled before published, and before any session learns it may commit its
+        // sequence number: what a subscriber saw, or the venue was told we have, survives.
+        let durable = acks.iter().any(|a: &transport::Ack| a.durable);
+        if let Some(j) = router.pipeline().journal() {
+            if let Err(e) = commit(j, durable, &registry).await {
+                // Without a journal we cannot promise anything: stop, and let every session's
+                // pending acknowledgement fail so no sequence number moves past this point.
+                tracing::error!(error = %e, "journal write failed; stopping the bridge");
+                return router.totals;
+            }
+        }
         for o in out.drain(..) {
             publisher.publish(o.topic, o.payload);
         }
+        for a in acks.drain(..) {
+            let _ = a.done.send(());
+        }
+        if let Some(j) = router.pipeline().journal() {
+            registry.journal.set(&j.stats());
+        }
     }
     router.totals
+}
+
+/// Events taken from the channel per journal write.
+const BATCH: usize = 256;
+
+/// Writes the journal's buffered records; with `durable`, `fdatasync`s them on the blocking
+/// pool (never on an async worker) and records how long that took.
+async fn commit(
+    j: &mut crate::journal::Journal,
+    durable: bool,
+    registry: &Registry,
+) -> Result<(), crate::journal::JournalError> {
+    if !durable {
+        return j.flush();
+    }
+    let Some(file) = j.sync_handle()? else {
+        return Ok(());
+    };
+    let t = std::time::Instant::now();
+    let r = tokio::task::spawn_blocking(move || file.sync_data()).await;
+    registry.observe_journal_fsync(t.elapsed());
+    match r {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(source)) => Err(crate::journal::JournalError::Io {
+            path: j.config().dir.clone(),
+            source,
+        }),
+        Err(e) => Err(crate::journal::JournalError::Io {
+            path: j.config().dir.clone(),
+            source: std::io::Error::other(e.to_string()),
+        }),
+    }
 }

@@ -9,8 +9,9 @@ use bytes::Bytes;
 
 use crate::envelope::{Envelope, Sequencer, VERSION};
 use crate::fix::Field;
+use crate::journal::Journal;
 use crate::metrics::{Registry, SessionCounters};
-use crate::normalize::{Normalized, Normalizer, SessionStatus};
+use crate::normalize::{Event, Normalized, Normalizer, SessionStatus};
 
 /// What the pipeline knows about the session a message came from.
 #[derive(Clone)]
@@ -39,7 +40,10 @@ pub struct Outgoing {
 }
 
 pub struct Pipeline {
+    /// Topics not journaled: numbered from 1 under this run's epoch.
     sequencer: Sequencer,
+    /// Journaled topics: numbering and epoch continue from the journal across restarts.
+    durable: Option<(Journal, Sequencer)>,
     registry: Arc<Registry>,
 }
 
@@ -48,12 +52,28 @@ impl Pipeline {
     pub fn new(epoch: u64, registry: Arc<Registry>) -> Self {
         Pipeline {
             sequencer: Sequencer::new(epoch),
+            durable: None,
+            registry,
+        }
+    }
+
+    /// With a journal: events on its topics are appended to it (and numbered on from it);
+    /// executions it already holds (a venue resending after our crash) are dropped.
+    pub fn with_journal(epoch: u64, journal: Journal, registry: Arc<Registry>) -> Self {
+        let durable = Sequencer::resume(journal.epoch(), journal.last_seqs());
+        Pipeline {
+            sequencer: Sequencer::new(epoch),
+            durable: Some((journal, durable)),
             registry,
         }
     }
 
     pub fn epoch(&self) -> u64 {
         self.sequencer.epoch()
+    }
+
+    pub fn journal(&mut self) -> Option<&mut Journal> {
+        self.durable.as_mut().map(|(j, _)| j)
     }
 
     /// An application message. Errors are logged with the session and counted, never fatal.
@@ -100,7 +120,37 @@ impl Pipeline {
         received_ns: u64,
         out: &mut Vec<Outgoing>,
     ) {
-        let seq = match self.sequencer.next(&n.topic) {
+        let journaled = match &mut self.durable {
+            Some((j, _)) if j.config().journals(&n.topic) => {
+                let key = match &n.event {
+                    Event::Execution(e) => {
+                        Some(format!("{}/{}", ctx.normalizer.venue(), e.exec_id))
+                    }
+                    _ => None,
+                };
+                if let Some(k) = &key {
+                    if j.is_duplicate(k) {
+                        ctx.counters
+                            .duplicates_dropped
+                            .fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                }
+                Some(key)
+            }
+            _ => None,
+        };
+        let (sequencer, epoch) = match (&mut self.durable, &journaled) {
+            (Some((j, seq)), Some(_)) => {
+                let e = j.epoch();
+                (seq, e)
+            }
+            _ => {
+                let e = self.sequencer.epoch();
+                (&mut self.sequencer, e)
+            }
+        };
+        let seq = match sequencer.next(&n.topic) {
             Ok(s) => s,
             Err(e) => {
                 self.registry.topics_refused.fetch_add(1, Ordering::Relaxed);
@@ -108,9 +158,10 @@ impl Pipeline {
                 return;
             }
         };
+        let topic = n.topic;
         let env = Envelope {
             version: VERSION,
-            epoch: self.sequencer.epoch(),
+            epoch,
             seq,
             received_ns,
             venue: ctx.normalizer.venue().to_owned(),
@@ -120,10 +171,13 @@ impl Pipeline {
         };
         match env.encode() {
             Ok(payload) => {
+                if let (Some((j, _)), Some(key)) = (&mut self.durable, &journaled) {
+                    j.append(&topic, seq, key.as_deref(), &payload);
+                }
                 ctx.counters.events_out.fetch_add(1, Ordering::Relaxed);
                 self.registry.published.fetch_add(1, Ordering::Relaxed);
                 out.push(Outgoing {
-                    topic: Bytes::from(n.topic.into_bytes()),
+                    topic: Bytes::from(topic.into_bytes()),
                     payload: Bytes::from(payload),
                 });
             }

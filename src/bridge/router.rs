@@ -51,8 +51,15 @@ impl Router {
         }
     }
 
+    pub fn pipeline(&mut self) -> &mut Pipeline {
+        &mut self.pipeline
+    }
+
     /// Handles one transport event; frames to publish are appended to `out`.
     pub fn handle(&mut self, ev: FixEvent, out: &mut Vec<Outgoing>) {
+        let Some(event) = ev.event else {
+            return;
+        };
         let before = out.len();
         let key = (ev.venue, ev.session);
         if !self.ctxs.contains_key(&key) && self.ctxs.len() >= MAX_CTX {
@@ -65,7 +72,7 @@ impl Router {
             .or_insert_with(|| SessionCtx::new(&key.0, &key.1, registry));
         let c = &ctx.counters;
         let pipeline = &mut self.pipeline;
-        match ev.event {
+        match event {
             SessionEvent::App(msg) => {
                 c.messages_in.fetch_add(1, Ordering::Relaxed);
                 self.totals.fix_messages += 1;
@@ -131,8 +138,9 @@ mod tests {
         FixEvent {
             venue: "V".into(),
             session: "B->C".into(),
-            event,
+            event: Some(event),
             received_ns: 42,
+            ack: None,
         }
     }
 

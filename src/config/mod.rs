@@ -47,6 +47,8 @@ pub struct Config {
     #[serde(default)]
     pub bridge: BridgeTuning,
     #[serde(default)]
+    pub journal: JournalSection,
+    #[serde(default)]
     pub acceptor: Vec<Acceptor>,
     #[serde(default)]
     pub initiator: Vec<Initiator>,
@@ -97,6 +99,87 @@ pub struct Publish {
     /// CIDR blocks allowed to connect (checked at accept); empty = any.
     #[serde(default)]
     pub allow_ips: Vec<String>,
+    /// Endpoints of the replay/snapshot service (CURVE ROUTER, same keyring and ACLs);
+    /// empty = none. Needs the journal for replay; snapshots work without it.
+    #[serde(default)]
+    pub replay_bind: Vec<String>,
+}
+
+/// The execution journal (see the README's durability model).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JournalSection {
+    /// On by default: executions survive crashes and can be replayed.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Default `<state.dir>/journal`.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// Topic prefixes journaled (add `md.` to journal market data too).
+    #[serde(default = "default_journal_prefixes")]
+    pub prefixes: Vec<String>,
+    #[serde(default = "default_segment_mb")]
+    pub segment_mb: u64,
+    /// Oldest segments are deleted beyond this size...
+    #[serde(default = "default_journal_max_mb")]
+    pub max_mb: u64,
+    /// ... or age (`7d`, `36h`).
+    #[serde(default = "default_journal_max_age")]
+    pub max_age: String,
+}
+
+impl Default for JournalSection {
+    fn default() -> Self {
+        JournalSection {
+            enabled: true,
+            dir: None,
+            prefixes: default_journal_prefixes(),
+            segment_mb: default_segment_mb(),
+            max_mb: default_journal_max_mb(),
+            max_age: default_journal_max_age(),
+        }
+    }
+}
+
+impl JournalSection {
+    /// The journal's configuration, `None` when disabled.
+    pub fn config(
+        &self,
+        state_dir: &std::path::Path,
+    ) -> Result<Option<crate::journal::JournalConfig>, String> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let dir = self
+            .dir
+            .clone()
+            .unwrap_or_else(|| state_dir.join("journal"));
+        let mut c = crate::journal::JournalConfig::new(dir);
+        if self.prefixes.is_empty() || self.prefixes.iter().any(|p| p.is_empty()) {
+            return Err(
+                "[journal] prefixes must be non-empty topic prefixes such as \"exec.\"".into(),
+            );
+        }
+        c.prefixes = self.prefixes.clone();
+        c.segment_bytes = self.segment_mb.max(1) << 20;
+        c.max_bytes = self.max_mb.max(1) << 20;
+        c.max_age = humantime::parse_duration(&self.max_age)
+            .map_err(|e| format!("[journal] max_age {:?}: {e}", self.max_age))?;
+        Ok(Some(c))
+    }
+}
+
+fn default_journal_prefixes() -> Vec<String> {
+    vec!["exec.".into()]
+}
+fn default_segment_mb() -> u64 {
+    64
+}
+fn default_journal_max_mb() -> u64 {
+    4096
+}
+fn default_journal_max_age() -> String {
+    "7d".into()
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]

@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+pub mod journal;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -37,6 +39,8 @@ pub struct SessionCounters {
     pub garbled: AtomicU64,
     /// Rejects (35=3) and BusinessMessageRejects (35=j) we sent.
     pub rejects_sent: AtomicU64,
+    /// Executions the journal already held (a venue resending after a crash): not published again.
+    pub duplicates_dropped: AtomicU64,
 }
 
 /// One subscriber as the publisher reports it.
@@ -73,9 +77,16 @@ pub struct Registry {
     pub topics_refused: AtomicU64,
     /// Events published in total.
     pub published: AtomicU64,
+    /// The journal and the replay endpoint (rendered once a journal is open).
+    pub journal: journal::JournalMetrics,
 }
 
 impl Registry {
+    /// One journal `fdatasync` took `d`.
+    pub fn observe_journal_fsync(&self, d: std::time::Duration) {
+        self.journal.observe_fsync(d);
+    }
+
     pub fn new() -> Arc<Self> {
         Arc::new(Registry::default())
     }
@@ -117,7 +128,13 @@ impl Registry {
                 .collect(),
         };
         type Get = fn(&SessionCounters) -> &AtomicU64;
-        let session_metrics: [(&str, &str, &str, Get); 9] = [
+        let session_metrics: [(&str, &str, &str, Get); 10] = [
+            (
+                "fixcurve_session_duplicates_dropped_total",
+                "counter",
+                "executions already journaled, received again and not republished",
+                |c| &c.duplicates_dropped,
+            ),
             (
                 "fixcurve_session_garbled_total",
                 "counter",
@@ -232,6 +249,7 @@ impl Registry {
             "# HELP fixcurve_published_total events published\n# TYPE fixcurve_published_total counter\nfixcurve_published_total {}",
             self.published.load(Ordering::Relaxed)
         );
+        self.journal.render(&mut out);
         let _ = writeln!(
             out,
             "# HELP fixcurve_topics_refused_total events refused because the topic table was full\n# TYPE fixcurve_topics_refused_total counter\nfixcurve_topics_refused_total {}",

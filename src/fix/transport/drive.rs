@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::audit::{AuditLog, AuditRecord, Side};
 use crate::fix::session::{Session, SessionConfig, SessionEvent};
-use crate::fix::store::{FileStore, SeqStore};
+use crate::fix::store::{FileStore, SeqStore, StoreWork};
 use crate::fix::Field;
 
 /// Writes that make no progress for this long mean the peer stopped reading.
@@ -23,15 +23,28 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const OUTBOX_DEPTH: usize = 1024;
 
 /// What the transports hand the bridge.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct FixEvent {
     /// The configured VENUE of the session.
     pub venue: String,
     /// `SENDER->TARGET` from our side.
     pub session: String,
-    pub event: SessionEvent,
+    /// `None`: only the acknowledgement is wanted (a barrier).
+    pub event: Option<SessionEvent>,
     /// Wall-clock receive time, ns since the Unix epoch.
     pub received_ns: u64,
+    /// Answer once everything sent before it is written to the journal (and synced, when
+    /// asked): the session's inbound sequence number is committed only then.
+    pub ack: Option<Ack>,
+}
+
+/// A request to be told when the bridge has journaled what came before it.
+#[derive(Debug)]
+pub struct Ack {
+    /// Also `fdatasync` the journal (the store work waiting on it is a synced one).
+    pub durable: bool,
+    /// Answered (or dropped, if the bridge stops first).
+    pub done: tokio::sync::oneshot::Sender<()>,
 }
 
 /// An application message to send on a session (the session writes the header).
@@ -206,34 +219,45 @@ where
     let mut shutdown_deadline: Option<Instant> = None;
     let mut announced = false;
     let (mut rejects_logged, mut garbled_logged) = (0u64, 0u64);
-    let mut queued_after_logon = false;
     // When the input behind the next events was read: the envelope's `received_ns` is the
     // moment the bytes arrived, not when the session finished with them.
     let mut batch_ns = super::now_ns();
+    // Application messages handed to the bridge whose journal sync is still owed: the next
+    // synced store batch waits for it (journal first, then our sequence number).
+    let mut unsynced_app = false;
     loop {
-        settle(&mut session, &mut store).await;
-        wbuf.clear();
-        session.drain_transmit(&mut wbuf);
-        if !wbuf.is_empty() {
-            let w = tokio::time::timeout(WRITE_TIMEOUT, async {
-                wr.write_all(&wbuf).await?;
-                wr.flush().await
-            })
-            .await;
-            if !matches!(w, Ok(Ok(()))) {
-                disconnect_reason = Some("write failed or timed out".into());
-                break;
-            }
+        // The order that makes a crash lose nothing: (1) this call's events go to the bridge,
+        // and when they carry application messages we wait until its journal holds them;
+        // (2) then the store records the inbound sequence number that covered them; (3) then
+        // our bytes leave. Were the store first, a crash in between would leave the venue
+        // believing we had what we never journaled.
+        let work = session.poll_store();
+        let sync = work.as_ref().is_some_and(|w| w.sync);
+        let events: Vec<SessionEvent> = std::iter::from_fn(|| session.poll_event()).collect();
+        let has_app = events.iter().any(|e| matches!(e, SessionEvent::App(_)));
+        unsynced_app |= has_app;
+        let (mut ack, ack_rx) = if has_app || (sync && unsynced_app) {
+            let (done, rx) = tokio::sync::oneshot::channel();
+            (
+                Some(Ack {
+                    durable: sync,
+                    done,
+                }),
+                Some(rx),
+            )
+        } else {
+            (None, None)
+        };
+        if sync {
+            unsynced_app = false;
         }
-        while let Some(ev) = session.poll_event() {
+        let mut after_logon = Vec::new();
+        for ev in events {
             match &ev {
                 SessionEvent::LoggedOn { heartbeat_secs, .. } => {
                     ended.was_logged_on = true;
                     tracing::info!(session = %label, peer = %conn.peer, heartbeat_secs, "FIX session logged on");
-                    for m in std::mem::take(&mut env.after_logon) {
-                        send_app(&mut session, &m, &label);
-                        queued_after_logon = true;
-                    }
+                    after_logon = std::mem::take(&mut env.after_logon);
                 }
                 SessionEvent::LoggedOut { reason } => {
                     tracing::info!(session = %label, reason = %reason, "FIX session logged out");
@@ -270,8 +294,9 @@ where
             let fe = FixEvent {
                 venue: env.venue.to_string(),
                 session: label.clone(),
-                event: ev,
+                event: Some(ev),
                 received_ns: batch_ns,
+                ack: None,
             };
             // Awaiting here (channel full) pauses reading: TCP back-pressure.
             if env.out.send(fe).await.is_err() && !is_disconnect && !logging_out {
@@ -283,9 +308,47 @@ where
                     Some(Instant::now() + cfg.logout_timeout + Duration::from_secs(1));
             }
         }
-        if std::mem::take(&mut queued_after_logon) && disconnect_reason.is_none() {
+        if let Some(a) = ack.take() {
+            let barrier = FixEvent {
+                venue: env.venue.to_string(),
+                session: label.clone(),
+                event: None,
+                received_ns: batch_ns,
+                ack: Some(a),
+            };
+            let _ = env.out.send(barrier).await;
+        }
+        if let Some(rx) = ack_rx {
+            if rx.await.is_err() {
+                // The bridge stopped without journaling them: the store must not move past
+                // them (the venue resends them to the next run), so nothing more happens here.
+                disconnect_reason.get_or_insert_with(|| "bridge stopped".into());
+                break;
+            }
+        }
+        if let Some(w) = work {
+            apply_work(&mut session, &mut store, w).await;
+        }
+        settle(&mut session, &mut store).await;
+        wbuf.clear();
+        session.drain_transmit(&mut wbuf);
+        if !wbuf.is_empty() {
+            let w = tokio::time::timeout(WRITE_TIMEOUT, async {
+                wr.write_all(&wbuf).await?;
+                wr.flush().await
+            })
+            .await;
+            if !matches!(w, Ok(Ok(()))) {
+                disconnect_reason = Some("write failed or timed out".into());
+                break;
+            }
+        }
+        if !after_logon.is_empty() && disconnect_reason.is_none() {
             // Write what was queued on Logon (the MarketDataRequest) now, not at the next
             // wake-up, which may be a heartbeat interval away.
+            for m in &after_logon {
+                send_app(&mut session, m, &label);
+            }
             continue;
         }
         if disconnect_reason.is_some() {
@@ -362,10 +425,11 @@ where
         let _ = env.out.try_send(FixEvent {
             venue: env.venue.to_string(),
             session: label.clone(),
-            event: SessionEvent::Disconnect {
+            event: Some(SessionEvent::Disconnect {
                 reason: reason.clone(),
-            },
+            }),
             received_ns: super::now_ns(),
+            ack: None,
         });
     }
     env.audit.record(
@@ -379,59 +443,59 @@ where
     ended
 }
 
-/// Carries out the session's store work before anything it produced is written: a batch
-/// that must be durable is applied (and `fdatasync`ed) on the blocking pool, never on an
-/// async worker; one that only writes is applied here (a `pwrite` to the page cache). Then
-/// answers at most one resend load, so a huge ResendRequest is read a chunk per write.
-async fn settle(session: &mut Session, store: &mut Option<FileStore>) {
-    let mut loaded = false;
-    loop {
-        if let Some(work) = session.poll_store() {
-            let result = match store.take() {
-                None => Err("the sequence store is gone after an earlier failure".to_string()),
-                Some(mut s) if work.sync => {
-                    let done = tokio::task::spawn_blocking(move || {
-                        let r = s.apply(work);
-                        (s, r)
-                    })
-                    .await;
-                    match done {
-                        Ok((s, r)) => {
-                            *store = Some(s);
-                            r.map_err(|e| e.to_string())
-                        }
-                        Err(e) => Err(format!("sequence store task failed: {e}")),
-                    }
-                }
-                Some(mut s) => {
-                    let r = s.apply(work).map_err(|e| e.to_string());
+/// Carries out one batch of the session's store work: a batch that must be durable is applied
+/// (and `fdatasync`ed) on the blocking pool, never on an async worker; one that only writes
+/// is applied here (a `pwrite` to the page cache).
+async fn apply_work(session: &mut Session, store: &mut Option<FileStore>, work: StoreWork) {
+    let result = match store.take() {
+        None => Err("the sequence store is gone after an earlier failure".to_string()),
+        Some(mut s) if work.sync => {
+            let done = tokio::task::spawn_blocking(move || {
+                let r = s.apply(work);
+                (s, r)
+            })
+            .await;
+            match done {
+                Ok((s, r)) => {
                     *store = Some(s);
-                    r
+                    r.map_err(|e| e.to_string())
                 }
-            };
-            if let Err(reason) = result {
-                session.handle_store_failure(&reason);
-                return;
+                Err(e) => Err(format!("sequence store task failed: {e}")),
             }
         }
-        if loaded {
+        Some(mut s) => {
+            let r = s.apply(work).map_err(|e| e.to_string());
+            *store = Some(s);
+            r
+        }
+    };
+    if let Err(reason) = result {
+        session.handle_store_failure(&reason);
+    }
+}
+
+/// Carries out what the session asks besides the batch already taken: pending store work,
+/// then at most one resend load (so a huge ResendRequest is read a chunk per write).
+async fn settle(session: &mut Session, store: &mut Option<FileStore>) {
+    if let Some(work) = session.poll_store() {
+        apply_work(session, store, work).await;
+    }
+    let Some(req) = session.poll_load() else {
+        return;
+    };
+    let Some(s) = store.as_mut() else {
+        session.handle_store_failure("the sequence store is gone after an earlier failure");
+        return;
+    };
+    match s.load(req) {
+        Ok(msgs) => session.handle_loaded(msgs, std::time::Instant::now()),
+        Err(e) => {
+            session.handle_store_failure(&e.to_string());
             return;
         }
-        let Some(req) = session.poll_load() else {
-            return;
-        };
-        let Some(s) = store.as_mut() else {
-            session.handle_store_failure("the sequence store is gone after an earlier failure");
-            return;
-        };
-        match s.load(req) {
-            Ok(msgs) => session.handle_loaded(msgs, std::time::Instant::now()),
-            Err(e) => {
-                session.handle_store_failure(&e.to_string());
-                return;
-            }
-        }
-        loaded = true;
+    }
+    if let Some(work) = session.poll_store() {
+        apply_work(session, store, work).await;
     }
 }
 
@@ -514,12 +578,23 @@ mod tests {
 
         let mut seqs = Vec::new();
         while (seqs.len() as u64) < N {
-            let Some(ev) = rx.recv().await else { break };
-            if let SessionEvent::App(m) = ev.event {
+            let Some(mut ev) = rx.recv().await else { break };
+            if let Some(a) = ev.ack.take() {
+                let _ = a.done.send(());
+            }
+            if let Some(SessionEvent::App(m)) = ev.event {
                 seqs.push(m.seq_num().unwrap_or(0));
             }
         }
         assert_eq!(seqs, (2..N + 2).collect::<Vec<_>>());
+        // The bridge goes on answering (the session commits its numbers only once it has).
+        tokio::spawn(async move {
+            while let Some(mut ev) = rx.recv().await {
+                if let Some(a) = ev.ack.take() {
+                    let _ = a.done.send(());
+                }
+            }
+        });
         let peer_wr = writer.await.unwrap().expect("the whole burst was written");
         let mut reply = vec![0u8; 4096];
         let n = peer_rd.read(&mut reply).await.unwrap();

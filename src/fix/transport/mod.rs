@@ -12,7 +12,7 @@ mod refuse;
 
 pub use acceptor::{run_acceptor, run_acceptor_with, AcceptorConfig, SessionBinding};
 pub use credentials::{CredentialSettings, Credentials};
-pub use drive::{FixEvent, OutboundApp, Outbox};
+pub use drive::{Ack, FixEvent, OutboundApp, Outbox};
 pub use initiator::{
     market_data_request, run_initiator, run_initiator_with, InitiatorConfig, Reconnect,
 };

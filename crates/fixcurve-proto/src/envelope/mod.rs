@@ -116,6 +116,15 @@ impl Sequencer {
         }
     }
 
+    /// A sequencer resuming at `last` per topic (the journal's last sequence numbers), under
+    /// the same epoch as before, so subscribers see no restart.
+    pub fn resume<'a>(epoch: u64, last: impl IntoIterator<Item = (&'a String, &'a u64)>) -> Self {
+        Sequencer {
+            epoch,
+            next: last.into_iter().map(|(t, n)| (t.clone(), *n)).collect(),
+        }
+    }
+
     /// The epoch stamped on every envelope.
     pub fn epoch(&self) -> u64 {
         self.epoch

@@ -34,6 +34,11 @@ pub struct ClientSession {
     link: Link,
     phase: Phase,
     pub(super) socket_type: &'static str,
+    rx: Reassembly,
+}
+
+/// Message parts being put together, and what the peer's PINGs said.
+struct Reassembly {
     parts: Vec<Bytes>,
     parts_size: usize,
     max_message: usize,
@@ -47,10 +52,12 @@ impl ClientSession {
             link: Link::new(max_frame),
             phase: Phase::Greeting(ClientStart::new(client, server_key, rng)),
             socket_type: "SUB",
-            parts: Vec::new(),
-            parts_size: 0,
-            max_message: max_frame.saturating_mul(4),
-            peer_ttl_ds: 0,
+            rx: Reassembly {
+                parts: Vec::new(),
+                parts_size: 0,
+                max_message: max_frame.saturating_mul(4),
+                peer_ttl_ds: 0,
+            },
         }
     }
 
@@ -72,8 +79,8 @@ impl ClientSession {
     /// The TTL from the peer's last PING: ZMTP 3.1 asks us to close if nothing arrives from
     /// it for that long. The driver owns the clock, so it enforces this.
     pub fn peer_ttl(&self) -> Option<std::time::Duration> {
-        (self.peer_ttl_ds > 0)
-            .then(|| std::time::Duration::from_millis(u64::from(self.peer_ttl_ds) * 100))
+        (self.rx.peer_ttl_ds > 0)
+            .then(|| std::time::Duration::from_millis(u64::from(self.rx.peer_ttl_ds) * 100))
     }
 
     /// The handshake is complete and messages may flow.
@@ -110,6 +117,13 @@ impl ClientSession {
             let Some(f) = self.link.next_frame()? else {
                 return Ok(None);
             };
+            // Traffic, the hot path, works on the codec in place.
+            if let Phase::Traffic(codec) = &mut self.phase {
+                if let Some(ev) = self.rx.frame(codec, f, out)? {
+                    return Ok(Some(ev));
+                }
+                continue;
+            }
             match std::mem::replace(&mut self.phase, Phase::Closed) {
                 Phase::Welcome(hs) => {
                     expect_command(&f, "WELCOME")?;
@@ -135,43 +149,11 @@ impl ClientSession {
                         other => return Err(unexpected(&other, "READY")),
                     }
                 }
-                Phase::Traffic(mut codec) => {
-                    let r = self.traffic(&mut codec, f, out);
-                    self.phase = Phase::Traffic(codec);
-                    if let Some(ev) = r? {
-                        return Ok(Some(ev));
-                    }
+                Phase::Traffic(_) | Phase::Greeting(_) | Phase::Closed => {
+                    return Err(SessionError::Closed)
                 }
-                Phase::Greeting(_) | Phase::Closed => return Err(SessionError::Closed),
             }
         }
-    }
-
-    fn traffic(
-        &mut self,
-        codec: &mut MessageCodec,
-        f: crate::zmtp::frame::Frame,
-        out: &mut BytesMut,
-    ) -> Result<Option<ClientEvent>, SessionError> {
-        let (flags, payload) = codec.open(f.body)?;
-        if flags & INNER_COMMAND != 0 {
-            if let Command::Ping { ttl, context } = command::parse(&payload)? {
-                self.peer_ttl_ds = ttl;
-                let pong = command::encode(b"PONG", context);
-                codec.seal_into(out, false, true, &pong);
-            }
-            return Ok(None);
-        }
-        self.parts_size = self.parts_size.saturating_add(payload.len());
-        if self.parts_size > self.max_message {
-            return Err(SessionError::MessageTooLarge(self.max_message));
-        }
-        self.parts.push(payload.freeze());
-        if flags & INNER_MORE == 0 {
-            self.parts_size = 0;
-            return Ok(Some(ClientEvent::Message(std::mem::take(&mut self.parts))));
-        }
-        Ok(None)
     }
 
     fn codec(&mut self) -> Result<&mut MessageCodec, SessionError> {
@@ -233,5 +215,35 @@ impl ClientSession {
     ) -> Result<(), SessionError> {
         self.codec()?.seal_into(out, more, command, payload);
         Ok(())
+    }
+}
+
+impl Reassembly {
+    /// One sealed frame: a PING answered, a part kept, a whole message returned.
+    fn frame(
+        &mut self,
+        codec: &mut MessageCodec,
+        f: crate::zmtp::frame::Frame,
+        out: &mut BytesMut,
+    ) -> Result<Option<ClientEvent>, SessionError> {
+        let (flags, payload) = codec.open(f.body)?;
+        if flags & INNER_COMMAND != 0 {
+            if let Command::Ping { ttl, context } = command::parse(&payload)? {
+                self.peer_ttl_ds = ttl;
+                let pong = command::encode(b"PONG", context);
+                codec.seal_into(out, false, true, &pong);
+            }
+            return Ok(None);
+        }
+        self.parts_size = self.parts_size.saturating_add(payload.len());
+        if self.parts_size > self.max_message {
+            return Err(SessionError::MessageTooLarge(self.max_message));
+        }
+        self.parts.push(payload.freeze());
+        if flags & INNER_MORE == 0 {
+            self.parts_size = 0;
+            return Ok(Some(ClientEvent::Message(std::mem::take(&mut self.parts))));
+        }
+        Ok(None)
     }
 }
