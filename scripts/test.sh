@@ -46,12 +46,12 @@ done
 
 # 4. Rust unit, integration and doc tests.
 echo "== cargo test"
-cargo test --all-targets --quiet
-cargo test --doc --quiet
+cargo test --workspace --all-targets --quiet
+cargo test --workspace --doc --quiet
 # The pure-Rust CURVE backend (`--no-default-features`: RustCrypto instead of libsodium)
 # must produce the same bytes: its unit tests (libsodium reference vectors, handshake) and
 # the libzmq wire transcripts.
-cargo test --no-default-features --quiet --lib curve::
+cargo test -p fixcurve-proto --no-default-features --quiet --lib curve::
 cargo test --no-default-features --quiet --test curve_vectors
 
 # 5. Interoperability tests (pyzmq/libzmq, QuickFIX C++ and its Python wheel, jspurefix,

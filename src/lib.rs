@@ -22,5 +22,6 @@ pub mod keyring;
 pub mod keys;
 pub mod metrics;
 pub mod pubsub;
+pub mod replay;
 pub mod tls;
 pub mod tools;

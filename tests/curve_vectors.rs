@@ -85,6 +85,7 @@ fn replay_libzmq_sub(keys: Vec<Keypair>) {
                 s.send_part(false, b"hello", &mut out).unwrap();
             }
             ServerEvent::Cancel(_) => {}
+            ServerEvent::Message(_) => panic!("a PUB session delivers no data messages"),
         }
         events.push(ev);
     }

@@ -26,6 +26,7 @@ use crate::fix::transport::{self, FixEvent};
 use crate::keys::Keypair;
 use crate::metrics::{Registry, SubscriberSample};
 use crate::pubsub::{OverflowPolicy, Publisher, PublisherConfig};
+use crate::replay::{ReplayServer, ReplaySources, Snapshots};
 
 /// What the publisher authenticates with and against.
 pub struct PublishKeys {
@@ -41,6 +42,7 @@ pub struct Bridge {
     publish_task: tokio::task::JoinHandle<Totals>,
     metrics_task: Option<tokio::task::JoinHandle<()>>,
     endpoints: Vec<String>,
+    replay: Option<ReplayServer>,
 }
 
 fn publisher_config(cfg: &Config, server: Keypair) -> anyhow::Result<PublisherConfig> {
@@ -96,6 +98,8 @@ impl Bridge {
             None => None,
         };
         let registry = Registry::new();
+        let replay_server_key = keys.server.clone();
+        let replay_authorizer = keys.authorizer.clone();
         let publisher = Arc::new(
             Publisher::bind(
                 publisher_config(cfg, keys.server)?,
@@ -170,12 +174,36 @@ impl Bridge {
         }
         drop(tx);
         let epoch = super::now_ns();
-        let pipeline = match journal {
+        let reader = journal.as_ref().map(|j| j.reader());
+        let mut pipeline = match journal {
             Some(j) => {
                 registry.journal.set(&j.stats());
                 Pipeline::with_journal(epoch, j, registry.clone())
             }
             None => Pipeline::new(epoch, registry.clone()),
+        };
+        let replay = if cfg.publish.replay_bind.is_empty() {
+            None
+        } else {
+            let snapshots = Arc::new(Snapshots::new());
+            pipeline = pipeline.with_snapshots(snapshots.clone());
+            let r = ReplayServer::bind(
+                &cfg.publish.replay_bind,
+                replay_server_key,
+                replay_authorizer,
+                ReplaySources {
+                    journal: reader,
+                    snapshots,
+                },
+                registry.clone(),
+                audit.clone(),
+            )
+            .await
+            .context("replay endpoint")?;
+            for ep in r.local_endpoints() {
+                eprintln!("listening: replay {ep}");
+            }
+            Some(r)
         };
         let publish_task = tokio::spawn(publish_loop(
             rx,
@@ -191,7 +219,16 @@ impl Bridge {
             publish_task,
             metrics_task,
             endpoints,
+            replay,
         })
+    }
+
+    /// The replay endpoint's bound endpoints, if it runs.
+    pub fn replay_endpoints(&self) -> Vec<String> {
+        self.replay
+            .as_ref()
+            .map(|r| r.local_endpoints())
+            .unwrap_or_default()
     }
 
     /// The publisher's bound endpoints (real ports).

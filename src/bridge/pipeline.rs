@@ -12,6 +12,7 @@ use crate::fix::Field;
 use crate::journal::Journal;
 use crate::metrics::{Registry, SessionCounters};
 use crate::normalize::{Event, Normalized, Normalizer, SessionStatus};
+use crate::replay::snapshots::{Snapshots, Stamp};
 
 /// What the pipeline knows about the session a message came from.
 #[derive(Clone)]
@@ -44,6 +45,8 @@ pub struct Pipeline {
     sequencer: Sequencer,
     /// Journaled topics: numbering and epoch continue from the journal across restarts.
     durable: Option<(Journal, Sequencer)>,
+    /// Last values of `md.` topics for late joiners, when a replay endpoint serves them.
+    snapshots: Option<Arc<Snapshots>>,
     registry: Arc<Registry>,
 }
 
@@ -53,6 +56,7 @@ impl Pipeline {
         Pipeline {
             sequencer: Sequencer::new(epoch),
             durable: None,
+            snapshots: None,
             registry,
         }
     }
@@ -64,12 +68,19 @@ impl Pipeline {
         Pipeline {
             sequencer: Sequencer::new(epoch),
             durable: Some((journal, durable)),
+            snapshots: None,
             registry,
         }
     }
 
     pub fn epoch(&self) -> u64 {
         self.sequencer.epoch()
+    }
+
+    /// Keeps the last value of every `md.` topic in `snapshots`.
+    pub fn with_snapshots(mut self, snapshots: Arc<Snapshots>) -> Self {
+        self.snapshots = Some(snapshots);
+        self
     }
 
     pub fn journal(&mut self) -> Option<&mut Journal> {
@@ -159,6 +170,18 @@ impl Pipeline {
             }
         };
         let topic = n.topic;
+        if let Some(snap) = &self.snapshots {
+            if topic.starts_with("md.") {
+                let stamp = Stamp {
+                    epoch,
+                    seq,
+                    received_ns,
+                    venue: ctx.normalizer.venue(),
+                    session: &ctx.session,
+                };
+                snap.record(&topic, stamp, &n.event);
+            }
+        }
         let env = Envelope {
             version: VERSION,
             epoch,

@@ -46,6 +46,30 @@ impl FrameDecoder {
         Self::default()
     }
 
+    /// Up to `max` topics seen, with the last sequence number of each.
+    pub fn topics(&self, max: usize) -> Vec<(String, u64)> {
+        self.gaps.topics(max)
+    }
+
+    /// An event applied from a snapshot valid at its seq: delivered as is, and live messages
+    /// on its topic continue after that seq.
+    pub fn push_snapshot(&mut self, topic: &str, payload: &[u8], out: &mut Vec<Update>) {
+        match Envelope::decode(payload) {
+            Ok(envelope) => {
+                self.gaps
+                    .mark(topic.as_bytes(), envelope.epoch, envelope.seq);
+                out.push(Update::Event(Box::new(Received {
+                    topic: topic.to_owned(),
+                    envelope,
+                })));
+            }
+            Err(e) => out.push(Update::Undecodable {
+                topic: topic.to_owned(),
+                error: e.to_string(),
+            }),
+        }
+    }
+
     /// Decodes one message (its frames) into zero, one or two updates appended to `out`
     /// (a gap or restart report first, then the event). Duplicates are dropped.
     pub fn push(&mut self, frames: &[Bytes], out: &mut Vec<Update>) {

@@ -1,5 +1,8 @@
 //! The connected subscriber: the transport's CURVE `Subscriber` (which reconnects with
-//! exponential back-off and resubscribes) plus envelope decoding and gap detection.
+//! exponential back-off and resubscribes) plus envelope decoding and gap detection, and,
+//! given the publisher's replay endpoint, recovery: a gap on a journaled topic is filled from
+//! the journal before the event that revealed it, so the application sees every event once
+//! and in order; a `Gap` is reported only for what the journal no longer holds.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -9,6 +12,10 @@ use bytes::Bytes;
 use super::decode::{FrameDecoder, Update};
 use crate::keys::{Keypair, PublicKey};
 use crate::pubsub::{self, PubSubError, SubEvent, SubscriberConfig};
+use crate::replay::{ReplayClient, ReplayError};
+
+/// With a replay endpoint, this long without a message triggers a tail check.
+const TAIL_CHECK: Duration = Duration::from_secs(1);
 
 /// Connection options with production defaults; see [`Subscriber::connect`].
 #[derive(Clone, Debug)]
@@ -24,6 +31,14 @@ pub struct Options {
     /// More publisher keys tried in order after the main one when a handshake fails (during
     /// a server key rotation, list both; the subscriber moves to the one still served).
     pub fallback_server_keys: Vec<PublicKey>,
+    /// The publisher's replay endpoint (`[publish] replay_bind`): gaps are filled from it.
+    pub replay: Option<String>,
+    /// At the first connect, replay every subscribed prefix from this per-topic sequence
+    /// number (1: everything the journal holds) before live events. Needs `replay`.
+    pub since: Option<u64>,
+    /// At the first connect, apply the market-data snapshots of the subscribed prefixes
+    /// (each valid at its seq; live updates continue after it). Needs `replay`.
+    pub snapshot: bool,
 }
 
 impl Default for Options {
@@ -35,6 +50,9 @@ impl Default for Options {
             heartbeat_timeout: Duration::from_secs(30),
             queue: 10_000,
             fallback_server_keys: Vec::new(),
+            replay: None,
+            since: None,
+            snapshot: false,
         }
     }
 }
@@ -58,6 +76,70 @@ pub struct Subscriber {
     inner: pubsub::Subscriber,
     decoder: FrameDecoder,
     pending: VecDeque<Update>,
+    recovery: Option<Recovery>,
+    prefixes: Vec<String>,
+    since: Option<u64>,
+    snapshot: bool,
+    started: bool,
+}
+
+/// The replay endpoint and the connection to it (opened when first needed, reopened after a
+/// failure).
+struct Recovery {
+    endpoint: String,
+    server_key: PublicKey,
+    client: Keypair,
+    conn: Option<ReplayClient>,
+}
+
+impl Recovery {
+    async fn client(&mut self) -> Result<&mut ReplayClient, ReplayError> {
+        if self.conn.is_none() {
+            self.conn = Some(
+                ReplayClient::connect(&self.endpoint, self.server_key, self.client.clone()).await?,
+            );
+        }
+        match self.conn.as_mut() {
+            Some(c) => Ok(c),
+            None => Err(ReplayError::Timeout(self.endpoint.clone())),
+        }
+    }
+
+    /// Journaled records of `topic` (exactly) with `first <= seq <= last`, in order.
+    async fn range(
+        &mut self,
+        topic: &str,
+        first: u64,
+        last: u64,
+    ) -> Result<Vec<(String, Bytes)>, ReplayError> {
+        let mut out = Vec::new();
+        let mut from = 0;
+        loop {
+            let r = self.client().await?.replay(topic, first, from).await;
+            let batch = match r {
+                Ok(b) => b,
+                Err(e) => {
+                    self.conn = None;
+                    return Err(e);
+                }
+            };
+            let mut done = batch.end;
+            for (t, p) in batch.records {
+                if t != topic {
+                    continue;
+                }
+                match crate::envelope::Envelope::decode(&p) {
+                    Ok(env) if env.seq > last => done = true,
+                    Ok(env) if env.seq >= first => out.push((t, p)),
+                    _ => {}
+                }
+            }
+            if done {
+                return Ok(out);
+            }
+            from = batch.next;
+        }
+    }
 }
 
 impl Subscriber {
@@ -79,7 +161,7 @@ impl Subscriber {
         prefixes: &[&str],
         opts: Options,
     ) -> Result<Subscriber, PubSubError> {
-        let mut cfg = SubscriberConfig::new(endpoint, server_key, client);
+        let mut cfg = SubscriberConfig::new(endpoint, server_key, client.clone());
         cfg.subscriptions = if prefixes.is_empty() {
             vec![Bytes::new()]
         } else {
@@ -94,11 +176,152 @@ impl Subscriber {
         cfg.heartbeat_timeout = opts.heartbeat_timeout;
         cfg.queue_capacity = opts.queue;
         cfg.fallback_server_keys = opts.fallback_server_keys;
+        let recovery = opts.replay.map(|endpoint| Recovery {
+            endpoint,
+            server_key,
+            client: client.clone(),
+            conn: None,
+        });
         Ok(Subscriber {
             inner: pubsub::Subscriber::connect(cfg)?,
             decoder: FrameDecoder::new(),
             pending: VecDeque::new(),
+            recovery,
+            prefixes: prefixes.iter().map(|p| (*p).to_owned()).collect(),
+            since: opts.since,
+            snapshot: opts.snapshot,
+            started: false,
         })
+    }
+
+    /// Fills a gap from the journal: recovered events in order, then a `Gap` for whatever it
+    /// no longer holds (or for all of it, if the replay endpoint cannot be reached).
+    async fn fill(&mut self, topic: String, expected: u64, missing: u64) {
+        let last = expected.saturating_add(missing).saturating_sub(1);
+        let Some(rec) = self.recovery.as_mut() else {
+            return;
+        };
+        let got = match rec.range(&topic, expected, last).await {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::warn!(%topic, error = %e, "gap not recovered from the replay endpoint");
+                Vec::new()
+            }
+        };
+        let mut next = expected;
+        for (t, p) in got {
+            let Ok(env) = crate::envelope::Envelope::decode(&p) else {
+                continue;
+            };
+            if env.seq < next {
+                continue;
+            }
+            if env.seq > next {
+                self.pending.push_back(Update::Gap {
+                    topic: topic.clone(),
+                    expected: next,
+                    missing: env.seq - next,
+                });
+            }
+            next = env.seq + 1;
+            self.pending
+                .push_back(Update::Event(Box::new(super::decode::Received {
+                    topic: t,
+                    envelope: env,
+                })));
+        }
+        if next <= last {
+            self.pending.push_back(Update::Gap {
+                topic,
+                expected: next,
+                missing: last + 1 - next,
+            });
+        }
+    }
+
+    /// After an idle `TAIL_CHECK`: journaled events beyond the last one seen on each topic. A
+    /// loss at the very end of a burst has no later message to reveal it as a gap.
+    async fn tail(&mut self) {
+        let topics = self.decoder.topics(256);
+        let Some(rec) = self.recovery.as_mut() else {
+            return;
+        };
+        let mut out = Vec::new();
+        for (topic, seq) in topics {
+            let got = match rec.range(&topic, seq.saturating_add(1), u64::MAX).await {
+                Ok(g) => g,
+                Err(ReplayError::Refused { code, .. }) if code == "unknown-topic" => continue,
+                Err(e) => {
+                    tracing::debug!(%topic, error = %e, "tail check failed");
+                    continue;
+                }
+            };
+            for (t, p) in got {
+                let frames = [Bytes::from(t.into_bytes()), p];
+                self.decoder.push(&frames, &mut out);
+            }
+        }
+        self.pending.extend(out);
+    }
+
+    /// At the first connect: snapshots, then the journal from `since`, for every prefix.
+    async fn initial_fetch(&mut self) {
+        let Some(rec) = self.recovery.as_mut() else {
+            return;
+        };
+        let prefixes = if self.prefixes.is_empty() {
+            vec![String::new()]
+        } else {
+            self.prefixes.clone()
+        };
+        let mut out = Vec::new();
+        for p in &prefixes {
+            if self.snapshot {
+                let snaps = match rec.client().await {
+                    Ok(c) => c.snapshot(p).await,
+                    Err(e) => Err(e),
+                };
+                match snaps {
+                    Ok(list) => {
+                        for (t, payload) in list {
+                            self.decoder.push_snapshot(&t, &payload, &mut out);
+                        }
+                    }
+                    Err(e) => {
+                        rec.conn = None;
+                        tracing::warn!(prefix = %p, error = %e, "snapshot not fetched");
+                    }
+                }
+            }
+            if let Some(since) = self.since {
+                let mut from = 0;
+                loop {
+                    let r = match rec.client().await {
+                        Ok(c) => c.replay(p, since, from).await,
+                        Err(e) => Err(e),
+                    };
+                    match r {
+                        Ok(b) => {
+                            for (t, payload) in &b.records {
+                                let frames = [Bytes::from(t.clone().into_bytes()), payload.clone()];
+                                self.decoder.push(&frames, &mut out);
+                            }
+                            if b.end {
+                                break;
+                            }
+                            from = b.next;
+                        }
+                        Err(ReplayError::Refused { code, .. }) if code == "unknown-topic" => break,
+                        Err(e) => {
+                            rec.conn = None;
+                            tracing::warn!(prefix = %p, error = %e, "replay from --since failed");
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.pending.extend(out);
     }
 
     /// Adds a prefix (sent now, and again after every reconnect).
@@ -119,13 +342,45 @@ impl Subscriber {
             if let Some(u) = self.pending.pop_front() {
                 return Some(u);
             }
-            match self.inner.recv().await? {
-                SubEvent::Connected => return Some(Update::Connected),
+            let recovering = self.recovery.is_some();
+            let idle = async move {
+                if recovering {
+                    tokio::time::sleep(TAIL_CHECK).await
+                } else {
+                    std::future::pending::<()>().await
+                }
+            };
+            let ev = tokio::select! {
+                ev = self.inner.recv() => ev?,
+                _ = idle => {
+                    self.tail().await;
+                    continue;
+                }
+            };
+            match ev {
+                SubEvent::Connected => {
+                    if !self.started {
+                        self.started = true;
+                        self.initial_fetch().await;
+                    }
+                    self.pending.push_front(Update::Connected);
+                }
                 SubEvent::Disconnected { reason } => return Some(Update::Disconnected { reason }),
                 SubEvent::Message(frames) => {
                     let mut out = Vec::with_capacity(2);
                     self.decoder.push(&frames, &mut out);
-                    self.pending.extend(out);
+                    for u in out {
+                        match u {
+                            Update::Gap {
+                                topic,
+                                expected,
+                                missing,
+                            } if self.recovery.is_some() => {
+                                self.fill(topic, expected, missing).await;
+                            }
+                            other => self.pending.push_back(other),
+                        }
+                    }
                 }
             }
         }

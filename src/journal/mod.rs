@@ -95,6 +95,9 @@ pub(crate) struct Segment {
     pub created: u64,
     /// (record number, file offset) every `INDEX_EVERY` records: readers start near `from`.
     pub index: Vec<(u64, u64)>,
+    /// Highest sequence number of each topic in this segment: a reader after `since` on a
+    /// topic skips segments that end before it.
+    pub topic_max: HashMap<String, u64>,
 }
 
 /// A sparse index entry every this many records.
@@ -108,6 +111,8 @@ pub(crate) struct Shared {
     pub written: AtomicU64,
     /// Damaged bytes found (on open or while reading).
     pub damaged_bytes: AtomicU64,
+    /// Every topic journaled (replay tells an unknown topic from an empty range).
+    pub topics: RwLock<std::collections::HashSet<String>>,
 }
 
 /// What the journal reports for metrics.
@@ -185,6 +190,7 @@ impl Journal {
                 segments: RwLock::new(Vec::new()),
                 written: AtomicU64::new(0),
                 damaged_bytes: AtomicU64::new(0),
+                topics: RwLock::new(Default::default()),
             }),
             active: tempfile_placeholder(&dir)?,
             active_len: 0,
@@ -261,6 +267,7 @@ impl Journal {
             bytes: 0,
             created,
             index: Vec::new(),
+            topic_max: HashMap::new(),
         };
         let mut pos = 0usize;
         let mut damaged = 0u64;
@@ -272,8 +279,9 @@ impl Journal {
                         seg.index.push((r.number, pos as u64));
                     }
                     seg.last = seg.last.max(r.number);
-                    let e = self.last_seq.entry(r.topic.clone()).or_insert(0);
-                    *e = (*e).max(r.seq);
+                    let m = seg.topic_max.entry(r.topic.clone()).or_insert(0);
+                    *m = (*m).max(r.seq);
+                    self.note_topic(&r.topic, r.seq);
                     if let Some(k) = r.dedupe {
                         self.dedupe.insert(k);
                     }
@@ -350,30 +358,38 @@ impl Journal {
     /// acknowledging, and before the FIX sequence number is committed).
     pub fn append(&mut self, topic: &str, seq: u64, dedupe: Option<&str>, payload: &[u8]) {
         let number = self.next_number;
-        if (number - self.segment_first()) % INDEX_EVERY == 0 {
-            let offset = self.active_len + self.pending.len() as u64;
-            if let Ok(mut s) = self.shared.segments.write() {
-                if let Some(last) = s.last_mut() {
+        let offset = self.active_len + self.pending.len() as u64;
+        if let Ok(mut s) = self.shared.segments.write() {
+            if let Some(last) = s.last_mut() {
+                if (number - last.first) % INDEX_EVERY == 0 {
                     last.index.push((number, offset));
+                }
+                match last.topic_max.get_mut(topic) {
+                    Some(m) => *m = (*m).max(seq),
+                    None => {
+                        last.topic_max.insert(topic.to_owned(), seq);
+                    }
                 }
             }
         }
         record::encode(&mut self.pending, number, seq, topic, dedupe, payload);
         self.next_number += 1;
-        let e = self.last_seq.entry(topic.to_owned()).or_insert(0);
-        *e = (*e).max(seq);
+        self.note_topic(topic, seq);
         if let Some(k) = dedupe {
             self.dedupe.insert(k.to_owned());
         }
     }
 
-    fn segment_first(&self) -> u64 {
-        self.shared
-            .segments
-            .read()
-            .ok()
-            .and_then(|s| s.last().map(|s| s.first))
-            .unwrap_or(1)
+    fn note_topic(&mut self, topic: &str, seq: u64) {
+        match self.last_seq.get_mut(topic) {
+            Some(e) => *e = (*e).max(seq),
+            None => {
+                self.last_seq.insert(topic.to_owned(), seq);
+                if let Ok(mut t) = self.shared.topics.write() {
+                    t.insert(topic.to_owned());
+                }
+            }
+        }
     }
 
     /// Writes buffered records to the file (they survive a crash of this process from here;
@@ -540,6 +556,7 @@ fn new_segment(dir: &Path, first: u64) -> Result<(File, Segment), JournalError> 
             bytes: 0,
             created: unix_now(),
             index: Vec::new(),
+            topic_max: HashMap::new(),
         },
     ))
 }

@@ -36,6 +36,15 @@ impl JournalReader {
         JournalReader { shared }
     }
 
+    /// Whether any journaled topic starts with `prefix`.
+    pub fn knows_prefix(&self, prefix: &[u8]) -> bool {
+        self.shared
+            .topics
+            .read()
+            .map(|t| t.iter().any(|topic| topic.as_bytes().starts_with(prefix)))
+            .unwrap_or(false)
+    }
+
     /// The highest record number readable now.
     pub fn written(&self) -> u64 {
         self.shared.written.load(Ordering::Acquire)
@@ -46,6 +55,19 @@ impl JournalReader {
     pub fn read(
         &self,
         from: u64,
+        keep: &dyn Fn(&Record) -> bool,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> ReadBatch {
+        self.read_topics(from, None, keep, max_records, max_bytes)
+    }
+
+    /// As [`JournalReader::read`], skipping whole segments that hold no topic under
+    /// `prefix` at or after sequence number `since` (`hint`).
+    pub fn read_topics(
+        &self,
+        from: u64,
+        hint: Option<(&[u8], u64)>,
         keep: &dyn Fn(&Record) -> bool,
         max_records: usize,
         max_bytes: usize,
@@ -68,6 +90,16 @@ impl JournalReader {
         for seg in &segments {
             if seg.last < batch.next || seg.first > written {
                 continue;
+            }
+            if let Some((prefix, since)) = hint {
+                let useful = seg
+                    .topic_max
+                    .iter()
+                    .any(|(t, m)| *m >= since && t.as_bytes().starts_with(prefix));
+                if !useful && seg.last <= written {
+                    batch.next = batch.next.max(seg.last + 1);
+                    continue;
+                }
             }
             let Ok(file) = File::open(&seg.path) else {
                 // Retired while we read: continue with what is left.

@@ -861,7 +861,7 @@ where
                                 f.subs.remove(&prefix);
                             }
                         }
-                        Ok(Some(ServerEvent::Authenticate { .. })) => {}
+                        Ok(Some(ServerEvent::Authenticate { .. } | ServerEvent::Message(_))) => {}
                         Err(e) => return Close::Session(e),
                     }
                 }

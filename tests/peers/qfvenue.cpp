@@ -7,7 +7,8 @@
 // stdin commands:
 //   script        send the fixed script: W EUR/USD, W USD/JPY, X (changes + trade), S, 8, 8
 //   burst N       send N incremental refreshes (X) for EUR/USD with rising prices
-//   execs N RATE LEN   send N execution reports at RATE per second, each with a LEN-byte Text (58)
+//   execs N RATE LEN [P] send N execution reports at RATE per second, each with a LEN-byte Text (58)
+//                      and ExecID P<i> (P defaults to "E-")
 //   exec ACCOUNT  one execution report for Account (1) = the rest of the line (spaces kept)
 //   quote SYMBOL  one Quote for Symbol (55) = the rest of the line (spaces kept)
 //   logout | quit
@@ -139,7 +140,7 @@ static int burst(const FIX::SessionID &sid, int count) {
   return n;
 }
 
-static int execs(const FIX::SessionID &sid, int count, int rate, int len) {
+static int execs(const FIX::SessionID &sid, int count, int rate, int len, const std::string &idp) {
   int n = 0;
   std::string text(len > 0 ? len : 1, 'x');
   auto start = std::chrono::steady_clock::now();
@@ -150,7 +151,7 @@ static int execs(const FIX::SessionID &sid, int count, int rate, int len) {
     }
     FIX44::ExecutionReport r;
     r.setField(37, "O-" + std::to_string(i));
-    r.setField(17, "E-" + std::to_string(i));
+    r.setField(17, idp + std::to_string(i));
     r.setField(150, "0");
     r.setField(39, "0");
     r.setField(54, "2");
@@ -229,8 +230,10 @@ int main(int argc, char **argv) {
         emit("SENT " + std::to_string(burst(sid, count)));
       } else if (cmd == "execs") {
         int count = 0, rate = 0, len = 0;
-        in >> count >> rate >> len;
-        emit("SENT " + std::to_string(execs(sid, count, rate, len)));
+        std::string idp;
+        in >> count >> rate >> len >> idp;
+        if (idp.empty()) idp = "E-";
+        emit("SENT " + std::to_string(execs(sid, count, rate, len, idp)));
       } else if (cmd == "exec") {
         emit("SENT " + std::to_string(one_exec(sid, rest(line, cmd))));
       } else if (cmd == "quote") {

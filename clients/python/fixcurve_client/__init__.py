@@ -23,6 +23,7 @@ from .envelope import (  # noqa: F401
     decode,
 )
 from .subscriber import Subscriber, load_public_key, load_keypair  # noqa: F401
+from .replay import ReplayClient, ReplayRefused  # noqa: F401
 from . import topics  # noqa: F401
 
 __all__ = [

@@ -145,5 +145,11 @@ class GapDetector:
             ev.gap = Gap(ev.topic, seq + 1, ev.seq - seq - 1)
         return True
 
+    def mark(self, ev: Event):
+        """``ev`` came from a snapshot valid at its seq: live events continue after it."""
+        last = self._last.get(ev.topic)
+        if last is None or last[0] != ev.epoch or last[1] < ev.seq:
+            self._last[ev.topic] = (ev.epoch, ev.seq)
+
     def reset(self):
         self._last.clear()

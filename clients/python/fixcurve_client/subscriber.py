@@ -3,13 +3,16 @@
 import os
 import time
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import zmq
 import zmq.auth
 from zmq.utils.monitor import recv_monitor_message
 
+from collections import deque
+
 from .envelope import Event, Gap, GapDetector, SchemaError, decode
+from .replay import ReplayClient, ReplayRefused
 
 PathLike = Union[str, os.PathLike]
 
@@ -68,8 +71,23 @@ class Subscriber:
         rcvhwm: int = 100_000,
         reconnect_max_ms: int = 5_000,
         heartbeat_ms: int = 2_000,
+        replay: Optional[str] = None,
+        since: Optional[int] = None,
+        snapshot: bool = False,
     ):
+        """With ``replay`` (the publisher's ``replay_bind`` endpoint), a sequence gap on a
+        journaled topic is filled from the journal before the event that revealed it, so
+        every event is delivered once and in order; only what the journal no longer holds
+        is reported as a gap. ``since`` (a per-topic seq, 1 = everything) first delivers the
+        journaled events of the subscribed topics; ``snapshot`` first delivers the current
+        market-data state (book, last quote and status), each valid at its seq."""
         self.endpoint = endpoint
+        self._replay_ep = replay
+        self._replay = None
+        self._since = since
+        self._snapshot = snapshot
+        self._started = False
+        self._ready = deque()
         self.on_gap = on_gap
         self.strict = strict
         self.gaps = []
@@ -161,11 +179,94 @@ class Subscriber:
             if self._monitor not in ready and deadline is not None and time.monotonic() >= deadline:
                 return False
 
+    def _replayer(self) -> ReplayClient:
+        if self._replay is None:
+            self._replay = ReplayClient(self._replay_ep, self.server_key_in_use, self._keypair, self._ctx)
+        return self._replay
+
+    def _initial(self):
+        """Snapshots, then the journal from ``since``, before any live event."""
+        self._started = True
+        if self._replay_ep is None:
+            return
+        for t in self._topics:
+            prefix = t.decode("utf-8")
+            if self._snapshot:
+                for topic, payload in self._replayer().snapshot(prefix):
+                    ev = decode(topic, payload)
+                    self._detector.mark(ev)
+                    self._ready.append(ev)
+            if self._since is not None:
+                try:
+                    for topic, payload in self._replayer().replay_all(prefix, self._since):
+                        ev = decode(topic, payload)
+                        if self._detector.check(ev):
+                            self._ready.append(ev)
+                except ReplayRefused as e:
+                    if e.code != "unknown-topic":
+                        raise
+
+    def _fill(self, gap: Gap) -> List[Event]:
+        """Events of ``gap`` from the journal, in order (what it no longer holds is missing)."""
+        last = gap.expected + gap.missing - 1
+        got = []
+        try:
+            for topic, payload in self._replayer().replay_all(gap.topic, gap.expected):
+                if topic.decode("utf-8", "replace") != gap.topic:
+                    continue
+                ev = decode(topic, payload)
+                if ev.seq > last:
+                    break
+                if ev.seq >= gap.expected:
+                    got.append(ev)
+        except (ReplayRefused, TimeoutError, ValueError, zmq.ZMQError):
+            self._replay = None
+        return got
+
+    #: With a replay endpoint, an idle second triggers a tail check: a loss at the very end of
+    #: a burst has no later message to reveal it, so the journal is asked directly.
+    TAIL_CHECK_MS = 1000
+
+    def _tail(self):
+        """Journaled events after the last one seen, on every topic seen so far."""
+        for topic, (epoch, seq) in list(self._detector._last.items())[:256]:
+            try:
+                for t, payload in self._replayer().replay_all(topic, seq + 1):
+                    if t.decode("utf-8", "replace") != topic:
+                        continue
+                    ev = decode(t, payload)
+                    if self._detector.check(ev):
+                        self._ready.append(ev)
+            except ReplayRefused as e:
+                if e.code != "unknown-topic":
+                    self._replay = None
+            except (TimeoutError, ValueError, zmq.ZMQError):
+                self._replay = None
+
     def recv(self, timeout_ms: Optional[int] = None) -> Optional[Event]:
         """The next event, or None if ``timeout_ms`` passed first."""
+        if not self._started:
+            self._initial()
+        deadline = None if timeout_ms is None else time.monotonic() + timeout_ms / 1000
         while True:
-            if not self._wait(timeout_ms):
-                return None
+            if self._ready:
+                ev = self._ready.popleft()
+                self.received += 1
+                if ev.gap is not None:
+                    self.gaps.append(ev.gap)
+                    if self.on_gap:
+                        self.on_gap(ev.gap)
+                return ev
+            slice_ms = self.TAIL_CHECK_MS if self._replay_ep is not None else None
+            if deadline is not None:
+                left = int((deadline - time.monotonic()) * 1000)
+                if left <= 0:
+                    return None
+                slice_ms = left if slice_ms is None else min(slice_ms, left)
+            if not self._wait(slice_ms):
+                if self._replay_ep is not None:
+                    self._tail()
+                continue
             frames = self.socket.recv_multipart()
             if len(frames) != 2:
                 self.undecodable += 1
@@ -181,12 +282,17 @@ class Subscriber:
                 continue
             if not self._detector.check(ev):
                 continue
-            self.received += 1
-            if ev.gap is not None:
-                self.gaps.append(ev.gap)
-                if self.on_gap:
-                    self.on_gap(ev.gap)
-            return ev
+            if ev.gap is not None and self._replay_ep is not None:
+                gap, ev.gap = ev.gap, None
+                nxt = gap.expected
+                for r in self._fill(gap):
+                    if r.seq > nxt:
+                        r.gap = Gap(gap.topic, nxt, r.seq - nxt)
+                    nxt = r.seq + 1
+                    self._ready.append(r)
+                if nxt < ev.seq:
+                    ev.gap = Gap(gap.topic, nxt, ev.seq - nxt)
+            self._ready.append(ev)
 
     def __iter__(self) -> Iterator[Event]:
         while True:
@@ -202,6 +308,8 @@ class Subscriber:
         self.socket.close(linger=0)
 
     def close(self):
+        if self._replay is not None:
+            self._replay.close()
         self._close_socket()
 
     def __enter__(self):

@@ -180,6 +180,29 @@ impl GapDetector {
         Self::default()
     }
 
+    /// Up to `max` topics seen (as text), with the last sequence number of each.
+    pub fn topics(&self, max: usize) -> Vec<(String, u64)> {
+        self.last
+            .iter()
+            .take(max)
+            .map(|(t, (_, s))| (String::from_utf8_lossy(t).into_owned(), *s))
+            .collect()
+    }
+
+    /// Takes `seq` (of `epoch`) as seen on `topic` without judging it: a snapshot valid at
+    /// `seq` was applied, so live messages continue from `seq + 1`.
+    pub fn mark(&mut self, topic: &[u8], epoch: u64, seq: u64) {
+        let full = self.last.len() >= MAX_TOPICS;
+        match self.last.get_mut(topic) {
+            Some(e) if e.0 == epoch && e.1 >= seq => {}
+            Some(e) => *e = (epoch, seq),
+            None if !full => {
+                self.last.insert(topic.to_vec(), (epoch, seq));
+            }
+            None => {}
+        }
+    }
+
     /// Records `seq` (of `epoch`) on `topic` and says how it relates to what came before.
     pub fn check(&mut self, topic: &[u8], epoch: u64, seq: u64) -> SeqCheck {
         let Some(entry) = self.last.get_mut(topic) else {

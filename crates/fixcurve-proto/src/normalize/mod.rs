@@ -7,6 +7,7 @@
 //! extra traffic never disturbs the feed; a known message missing a required field is an error
 //! naming the tag, counted and logged by the caller.
 
+pub mod book;
 mod events;
 mod md;
 pub mod topic;

@@ -34,6 +34,8 @@ pub struct ClientSession {
     link: Link,
     phase: Phase,
     pub(super) socket_type: &'static str,
+    /// Socket types the server may announce.
+    peer_types: &'static [&'static str],
     rx: Reassembly,
 }
 
@@ -52,6 +54,7 @@ impl ClientSession {
             link: Link::new(max_frame),
             phase: Phase::Greeting(ClientStart::new(client, server_key, rng)),
             socket_type: "SUB",
+            peer_types: &["PUB", "XPUB"],
             rx: Reassembly {
                 parts: Vec::new(),
                 parts_size: 0,
@@ -59,6 +62,15 @@ impl ClientSession {
                 peer_ttl_ds: 0,
             },
         }
+    }
+
+    /// A DEALER towards a ROUTER (the replay endpoint): requests go out with `send_part`,
+    /// replies come back as [`ClientEvent::Message`].
+    pub fn dealer(client: Keypair, server_key: PublicKey, max_frame: usize, rng: Rng) -> Self {
+        let mut s = Self::new(client, server_key, max_frame, rng);
+        s.socket_type = "DEALER";
+        s.peer_types = &["ROUTER"];
+        s
     }
 
     /// Speak as a ZMTP 3.0 client (hand-made old peer in tests).
@@ -142,7 +154,7 @@ impl ClientSession {
                     match command::parse(&f.body)? {
                         Command::Ready(data) => {
                             let (md, codec) = hs.on_ready(data)?;
-                            check_socket_type(&md, &["PUB", "XPUB"])?;
+                            check_socket_type(&md, self.peer_types)?;
                             self.phase = Phase::Traffic(codec);
                             return Ok(Some(ClientEvent::Ready(md)));
                         }

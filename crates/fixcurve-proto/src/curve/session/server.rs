@@ -25,7 +25,12 @@ pub enum ServerEvent {
     Subscribe(Bytes),
     /// The peer cancelled this topic prefix.
     Cancel(Bytes),
+    /// A whole (multipart) message from a DEALER or REQ peer (ROUTER mode only).
+    Message(Vec<Bytes>),
 }
+
+/// Most parts of one request (ROUTER mode): requests are a handful of frames.
+const MAX_PARTS: usize = 64;
 
 /// Where a server connection stands; each handshake state is the type that accepts the next
 /// command, so a command out of order has nowhere to go.
@@ -45,6 +50,11 @@ pub struct ServerSession {
     link: Link,
     phase: Phase,
     socket_type: &'static str,
+    /// ROUTER mode: data messages are delivered (PUB ignores them).
+    router: bool,
+    parts: Vec<Bytes>,
+    parts_size: usize,
+    max_message: usize,
     /// Skipping the rest of a multipart data message a subscriber sent (PUB ignores them).
     skipping: bool,
     /// TTL the peer announced in its last PING (deciseconds; 0 = none).
@@ -63,9 +73,22 @@ impl ServerSession {
             link: Link::new(max_frame),
             phase: Phase::Greeting(ExpectHello::with_keys(keys, rng)),
             socket_type: "PUB",
+            router: false,
+            parts: Vec::new(),
+            parts_size: 0,
+            max_message: max_frame,
             skipping: false,
             peer_ttl_ds: 0,
         }
+    }
+
+    /// A ROUTER endpoint for request/reply peers (DEALER, REQ): their messages come out as
+    /// [`ServerEvent::Message`], at most `max_frame` bytes in all.
+    pub fn router(keys: Vec<Keypair>, max_frame: usize, rng: Rng) -> Self {
+        let mut s = Self::with_keys(keys, max_frame, rng);
+        s.socket_type = "ROUTER";
+        s.router = true;
+        s
     }
 
     /// Our whole greeting: write it as soon as the connection is up.
@@ -150,7 +173,12 @@ impl ServerSession {
                 match command::parse(&f.body)? {
                     Command::Initiate(data) => {
                         let (init, deciding) = hs.on_initiate(data)?;
-                        check_socket_type(&init.metadata, &["SUB", "XSUB"])?;
+                        let peers: &[&str] = if self.router {
+                            &["DEALER", "REQ", "ROUTER"]
+                        } else {
+                            &["SUB", "XSUB"]
+                        };
+                        check_socket_type(&init.metadata, peers)?;
                         self.phase = Phase::Deciding(deciding);
                         Ok(Some(ServerEvent::Authenticate {
                             client_key: init.client_key,
@@ -191,6 +219,17 @@ impl ServerSession {
                 }
                 _ => Ok(None),
             }
+        } else if self.router {
+            self.parts_size = self.parts_size.saturating_add(payload.len());
+            if self.parts_size > self.max_message || self.parts.len() >= MAX_PARTS {
+                return Err(SessionError::MessageTooLarge(self.max_message));
+            }
+            self.parts.push(payload.freeze());
+            if flags & INNER_MORE != 0 {
+                return Ok(None);
+            }
+            self.parts_size = 0;
+            Ok(Some(ServerEvent::Message(std::mem::take(&mut self.parts))))
         } else if self.skipping || flags & INNER_MORE != 0 {
             self.skipping = flags & INNER_MORE != 0;
             Ok(None)
