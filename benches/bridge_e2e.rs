@@ -6,6 +6,7 @@
 //! cargo bench --bench bridge_e2e                # throughput with 1 and 4 subscribers, latency at 10k msg/s
 //! BRIDGE_BENCH_MSGS=100000 BRIDGE_BENCH_LAT_SECS=5 cargo bench --bench bridge_e2e
 //! BRIDGE_BENCH_GLUE=1 cargo bench --bench bridge_e2e   # and the same against the glue baseline
+//! BRIDGE_BENCH_JOURNAL=1 cargo bench --bench bridge_e2e # journal off, then on, same binary
 //! ```
 //!
 //! The glue baseline (`benches/glue/glue_bridge.py`) is what people run today: stunnel
@@ -37,6 +38,10 @@ use fixcurve::normalize::Event;
 use fixcurve::tls::ClientTlsSettings;
 use fixcurve::tools::certs_dev::{generate, DevOptions};
 use fixcurve::tools::simulator::{run_initiator, SimConfig, SimError, SimStats};
+
+/// Whether the bridge journals every event (md. and exec.: the bench traffic is quotes), so
+/// the journal's cost shows as the difference between the two runs of the same binary.
+static JOURNAL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Target {
@@ -101,6 +106,9 @@ bind = ["tcp://127.0.0.1:0"]
 queue = 200000
 [bridge]
 channel = 8192
+[journal]
+enabled = {journal}
+prefixes = ["md.", "exec."]
 [[acceptor]]
 name = "bench"
 listen = "127.0.0.1:{port}"
@@ -118,7 +126,8 @@ max_msgs_per_sec = 10000000
 "#,
         pki.server_cert.display(),
         pki.server_key.display(),
-        pki.ca.display()
+        pki.ca.display(),
+        journal = JOURNAL.load(std::sync::atomic::Ordering::Relaxed),
     );
     let cfg = Config::parse(&text, Path::new("bench.toml"), dir.path()).unwrap();
     let server = Keypair::generate();
@@ -474,9 +483,24 @@ fn main() {
     } else {
         &[Target::Fixcurve]
     };
+    let journal_modes: &[bool] =
+        if std::env::var_os("BRIDGE_BENCH_JOURNAL").is_some_and(|v| v == "1") {
+            &[false, true]
+        } else {
+            &[false]
+        };
     rt.block_on(async {
+        for &journal in journal_modes {
+        JOURNAL.store(journal, std::sync::atomic::Ordering::Relaxed);
         for &target in targets {
-            println!("== {}", target.name());
+            if journal && target == Target::Glue {
+                continue;
+            }
+            println!(
+                "== {}{}",
+                target.name(),
+                if journal { ", journal on (every event appended before it is published)" } else { "" }
+            );
             for n in [1usize, 4] {
                 let (overall, rates, lost) = throughput(target, n, msgs).await;
                 let min = rates.iter().cloned().fold(f64::INFINITY, f64::min);
@@ -499,6 +523,7 @@ fn main() {
                 fmt(&ps),
                 fmt(&inner)
             );
+        }
         }
     });
 }

@@ -310,9 +310,8 @@ async fn publish_loop(
         }
         // Journaled before published, and before any session learns it may commit its
         // sequence number: what a subscriber saw, or the venue was told we have, survives.
-        let durable = acks.iter().any(|a: &transport::Ack| a.durable);
         if let Some(j) = router.pipeline().journal() {
-            if let Err(e) = commit(j, durable, &registry).await {
+            if let Err(e) = j.flush() {
                 // Without a journal we cannot promise anything: stop, and let every session's
                 // pending acknowledgement fail so no sequence number moves past this point.
                 tracing::error!(error = %e, "journal write failed; stopping the bridge");
@@ -322,8 +321,27 @@ async fn publish_loop(
         for o in out.drain(..) {
             publisher.publish(o.topic, o.payload);
         }
-        for a in acks.drain(..) {
+        let (durable, written): (Vec<_>, Vec<_>) = acks.drain(..).partition(|a| a.durable);
+        for a in written {
             let _ = a.done.send(());
+        }
+        if !durable.is_empty() {
+            // The fdatasync runs beside this loop: subscribers never wait for the disk, only
+            // the sessions whose synced store batch depends on it.
+            match router.pipeline().journal().map(|j| j.sync_handle()) {
+                Some(Ok(file)) => {
+                    tokio::spawn(sync_then_ack(file, durable, registry.clone()));
+                }
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "journal sync failed; stopping the bridge");
+                    return router.totals;
+                }
+                None => {
+                    for a in durable {
+                        let _ = a.done.send(());
+                    }
+                }
+            }
         }
         if let Some(j) = router.pipeline().journal() {
             registry.journal.set(&j.stats());
@@ -335,31 +353,20 @@ async fn publish_loop(
 /// Events taken from the channel per journal write.
 const BATCH: usize = 256;
 
-/// Writes the journal's buffered records; with `durable`, `fdatasync`s them on the blocking
-/// pool (never on an async worker) and records how long that took.
-async fn commit(
-    j: &mut crate::journal::Journal,
-    durable: bool,
-    registry: &Registry,
-) -> Result<(), crate::journal::JournalError> {
-    if !durable {
-        return j.flush();
-    }
-    let Some(file) = j.sync_handle()? else {
-        return Ok(());
-    };
+/// `fdatasync`s the journal on the blocking pool, then acknowledges; on failure the
+/// acknowledgements are dropped, so the sessions waiting on them do not commit (they close
+/// and the venue resends to the next run).
+async fn sync_then_ack(file: std::fs::File, acks: Vec<transport::Ack>, registry: Arc<Registry>) {
     let t = std::time::Instant::now();
     let r = tokio::task::spawn_blocking(move || file.sync_data()).await;
     registry.observe_journal_fsync(t.elapsed());
     match r {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(source)) => Err(crate::journal::JournalError::Io {
-            path: j.config().dir.clone(),
-            source,
-        }),
-        Err(e) => Err(crate::journal::JournalError::Io {
-            path: j.config().dir.clone(),
-            source: std::io::Error::other(e.to_string()),
-        }),
+        Ok(Ok(())) => {
+            for a in acks {
+                let _ = a.done.send(());
+            }
+        }
+        Ok(Err(e)) => tracing::error!(error = %e, "journal fdatasync failed"),
+        Err(e) => tracing::error!(error = %e, "journal fdatasync task failed"),
     }
 }

@@ -14,7 +14,7 @@
 
 mod dedupe;
 mod reader;
-pub(crate) mod record;
+pub mod record;
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -433,16 +433,14 @@ impl Journal {
         Ok(Some(t.elapsed()))
     }
 
-    /// A file handle to `fdatasync` off the publishing task (same file as the writer's).
-    pub fn sync_handle(&mut self) -> Result<Option<File>, JournalError> {
+    /// A handle on the active segment to `fdatasync` off the publishing task, after `flush`.
+    /// Syncs may overlap: each covers everything written before it started (a segment that
+    /// rolled over was synced when it was closed).
+    pub fn sync_handle(&mut self) -> Result<File, JournalError> {
         self.flush()?;
-        if !self.unsynced {
-            return Ok(None);
-        }
         let path = self.active_path();
-        let f = self.active.try_clone().map_err(io_err(&path))?;
         self.unsynced = false;
-        Ok(Some(f))
+        self.active.try_clone().map_err(io_err(&path))
     }
 
     fn active_path(&self) -> PathBuf {

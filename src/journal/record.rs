@@ -9,10 +9,10 @@
 
 use bytes::Bytes;
 
-pub(crate) const MAGIC: u8 = 0xFC;
-pub(crate) const HEAD: usize = 9;
+pub const MAGIC: u8 = 0xFC;
+pub const HEAD: usize = 9;
 /// No record is larger: an envelope is a few hundred bytes, a book snapshot some KB.
-pub(crate) const MAX_BODY: usize = 4 << 20;
+pub const MAX_BODY: usize = 4 << 20;
 
 /// A record as read back.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,7 +29,7 @@ pub struct Record {
 }
 
 /// Appends one framed record to `out`.
-pub(crate) fn encode(
+pub fn encode(
     out: &mut Vec<u8>,
     number: u64,
     seq: u64,
@@ -59,7 +59,7 @@ pub(crate) fn encode(
 }
 
 /// What is at `buf[pos..]`.
-pub(crate) enum Scan {
+pub enum Scan {
     /// A whole, checksummed record and where the next one starts.
     Record(Record, usize),
     /// Not enough bytes for a whole record (end of data, or a torn tail).
@@ -69,7 +69,7 @@ pub(crate) enum Scan {
 }
 
 /// Reads the record starting at `pos`.
-pub(crate) fn scan(buf: &[u8], pos: usize) -> Scan {
+pub fn scan(buf: &[u8], pos: usize) -> Scan {
     let Some(head) = buf.get(pos..pos.saturating_add(HEAD)) else {
         return Scan::Incomplete;
     };
@@ -120,7 +120,7 @@ fn parse_body(b: &[u8]) -> Option<Record> {
 /// The next position at or after `pos` where a valid record starts (resynchronising after
 /// damage), or `None` if there is none in `buf`. With `partial`, a header whose record runs
 /// past the end of `buf` also counts (the caller reads on from there).
-pub(crate) fn resync(buf: &[u8], pos: usize, partial: bool) -> Option<usize> {
+pub fn resync(buf: &[u8], pos: usize, partial: bool) -> Option<usize> {
     let mut p = pos;
     while let Some(off) = buf.get(p..).and_then(memchr_magic) {
         let at = p + off;
