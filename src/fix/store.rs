@@ -147,7 +147,7 @@ fn valid_session_id(id: &str) -> bool {
 /// One writer per journal: a second connection claiming the same session (or a second
 /// process on the same state directory) must not interleave records with the first. The
 /// advisory lock goes away with the file descriptor, so a crashed process never leaves it held.
-fn lock_exclusive(file: &File, path: &Path) -> Result<(), StoreError> {
+pub(crate) fn lock_exclusive(file: &File, path: &Path) -> Result<(), StoreError> {
     use std::os::fd::AsRawFd;
     // SAFETY: flock on a valid open descriptor owned by `file`; no memory is passed.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };

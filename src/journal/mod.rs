@@ -130,6 +130,9 @@ pub struct JournalStats {
 
 /// The writer.
 pub struct Journal {
+    /// Held (flock) for the journal's life: two bridges on one state directory would
+    /// interleave records.
+    _lock: File,
     cfg: JournalConfig,
     epoch: u64,
     shared: Arc<Shared>,
@@ -173,6 +176,17 @@ impl Journal {
             path: dir.clone(),
             source: std::io::Error::other(e.to_string()),
         })?;
+        let lock_path = dir.join("lock");
+        let lock = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        crate::fix::store::lock_exclusive(&lock, &lock_path).map_err(|e| JournalError::Format {
+            path: dir.clone(),
+            reason: format!("in use by another process ({e})"),
+        })?;
         let epoch = read_or_create_epoch(&dir, new_epoch)?;
         let mut names: Vec<(u64, PathBuf)> = std::fs::read_dir(&dir)
             .map_err(io_err(&dir))?
@@ -184,6 +198,7 @@ impl Journal {
             .collect();
         names.sort();
         let mut j = Journal {
+            _lock: lock,
             cfg,
             epoch,
             shared: Arc::new(Shared {

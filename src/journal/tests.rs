@@ -108,3 +108,11 @@ fn retention_drops_the_oldest_segments_and_readers_see_where_the_journal_starts(
     assert!(b.oldest > 1);
     assert_eq!(b.records.first().map(|r| r.number), Some(b.oldest));
 }
+
+#[test]
+fn a_second_writer_on_the_same_journal_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = Journal::open(cfg(dir.path()), 1).unwrap();
+    let err = Journal::open(cfg(dir.path()), 1).err().expect("refused");
+    assert!(err.to_string().contains("in use"), "{err}");
+}

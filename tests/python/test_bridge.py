@@ -82,17 +82,19 @@ def wait_until(pred, timeout=15.0, what="condition"):
 class Bridge:
     """A `fixcurve run` with an mTLS acceptor for CLIENT1 (CN=client1) and a metrics port."""
 
-    def __init__(self, spawn, tmp, queue=1000, heartbeat=2):
+    def __init__(self, spawn, tmp, queue=1000, heartbeat=2, replay=False):
         self.dir = tmp
         self.keys = tmp / "keys"
         subprocess.run([BIN, "certs", "dev", "--out", tmp / "certs", "--rsa"], check=True, capture_output=True)
         self.server_pub = server_keys(self.keys)
         (self.keys / "revoked").mkdir(parents=True, exist_ok=True)
         self.config = tmp / "fixcurve.toml"
+        replay_line = 'replay_bind = ["tcp://127.0.0.1:0"]' if replay else ""
         self.config.write_text(
             f"""
 [publish]
 bind = ["tcp://127.0.0.1:0"]
+{replay_line}
 keys = "keys"
 queue = {queue}
 heartbeat_secs = {heartbeat}
@@ -134,7 +136,9 @@ heartbeat_secs = 30
         self.metrics = self.proc.listening("metrics")
         return self
 
-    def venue(self):
+    def venue(self, reset_on_logon=True):
+        """A QuickFIX venue logged on to the acceptor; without `reset_on_logon` it keeps its
+        sequence numbers and stored messages across reconnects (and resends a gap)."""
         host, port = self.fix.rsplit(":", 1)
         d = self.dir / "qf"
         d.mkdir(exist_ok=True)
@@ -149,7 +153,8 @@ FileLogPath={d}/log
 StartTime=00:00:00
 EndTime=00:00:00
 UseDataDictionary=N
-ResetOnLogon=Y
+ResetOnLogon={"Y" if reset_on_logon else "N"}
+PersistMessages=Y
 SSLProtocol=+TLSv1.2
 ClientCertificateFile={c}/client.crt
 ClientCertificateKeyFile={c}/client.key

@@ -15,80 +15,30 @@ import pytest
 import zmq
 
 from conftest import BIN
-from test_bridge import QFVENUE, metric, needs_quickfix, scrape, send, server_keys, keypair, wait_until
+from test_bridge import Bridge, metric, needs_quickfix, scrape, send, keypair, wait_until
 
 from fixcurve_client import ReplayClient, ReplayRefused, Subscriber
 from fixcurve_client.envelope import decode
 
 
-def config(tmp, extra_publish="", session_extra=""):
-    return f"""
-[publish]
-bind = ["tcp://127.0.0.1:0"]
-replay_bind = ["tcp://127.0.0.1:0"]
-keys = "keys"
-queue = 100
-heartbeat_secs = 2
-{extra_publish}
-
-[state]
-dir = "state"
-
-[audit]
-path = "state/audit.jsonl"
-
-[metrics]
-listen = "127.0.0.1:0"
-
-[[acceptor]]
-name = "edge"
-listen = "127.0.0.1:0"
-cert = "certs/server.crt"
-key = "certs/server.key"
-client_ca = "certs/ca.crt"
-allow_ips = ["127.0.0.0/8"]
-
-[[session]]
-venue = "VENUE1"
-acceptor = "edge"
-begin_string = "FIX.4.4"
-sender_comp_id = "BRIDGE"
-target_comp_id = "CLIENT1"
-tls_identity = "client1"
-heartbeat_secs = 30
-{session_extra}
-"""
-
-
-class Durable:
-    """A `fixcurve run` with the journal and a replay endpoint, restartable on the same state,
-    and a QuickFIX venue that keeps its sequence numbers (no reset on logon), so after a crash
-    of the bridge it resends what the bridge had not committed."""
+class Durable(Bridge):
+    """A `fixcurve run` with the journal and a replay endpoint, restartable on the same state
+    and FIX port, and a QuickFIX venue that keeps its sequence numbers (no reset on logon), so
+    after a crash of the bridge it resends what the bridge had not committed."""
 
     def __init__(self, spawn, tmp):
-        self.spawn = spawn
-        self.dir = tmp
-        self.keys = tmp / "keys"
-        subprocess.run([BIN, "certs", "dev", "--out", tmp / "certs", "--rsa"], check=True, capture_output=True)
-        self.server_pub = server_keys(self.keys)
-        (self.keys / "revoked").mkdir(parents=True, exist_ok=True)
-        self.config = tmp / "fixcurve.toml"
-        self.config.write_text(config(tmp))
-        self.proc = None
-        self.fix_port = None
+        super().__init__(spawn, tmp, queue=100, replay=True)
 
     def start(self):
         self.proc = self.spawn(BIN, "run", "--config", self.config, cwd=self.dir)
         self.publish = self.proc.listening("publish")
         self.replay = self.proc.listening("replay")
-        fix = self.proc.listening("acceptor:edge")
+        self.fix = self.proc.listening("acceptor:edge")
         self.metrics = self.proc.listening("metrics")
-        port = fix.rsplit(":", 1)[1]
-        if self.fix_port is None:
-            self.fix_port = port
-            # Later runs bind the same port, so the venue reconnects to them by itself.
-            text = self.config.read_text().replace('listen = "127.0.0.1:0"\ncert', f'listen = "127.0.0.1:{port}"\ncert')
-            self.config.write_text(text)
+        # Later runs bind the same port, so the venue reconnects to them by itself.
+        port = self.fix.rsplit(":", 1)[1]
+        text = self.config.read_text()
+        self.config.write_text(text.replace('listen = "127.0.0.1:0"\ncert', f'listen = "127.0.0.1:{port}"\ncert'))
         return self
 
     def kill9(self):
@@ -96,39 +46,7 @@ class Durable:
         self.proc.p.wait(10)
 
     def venue(self):
-        d = self.dir / "qf"
-        d.mkdir(exist_ok=True)
-        c = self.dir / "certs"
-        settings = d / "venue.cfg"
-        settings.write_text(
-            f"""[DEFAULT]
-ConnectionType=initiator
-ReconnectInterval=1
-FileStorePath={d}/store
-FileLogPath={d}/log
-StartTime=00:00:00
-EndTime=00:00:00
-UseDataDictionary=N
-ResetOnLogon=N
-PersistMessages=Y
-SSLProtocol=+TLSv1.2
-ClientCertificateFile={c}/client.crt
-ClientCertificateKeyFile={c}/client.key
-CertificationAuthoritiesFile={c}/ca.crt
-
-[SESSION]
-BeginString=FIX.4.4
-SenderCompID=CLIENT1
-TargetCompID=BRIDGE
-SocketConnectHost=127.0.0.1
-SocketConnectPort={self.fix_port}
-HeartBtInt=30
-"""
-        )
-        v = self.spawn(QFVENUE, settings)
-        v.wait_for(r"^READY", stream="out")
-        v.wait_for(r"^LOGON ", timeout=20, stream="out")
-        return v
+        return super().venue(reset_on_logon=False)
 
 
 def dealer(ep, server_pub, sec, kind=zmq.DEALER):
