@@ -226,12 +226,14 @@ impl Journal {
             segments.push(j.recover_segment(first, path, is_last)?);
         }
         let last = segments.last().map(|s| s.last).unwrap_or(0);
-        j.next_number = last.max(
-            segments
-                .last()
-                .map(|s| s.first.saturating_sub(1))
-                .unwrap_or(0),
-        ) + 1;
+        j.next_number = last
+            .max(
+                segments
+                    .last()
+                    .map(|s| s.first.saturating_sub(1))
+                    .unwrap_or(0),
+            )
+            .saturating_add(1);
         let reuse = segments
             .last()
             .filter(|s| s.bytes < j.cfg.segment_bytes)
@@ -290,7 +292,7 @@ impl Journal {
         loop {
             match record::scan(&data, pos) {
                 Scan::Record(r, next) => {
-                    if (r.number - first) % INDEX_EVERY == 0 || seg.index.is_empty() {
+                    if r.number.wrapping_sub(first) % INDEX_EVERY == 0 || seg.index.is_empty() {
                         seg.index.push((r.number, pos as u64));
                     }
                     seg.last = seg.last.max(r.number);
@@ -376,7 +378,7 @@ impl Journal {
         let offset = self.active_len + self.pending.len() as u64;
         if let Ok(mut s) = self.shared.segments.write() {
             if let Some(last) = s.last_mut() {
-                if (number - last.first) % INDEX_EVERY == 0 {
+                if number.wrapping_sub(last.first) % INDEX_EVERY == 0 {
                     last.index.push((number, offset));
                 }
                 match last.topic_max.get_mut(topic) {

@@ -97,7 +97,7 @@ impl JournalReader {
                     .iter()
                     .any(|(t, m)| *m >= since && t.as_bytes().starts_with(prefix));
                 if !useful && seg.last <= written {
-                    batch.next = batch.next.max(seg.last + 1);
+                    batch.next = batch.next.max(seg.last.saturating_add(1));
                     continue;
                 }
             }
@@ -168,7 +168,7 @@ impl JournalReader {
                         if r.number < batch.next {
                             continue;
                         }
-                        batch.next = r.number + 1;
+                        batch.next = r.number.saturating_add(1);
                         if keep(&r) {
                             *bytes += r.payload.len();
                             batch.records.push(r);
