@@ -212,8 +212,7 @@ impl ClientSession {
         ttl_deciseconds: u16,
         out: &mut BytesMut,
     ) -> Result<(), SessionError> {
-        self.codec()?
-            .seal_into(out, false, true, &command::ping(ttl_deciseconds, b""));
+        super::seal_ping(self.codec()?, ttl_deciseconds, out);
         Ok(())
     }
 
@@ -242,8 +241,7 @@ impl Reassembly {
         if flags & INNER_COMMAND != 0 {
             if let Command::Ping { ttl, context } = command::parse(&payload)? {
                 self.peer_ttl_ds = ttl;
-                let pong = command::encode(b"PONG", context);
-                codec.seal_into(out, false, true, &pong);
+                super::seal_pong(codec, context, out);
             }
             return Ok(None);
         }

@@ -90,6 +90,20 @@ pub(super) fn expect_command(f: &frame::Frame, expected: &'static str) -> Result
     }
 }
 
+/// Seals a PING (`ttl` deciseconds, empty context): both sides heartbeat the same way.
+pub(super) fn seal_ping(codec: &mut crate::curve::MessageCodec, ttl: u16, out: &mut BytesMut) {
+    codec.seal_into(out, false, true, &command::ping(ttl, b""));
+}
+
+/// Answers a PING with a PONG echoing its context.
+pub(super) fn seal_pong(
+    codec: &mut crate::curve::MessageCodec,
+    context: &[u8],
+    out: &mut BytesMut,
+) {
+    codec.seal_into(out, false, true, &command::encode(b"PONG", context));
+}
+
 pub(super) fn put_command(out: &mut BytesMut, name: &[u8], data: &[u8]) {
     let body = command::encode(name, data);
     frame::put_frame(out, false, true, &body);

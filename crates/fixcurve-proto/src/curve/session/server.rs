@@ -213,8 +213,7 @@ impl ServerSession {
                 Command::Cancel(p) => Ok(Some(ServerEvent::Cancel(Bytes::copy_from_slice(p)))),
                 Command::Ping { ttl, context } => {
                     self.peer_ttl_ds = ttl;
-                    let pong = command::encode(b"PONG", context);
-                    codec.seal_into(out, false, true, &pong);
+                    super::seal_pong(codec, context, out);
                     Ok(None)
                 }
                 _ => Ok(None),
@@ -293,8 +292,7 @@ impl ServerSession {
         ttl_deciseconds: u16,
         out: &mut BytesMut,
     ) -> Result<(), SessionError> {
-        self.codec()?
-            .seal_into(out, false, true, &command::ping(ttl_deciseconds, b""));
+        super::seal_ping(self.codec()?, ttl_deciseconds, out);
         Ok(())
     }
 }
