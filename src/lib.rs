@@ -18,6 +18,7 @@ pub mod clock;
 pub mod config;
 pub mod fix;
 pub mod journal;
+pub mod nats;
 pub mod keyring;
 pub mod keys;
 pub mod metrics;

@@ -24,6 +24,8 @@ enum LogFormat {
 enum Command {
     /// Run the fan-out daemon from a configuration file.
     Run(cli::run::Args),
+    /// Serve CURVE subscribers from the bridge's JetStream stream (no FIX side).
+    Edge(cli::edge::Args),
     /// Run the whole bridge with throw-away keys, a FIX venue simulator and a subscriber.
     Demo(cli::demo::Args),
     /// Generate and manage CURVE keys and the keyring.
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async move {
         match cli.command {
             Command::Run(a) => cli::run::run(a).await,
+            Command::Edge(a) => cli::edge::run(a).await,
             Command::Demo(a) => cli::demo::run(a).await,
             Command::Keys(a) => cli::keys::run(a).await,
             Command::Certs(a) => cli::certs::run(a).await,

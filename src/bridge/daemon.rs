@@ -26,6 +26,7 @@ use crate::fix::transport::{self, FixEvent};
 use crate::keys::Keypair;
 use crate::metrics::{Registry, SubscriberSample};
 use crate::pubsub::{OverflowPolicy, Publisher, PublisherConfig};
+use crate::nats::sink::{Backlog, Sink, SinkBatch, SinkMsg};
 use crate::replay::{ReplayServer, ReplaySources, Snapshots};
 
 /// What the publisher authenticates with and against.
@@ -45,7 +46,7 @@ pub struct Bridge {
     replay: Option<ReplayServer>,
 }
 
-fn publisher_config(cfg: &Config, server: Keypair) -> anyhow::Result<PublisherConfig> {
+pub(crate) fn publisher_config(cfg: &Config, server: Keypair) -> anyhow::Result<PublisherConfig> {
     let mut p = PublisherConfig::new(cfg.publish.bind.clone(), server);
     p.queue_capacity = cfg.publish.queue;
     p.overflow = match cfg.publish.slow_policy {
@@ -205,11 +206,23 @@ impl Bridge {
             }
             Some(r)
         };
+        // The JetStream sink, when configured: it starts connecting now (retrying while the
+        // cluster is unreachable; the FIX sessions wait on their acknowledgements meanwhile).
+        let sink = cfg.sink.nats.clone().map(|n| {
+            let backlog = pipeline.journal().map(|j| Backlog {
+                reader: j.reader(),
+                epoch: j.epoch(),
+                written: j.last_number(),
+            });
+            tracing::info!(servers = %n.servers.join(","), stream = %n.stream, "JetStream sink");
+            Sink::start(n, backlog, registry.clone())
+        });
         let publish_task = tokio::spawn(publish_loop(
             rx,
             pipeline,
             publisher.clone(),
             registry.clone(),
+            sink,
         ));
         Ok(Bridge {
             publisher,
@@ -290,6 +303,7 @@ async fn publish_loop(
     pipeline: Pipeline,
     publisher: Arc<Publisher>,
     registry: Arc<Registry>,
+    sink: Option<Sink>,
 ) -> Totals {
     let mut router = Router::new(pipeline, registry.clone());
     let mut out: Vec<Outgoing> = Vec::with_capacity(16);
@@ -318,27 +332,69 @@ async fn publish_loop(
                 return router.totals;
             }
         }
+        let msgs: Vec<SinkMsg> = match &sink {
+            Some(_) => out
+                .iter()
+                .map(|o| SinkMsg {
+                    topic: o.topic.clone(),
+                    payload: o.payload.clone(),
+                    epoch: o.epoch,
+                    seq: o.seq,
+                    journal: o.journal,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         for o in out.drain(..) {
             publisher.publish(o.topic, o.payload);
         }
-        let (durable, written): (Vec<_>, Vec<_>) = acks.drain(..).partition(|a| a.durable);
-        for a in written {
-            let _ = a.done.send(());
-        }
-        if !durable.is_empty() {
-            // The fdatasync runs beside this loop: subscribers never wait for the disk, only
-            // the sessions whose synced store batch depends on it.
+        let any_durable = acks.iter().any(|a| a.durable);
+        // The fdatasync runs beside this loop: subscribers never wait for the disk, only
+        // the sessions whose synced store batch depends on it.
+        let sync = if any_durable {
             match router.pipeline().journal().map(|j| j.sync_handle()) {
-                Some(Ok(file)) => {
-                    tokio::spawn(sync_then_ack(file, durable, registry.clone()));
-                }
+                Some(Ok(file)) => Some(file),
                 Some(Err(e)) => {
                     tracing::error!(error = %e, "journal sync failed; stopping the bridge");
                     return router.totals;
                 }
-                None => {
-                    for a in durable {
-                        let _ = a.done.send(());
+                None => None,
+            }
+        } else {
+            None
+        };
+        match &sink {
+            // With a JetStream sink every acknowledgement also waits for the stream's.
+            Some(s) => {
+                let synced = sync.map(|file| {
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    tokio::spawn(sync_then(file, registry.clone(), tx));
+                    rx
+                });
+                let batch = SinkBatch {
+                    msgs,
+                    acks: std::mem::take(&mut acks),
+                    synced,
+                };
+                if !s.submit(batch).await {
+                    tracing::error!("JetStream sink stopped; stopping the bridge");
+                    return router.totals;
+                }
+            }
+            None => {
+                let (durable, written): (Vec<_>, Vec<_>) =
+                    acks.drain(..).partition(|a| a.durable);
+                for a in written {
+                    let _ = a.done.send(());
+                }
+                match sync {
+                    Some(file) => {
+                        tokio::spawn(sync_then_ack(file, durable, registry.clone()));
+                    }
+                    None => {
+                        for a in durable {
+                            let _ = a.done.send(());
+                        }
                     }
                 }
             }
@@ -346,6 +402,9 @@ async fn publish_loop(
         if let Some(j) = router.pipeline().journal() {
             registry.journal.set(&j.stats());
         }
+    }
+    if let Some(s) = sink {
+        s.close(Duration::from_secs(5)).await;
     }
     router.totals
 }
@@ -357,16 +416,35 @@ const BATCH: usize = 256;
 /// acknowledgements are dropped, so the sessions waiting on them do not commit (they close
 /// and the venue resends to the next run).
 async fn sync_then_ack(file: std::fs::File, acks: Vec<transport::Ack>, registry: Arc<Registry>) {
+    if sync(file, &registry).await {
+        for a in acks {
+            let _ = a.done.send(());
+        }
+    }
+}
+
+/// As `sync_then_ack`, telling the JetStream sink the outcome instead.
+async fn sync_then(
+    file: std::fs::File,
+    registry: Arc<Registry>,
+    done: tokio::sync::oneshot::Sender<bool>,
+) {
+    let _ = done.send(sync(file, &registry).await);
+}
+
+async fn sync(file: std::fs::File, registry: &Registry) -> bool {
     let t = std::time::Instant::now();
     let r = tokio::task::spawn_blocking(move || file.sync_data()).await;
     registry.observe_journal_fsync(t.elapsed());
     match r {
-        Ok(Ok(())) => {
-            for a in acks {
-                let _ = a.done.send(());
-            }
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "journal fdatasync failed");
+            false
         }
-        Ok(Err(e)) => tracing::error!(error = %e, "journal fdatasync failed"),
-        Err(e) => tracing::error!(error = %e, "journal fdatasync task failed"),
+        Err(e) => {
+            tracing::error!(error = %e, "journal fdatasync task failed");
+            false
+        }
     }
 }

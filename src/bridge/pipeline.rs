@@ -38,6 +38,11 @@ impl SessionCtx {
 pub struct Outgoing {
     pub topic: Bytes,
     pub payload: Bytes,
+    /// The envelope's epoch and per-topic sequence number (its identity in a JetStream sink).
+    pub epoch: u64,
+    pub seq: u64,
+    /// Number of the last journal record at or before this envelope (0: none).
+    pub journal: u64,
 }
 
 pub struct Pipeline {
@@ -197,11 +202,19 @@ impl Pipeline {
                 if let (Some((j, _)), Some(key)) = (&mut self.durable, &journaled) {
                     j.append(&topic, seq, key.as_deref(), &payload);
                 }
+                let journal = self
+                    .durable
+                    .as_ref()
+                    .map(|(j, _)| j.last_number())
+                    .unwrap_or(0);
                 ctx.counters.events_out.fetch_add(1, Ordering::Relaxed);
                 self.registry.published.fetch_add(1, Ordering::Relaxed);
                 out.push(Outgoing {
                     topic: Bytes::from(topic.into_bytes()),
                     payload: Bytes::from(payload),
+                    epoch,
+                    seq,
+                    journal,
                 });
             }
             Err(e) => {

@@ -3,6 +3,7 @@
 
 pub mod certs;
 pub mod demo;
+pub mod edge;
 pub mod keys;
 pub mod publish;
 pub mod run;

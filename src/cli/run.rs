@@ -23,6 +23,12 @@ pub struct Args {
 
 pub async fn run(args: Args) -> super::Outcome {
     let cfg = Config::load(&args.config)?;
+    if cfg.source.nats.is_some() {
+        anyhow::bail!(
+            "{}: [source.nats] is an edge's configuration: run it with `fixcurve edge --config`",
+            args.config.display()
+        );
+    }
     if args.check {
         println!("{}: ok", args.config.display());
         return Ok(ExitCode::SUCCESS);

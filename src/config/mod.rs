@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod nats;
+pub use self::nats::{ConsumerKind, NatsConnection, SinkSection, SourceSection};
+
 use crate::tls::{ClientTlsSettings, ConnectionLimits, ServerTlsSettings};
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +51,12 @@ pub struct Config {
     pub bridge: BridgeTuning,
     #[serde(default)]
     pub journal: JournalSection,
+    /// Where envelopes are also written (`[sink.nats]`: a JetStream stream).
+    #[serde(default)]
+    pub sink: SinkSection,
+    /// What an edge (`fixcurve edge`) consumes instead of FIX sessions.
+    #[serde(default)]
+    pub source: SourceSection,
     #[serde(default)]
     pub acceptor: Vec<Acceptor>,
     #[serde(default)]
@@ -534,6 +543,12 @@ impl Config {
         join(&mut self.publish.keys);
         join(&mut self.state.dir);
         join(&mut self.audit.path);
+        if let Some(n) = &mut self.sink.nats {
+            n.resolve(base);
+        }
+        if let Some(n) = &mut self.source.nats {
+            n.resolve(base);
+        }
         for a in &mut self.acceptor {
             join(&mut a.cert);
             a.key.as_mut().map(join);
@@ -610,6 +625,28 @@ impl Config {
         }
         if let Err(e) = crate::admission::AllowList::parse(&self.publish.allow_ips) {
             return Err(bad("publish.allow_ips".into(), e));
+        }
+        if let Some(n) = &self.sink.nats {
+            n.validate_sink("sink.nats").map_err(|(k, r)| bad(k, r))?;
+        }
+        if let Some(n) = &self.source.nats {
+            n.validate_source("source.nats")
+                .map_err(|(k, r)| bad(k, r))?;
+            if let Some(k) = [
+                (!self.acceptor.is_empty()).then_some("acceptor"),
+                (!self.initiator.is_empty()).then_some("initiator"),
+                (!self.session.is_empty()).then_some("session"),
+                self.sink.nats.is_some().then_some("sink.nats"),
+            ]
+            .into_iter()
+            .flatten()
+            .next()
+            {
+                return Err(bad(
+                    k.into(),
+                    "an edge ([source.nats]) has no FIX side and no sink: run the bridge separately".into(),
+                ));
+            }
         }
         if self.bridge.channel == 0 || self.bridge.channel > 1_000_000 {
             return Err(bad(

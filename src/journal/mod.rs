@@ -356,6 +356,11 @@ impl Journal {
         &self.last_seq
     }
 
+    /// Number of the last record appended (0: none yet).
+    pub fn last_number(&self) -> u64 {
+        self.next_number.saturating_sub(1)
+    }
+
     /// A reader for the replay endpoint.
     pub fn reader(&self) -> JournalReader {
         JournalReader::new(self.shared.clone())

@@ -6,12 +6,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::histogram::Histogram;
 use crate::journal::JournalStats;
-
-/// Upper bounds of the fsync histogram buckets, in microseconds.
-const BUCKETS_US: [u64; 10] = [
-    250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 1_000_000,
-];
 
 #[derive(Debug, Default)]
 pub struct JournalMetrics {
@@ -27,9 +23,7 @@ pub struct JournalMetrics {
     pub replay_records: AtomicU64,
     pub replay_refused: AtomicU64,
     pub snapshot_requests: AtomicU64,
-    fsync_buckets: [AtomicU64; 10],
-    fsync_count: AtomicU64,
-    fsync_sum_us: AtomicU64,
+    fsync: Histogram,
 }
 
 impl JournalMetrics {
@@ -46,16 +40,7 @@ impl JournalMetrics {
     }
 
     pub fn observe_fsync(&self, d: Duration) {
-        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        for (i, le) in BUCKETS_US.iter().enumerate() {
-            if us <= *le {
-                if let Some(b) = self.fsync_buckets.get(i) {
-                    b.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }
-        self.fsync_count.fetch_add(1, Ordering::Relaxed);
-        self.fsync_sum_us.fetch_add(us, Ordering::Relaxed);
+        self.fsync.observe(d);
     }
 
     pub(super) fn render(&self, out: &mut String) {
@@ -134,18 +119,10 @@ impl JournalMetrics {
         for (name, ty, help, v) in rows {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {ty}\n{name} {v}");
         }
-        let name = "fixcurve_journal_fsync_seconds";
-        let _ = writeln!(
+        self.fsync.render(
             out,
-            "# HELP {name} journal fdatasync latency\n# TYPE {name} histogram"
+            "fixcurve_journal_fsync_seconds",
+            "journal fdatasync latency",
         );
-        for (i, le) in BUCKETS_US.iter().enumerate() {
-            let c = self.fsync_buckets.get(i).map(g).unwrap_or(0);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {c}", *le as f64 / 1e6);
-        }
-        let count = g(&self.fsync_count);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum {}", g(&self.fsync_sum_us) as f64 / 1e6);
-        let _ = writeln!(out, "{name}_count {count}");
     }
 }

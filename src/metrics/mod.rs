@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+pub mod histogram;
 pub mod journal;
+pub mod nats;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -79,6 +81,8 @@ pub struct Registry {
     pub published: AtomicU64,
     /// The journal and the replay endpoint (rendered once a journal is open).
     pub journal: journal::JournalMetrics,
+    /// The JetStream sink (bridge) or source (edge), rendered once one runs.
+    pub nats: nats::NatsMetrics,
 }
 
 impl Registry {
@@ -250,6 +254,7 @@ impl Registry {
             self.published.load(Ordering::Relaxed)
         );
         self.journal.render(&mut out);
+        self.nats.render(&mut out);
         let _ = writeln!(
             out,
             "# HELP fixcurve_topics_refused_total events refused because the topic table was full\n# TYPE fixcurve_topics_refused_total counter\nfixcurve_topics_refused_total {}",
