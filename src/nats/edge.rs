@@ -32,6 +32,8 @@ use crate::replay::{ReplayServer, ReplaySources, Snapshots};
 
 /// Envelopes taken from the consumer per journal write.
 const BATCH: usize = 256;
+/// A consumer silent this long is checked against the stream's end.
+const IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
 /// Malformed messages logged one by one before only counting.
 const LOG_MALFORMED: u64 = 20;
 
@@ -246,7 +248,7 @@ impl Follower {
             .info()
             .await
             .map_err(|e| anyhow::anyhow!("stream {}: {e}", self.cfg.stream))?;
-        super::stream::check(&self.cfg, &info.config)?;
+        super::stream::check(&self.cfg, &info.config, false)?;
         let deliver = if self.position == 0 {
             consumer::DeliverPolicy::All
         } else {
@@ -274,7 +276,7 @@ impl Follower {
                     .messages()
                     .await
                     .map_err(|e| anyhow::anyhow!("durable consumer {name}: {e}"))?;
-                self.consume(msgs, true).await
+                self.consume(&stream, msgs, true).await
             }
             _ => {
                 let c = stream
@@ -288,22 +290,44 @@ impl Follower {
                     .messages()
                     .await
                     .map_err(|e| anyhow::anyhow!("ordered consumer: {e}"))?;
-                self.consume(msgs, false).await
+                self.consume(&stream, msgs, false).await
             }
         }
     }
 
-    async fn consume<S, E>(&mut self, mut msgs: S, ack: bool) -> anyhow::Result<()>
+    async fn consume<S, E>(
+        &mut self,
+        stream: &jetstream::stream::Stream,
+        mut msgs: S,
+        ack: bool,
+    ) -> anyhow::Result<()>
     where
         S: futures_util::Stream<Item = Result<jetstream::Message, E>> + Unpin,
         E: std::fmt::Display,
     {
         let mut batch: Vec<jetstream::Message> = Vec::with_capacity(BATCH);
         loop {
-            match msgs.next().await {
-                None => return Ok(()),
-                Some(Err(e)) => anyhow::bail!("consumer: {e}"),
-                Some(Ok(m)) => batch.push(m),
+            match tokio::time::timeout(IDLE_CHECK, msgs.next()).await {
+                // Quiet: make sure the stream is quiet too. A consumer whose server died can
+                // stay silent without an error; one that is behind the stream is rebuilt
+                // from the position.
+                Err(_) => {
+                    let info = stream
+                        .get_info()
+                        .await
+                        .map_err(|e| anyhow::anyhow!("stream {}: {e}", self.cfg.stream))?;
+                    if info.state.last_sequence > self.position {
+                        anyhow::bail!(
+                            "consumer silent at stream sequence {} while the stream is at {}; re-creating it",
+                            self.position,
+                            info.state.last_sequence
+                        );
+                    }
+                    continue;
+                }
+                Ok(None) => return Ok(()),
+                Ok(Some(Err(e))) => anyhow::bail!("consumer: {e}"),
+                Ok(Some(Ok(m))) => batch.push(m),
             }
             // Whatever else is ready joins this batch (one journal write, one position write).
             while batch.len() < BATCH {

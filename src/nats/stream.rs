@@ -50,8 +50,9 @@ fn schema_err(cfg: &NatsConnection, reason: String) -> NatsError {
     }
 }
 
-/// Checks an existing stream's settings against what the sink and edges rely on.
-pub fn check(cfg: &NatsConnection, c: &stream::Config) -> Result<(), NatsError> {
+/// Checks an existing stream's settings against what the sink and edges rely on (`owner`:
+/// the bridge, whose configuration names the replicas).
+pub fn check(cfg: &NatsConnection, c: &stream::Config, owner: bool) -> Result<(), NatsError> {
     if !c.subjects.iter().any(|s| covers(s, &cfg.subject_prefix)) {
         return Err(schema_err(
             cfg,
@@ -86,7 +87,7 @@ pub fn check(cfg: &NatsConnection, c: &stream::Config) -> Result<(), NatsError> 
                 .into(),
         ));
     }
-    if c.num_replicas != cfg.replicas {
+    if owner && c.num_replicas != cfg.replicas {
         tracing::warn!(stream = %cfg.stream, configured = cfg.replicas, actual = c.num_replicas, "stream replicas differ from the configuration; keeping the stream's");
     }
     Ok(())
@@ -100,7 +101,7 @@ pub async fn ensure(
     match js.get_stream(&cfg.stream).await {
         Ok(mut s) => {
             let info = s.info().await.map_err(|e| stream_err(cfg, e))?;
-            check(cfg, &info.config)?;
+            check(cfg, &info.config, true)?;
             Ok(s)
         }
         Err(e)
@@ -147,22 +148,31 @@ pub async fn end(s: &stream::Stream, cfg: &NatsConnection) -> Result<StreamEnd, 
         .map_err(|e| stream_err(cfg, format!("reading message {last_seq}: {e}")))?;
     let id = m
         .headers
-        .get("Nats-Msg-Id")
-        .map(|v| v.as_str().to_owned());
-    let journal = m.headers.get(JOURNAL_HEADER).map(|v| v.as_str().parse::<u64>());
+        // The standard name, not a string: parsed headers store it as a standard header, and
+        // a lookup by string would miss it.
+        .get(async_nats::header::NATS_MESSAGE_ID)
+        .map(|v| v.as_str().trim().to_owned());
+    // Header values read back from the stream keep the blank after the colon.
+    let journal = m
+        .headers
+        .get(JOURNAL_HEADER)
+        .map(|v| v.as_str().trim().parse::<u64>());
     match (id, journal) {
         (Some(id), Some(Ok(journal))) => Ok(StreamEnd {
             last_seq,
             last_msg_id: Some(id),
             journal,
         }),
-        _ => Err(schema_err(
-            cfg,
-            format!(
-                "message {last_seq} on {:?} was not written by a fixcurve bridge (no message id or journal header)",
-                m.subject.as_str()
-            ),
-        )),
+        _ => {
+            let names: Vec<String> = m.headers.iter().map(|(k, _)| k.to_string()).collect();
+            Err(schema_err(
+                cfg,
+                format!(
+                    "message {last_seq} on {:?} was not written by a fixcurve bridge (headers {names:?}: no message id or journal header)",
+                    m.subject.as_str()
+                ),
+            ))
+        }
     }
 }
 
