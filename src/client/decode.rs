@@ -46,6 +46,13 @@ impl FrameDecoder {
         Self::default()
     }
 
+    /// For a subscriber resuming `since` a per-topic seq: what is below it is already held.
+    pub fn resuming(since: u64) -> Self {
+        FrameDecoder {
+            gaps: GapDetector::with_floor(since),
+        }
+    }
+
     /// Up to `max` topics seen, with the last sequence number of each.
     pub fn topics(&self, max: usize) -> Vec<(String, u64)> {
         self.gaps.topics(max)

@@ -184,7 +184,10 @@ impl Subscriber {
         });
         Ok(Subscriber {
             inner: pubsub::Subscriber::connect(cfg)?,
-            decoder: FrameDecoder::new(),
+            decoder: opts
+                .since
+                .map(FrameDecoder::resuming)
+                .unwrap_or_default(),
             pending: VecDeque::new(),
             recovery,
             prefixes: prefixes.iter().map(|p| (*p).to_owned()).collect(),

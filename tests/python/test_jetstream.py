@@ -140,7 +140,11 @@ def test_node_edge_and_bridge_failures_lose_and_duplicate_nothing(spawn, tmp_pat
     def check(events, who):
         ids = [e["body"]["exec_id"] if isinstance(e, dict) else e.body["exec_id"] for e in events]
         seqs = [e["seq"] if isinstance(e, dict) else e.seq for e in events]
-        assert len(ids) == n and len(set(ids)) == n, f"{who}: {len(ids)} events, {len(set(ids))} distinct"
+        seen = set()
+        dup = next((i for i, x in enumerate(ids) if x in seen or seen.add(x)), None)
+        around = seqs[max(0, (dup or 0) - 5):(dup or 0) + 5]
+        assert len(ids) == n and len(set(ids)) == n, \
+            f"{who}: {len(ids)} events, {len(set(ids))} distinct; first repeat at {dup}: seqs {around}"
         assert ids == [f"E-{i}" for i in range(n)], f"{who}: out of order"
         assert seqs == list(range(1, n + 1)), f"{who}: seq not gapless"
 

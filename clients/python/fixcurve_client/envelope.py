@@ -124,14 +124,21 @@ def decode(topic, payload) -> Event:
 class GapDetector:
     """Per-topic sequence tracking, same rules as the Rust library's GapDetector."""
 
-    def __init__(self):
+    def __init__(self, floor: int = 0):
         self._last: Dict[str, Tuple[int, int]] = {}
+        # Seqs below ``floor`` on a topic not seen yet are already held (a subscriber resuming
+        # ``since`` a seq, perhaps on another edge that is still catching up).
+        self._floor = floor
 
     def check(self, ev: Event) -> bool:
         """Annotates ``ev`` (gap / restarted). Returns False for a duplicate to be skipped."""
         last = self._last.get(ev.topic)
         if last is None:
+            if self._floor > 1 and ev.seq < self._floor:
+                return False
             self._last[ev.topic] = (ev.epoch, ev.seq)
+            if self._floor > 1 and ev.seq > self._floor:
+                ev.gap = Gap(ev.topic, self._floor, ev.seq - self._floor)
             return True
         epoch, seq = last
         if ev.epoch != epoch:

@@ -93,7 +93,7 @@ class Subscriber:
         self.gaps = []
         self.undecodable = 0
         self.received = 0
-        self._detector = GapDetector()
+        self._detector = GapDetector(since or 0)
         self._keypair = load_keypair(client_cert)
         keys = list(server_key) if isinstance(server_key, (list, tuple)) else [server_key]
         if not keys:

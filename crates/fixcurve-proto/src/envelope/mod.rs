@@ -172,12 +172,24 @@ pub enum SeqCheck {
 #[derive(Debug, Default)]
 pub struct GapDetector {
     last: HashMap<Vec<u8>, (u64, u64)>,
+    /// Sequence numbers below this on a topic not seen yet are already held (a subscriber
+    /// resuming `since` a seq, perhaps on another edge that is still catching up).
+    floor: u64,
 }
 
 impl GapDetector {
     /// An empty tracker.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A tracker for a subscriber that already holds everything below `since` on every topic:
+    /// older events are duplicates, and a first event beyond `since` reveals a gap from it.
+    pub fn with_floor(since: u64) -> Self {
+        GapDetector {
+            last: HashMap::new(),
+            floor: since,
+        }
     }
 
     /// Up to `max` topics seen (as text), with the last sequence number of each.
@@ -206,9 +218,18 @@ impl GapDetector {
     /// Records `seq` (of `epoch`) on `topic` and says how it relates to what came before.
     pub fn check(&mut self, topic: &[u8], epoch: u64, seq: u64) -> SeqCheck {
         let Some(entry) = self.last.get_mut(topic) else {
+            if self.floor > 1 && seq < self.floor {
+                return SeqCheck::Duplicate;
+            }
             // Bounded like the publisher's table: a subscriber tracks at most MAX_TOPICS.
             if self.last.len() < MAX_TOPICS {
                 self.last.insert(topic.to_vec(), (epoch, seq));
+            }
+            if self.floor > 1 && seq > self.floor {
+                return SeqCheck::Gap {
+                    expected: self.floor,
+                    missing: seq.saturating_sub(self.floor),
+                };
             }
             return SeqCheck::InOrder;
         };
@@ -402,6 +423,24 @@ mod tests {
         assert_eq!(s.next("md.A").unwrap(), 3);
         assert_eq!(s.next("md.B").unwrap(), 2);
         assert_eq!(s.topics(), 2);
+    }
+
+    #[test]
+    fn a_floor_drops_what_is_held_and_reveals_a_gap_from_it() {
+        let mut g = GapDetector::with_floor(100);
+        // Another publisher still catching up: below the floor is held already.
+        assert_eq!(g.check(b"t", 7, 42), SeqCheck::Duplicate);
+        assert_eq!(g.check(b"t", 7, 99), SeqCheck::Duplicate);
+        assert_eq!(g.check(b"t", 7, 100), SeqCheck::InOrder);
+        assert_eq!(g.check(b"t", 7, 101), SeqCheck::InOrder);
+        assert_eq!(
+            g.check(b"u", 7, 105),
+            SeqCheck::Gap {
+                expected: 100,
+                missing: 5
+            }
+        );
+        assert_eq!(GapDetector::with_floor(1).check(b"t", 7, 3), SeqCheck::InOrder);
     }
 
     #[test]
