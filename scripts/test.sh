@@ -9,9 +9,10 @@ export CARGO_TERM_COLOR=never
 
 # 1. Debian packages: libzmq (the reference CURVE peer through pyzmq), QuickFIX C++ (the
 #    reference FIX engine), stunnel and openssl (TLS peers), a C++ compiler for test peers,
-#    systemd (systemd-analyze checks the unit) and git (keys audit finds secrets in a work tree).
+#    systemd (systemd-analyze checks the unit), git (keys audit finds secrets in a work tree)
+#    and nats-server (the JetStream cluster the backbone tests start on loopback themselves).
 need=()
-for p in libzmq3-dev libquickfix-dev stunnel4 openssl g++ make pkg-config libssl-dev systemd git; do
+for p in libzmq3-dev libquickfix-dev stunnel4 openssl g++ make pkg-config libssl-dev systemd git nats-server; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -21,7 +22,8 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-# 2. Python: pyzmq (bundles libzmq), msgpack, pytest, and our own client package.
+# 2. Python: pyzmq (bundles libzmq), msgpack, pytest, nats-py (a foreign JetStream client in
+#    the backbone tests), and our own client package.
 VENV="$ROOT/.venv"
 if [ ! -x "$VENV/bin/python" ]; then
   echo "== creating $VENV"

@@ -25,8 +25,8 @@ use crate::config::{Config, SlowPolicy};
 use crate::fix::transport::{self, FixEvent};
 use crate::keys::Keypair;
 use crate::metrics::{Registry, SubscriberSample};
-use crate::pubsub::{OverflowPolicy, Publisher, PublisherConfig};
 use crate::nats::sink::{Backlog, Sink, SinkBatch, SinkMsg};
+use crate::pubsub::{OverflowPolicy, Publisher, PublisherConfig};
 use crate::replay::{ReplayServer, ReplaySources, Snapshots};
 
 /// What the publisher authenticates with and against.
@@ -80,6 +80,13 @@ impl Bridge {
         for i in &cfg.initiator {
             crate::tls::build_client_config(&i.tls())
                 .with_context(|| format!("initiator {:?}", i.name))?;
+        }
+        // The JetStream sink's secret files (credentials, nkey seed, TLS key) are checked now:
+        // a readable-by-others seed stops start-up, an unreachable cluster does not.
+        if let Some(n) = &cfg.sink.nats {
+            crate::nats::connect::options(n, "fixcurve-bridge")
+                .await
+                .context("[sink.nats]")?;
         }
         // The journal before anything listens: a damaged one is reported (and what is intact
         // served) before the first subscriber or venue connects.
@@ -382,8 +389,7 @@ async fn publish_loop(
                 }
             }
             None => {
-                let (durable, written): (Vec<_>, Vec<_>) =
-                    acks.drain(..).partition(|a| a.durable);
+                let (durable, written): (Vec<_>, Vec<_>) = acks.drain(..).partition(|a| a.durable);
                 for a in written {
                     let _ = a.done.send(());
                 }

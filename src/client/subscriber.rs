@@ -184,10 +184,7 @@ impl Subscriber {
         });
         Ok(Subscriber {
             inner: pubsub::Subscriber::connect(cfg)?,
-            decoder: opts
-                .since
-                .map(FrameDecoder::resuming)
-                .unwrap_or_default(),
+            decoder: opts.since.map(FrameDecoder::resuming).unwrap_or_default(),
             pending: VecDeque::new(),
             recovery,
             prefixes: prefixes.iter().map(|p| (*p).to_owned()).collect(),

@@ -28,7 +28,9 @@ pub async fn options(cfg: &NatsConnection, name: &str) -> Result<ConnectOptions,
         .ping_interval(Duration::from_secs(5))
         .request_timeout(Some(Duration::from_millis(cfg.ack_timeout_ms)))
         .max_reconnects(None)
-        .reconnect_delay_callback(|attempts| super::backoff(u32::try_from(attempts).unwrap_or(u32::MAX)))
+        .reconnect_delay_callback(|attempts| {
+            super::backoff(u32::try_from(attempts).unwrap_or(u32::MAX))
+        })
         .event_callback(|ev| async move {
             match ev {
                 Event::Connected => tracing::info!("nats: connected"),
@@ -49,8 +51,8 @@ pub async fn options(cfg: &NatsConnection, name: &str) -> Result<ConnectOptions,
         let seed = crate::keys::fsutil::read_bounded(p, MAX_SEED_FILE)
             .map_err(|e| secret_err(p, e))?
             .ok_or_else(|| secret_err(p, "larger than 4096 bytes"))?;
-        let seed = String::from_utf8(seed)
-            .map_err(|_| secret_err(p, "not an nkey seed (not text)"))?;
+        let seed =
+            String::from_utf8(seed).map_err(|_| secret_err(p, "not an nkey seed (not text)"))?;
         let seed = seed.trim();
         if !seed.starts_with('S') {
             return Err(secret_err(p, "not an nkey seed (seeds start with S)"));

@@ -213,7 +213,7 @@ fn read_position(path: &std::path::Path) -> u64 {
 }
 
 enum Verdict {
-    Serve { topic: String, env: Envelope },
+    Serve { topic: String, env: Box<Envelope> },
     Skip,
     Malformed(String),
 }
@@ -257,7 +257,10 @@ impl Follower {
             }
         };
         self.registry.nats.up.store(1, Ordering::Relaxed);
-        match (self.cfg.consumer.unwrap_or_default(), &self.cfg.durable_name) {
+        match (
+            self.cfg.consumer.unwrap_or_default(),
+            &self.cfg.durable_name,
+        ) {
             (ConsumerKind::Durable, Some(name)) => {
                 let c: consumer::PullConsumer = stream
                     .get_or_create_consumer(
@@ -346,7 +349,10 @@ impl Follower {
 
     fn judge(&mut self, m: &jetstream::Message) -> Verdict {
         let Some(topic) = subject::topic(&self.cfg.subject_prefix, m.subject.as_str()) else {
-            return Verdict::Malformed(format!("subject {:?} is not under the prefix", m.subject.as_str()));
+            return Verdict::Malformed(format!(
+                "subject {:?} is not under the prefix",
+                m.subject.as_str()
+            ));
         };
         let env = match Envelope::decode(&m.payload) {
             Ok(e) => e,
@@ -360,11 +366,18 @@ impl Follower {
             {
                 Verdict::Skip
             }
-            _ => Verdict::Serve { topic, env },
+            _ => Verdict::Serve {
+                topic,
+                env: Box::new(env),
+            },
         }
     }
 
-    async fn serve(&mut self, batch: &mut Vec<jetstream::Message>, ack: bool) -> anyhow::Result<()> {
+    async fn serve(
+        &mut self,
+        batch: &mut Vec<jetstream::Message>,
+        ack: bool,
+    ) -> anyhow::Result<()> {
         let mut out: Vec<(Bytes, Bytes)> = Vec::with_capacity(batch.len());
         let mut last_seq = None;
         for m in batch.iter() {

@@ -97,8 +97,13 @@ impl Sink {
     }
 }
 
-type AckFuture =
-    Pin<Box<dyn Future<Output = Result<jetstream::publish::PublishAck, jetstream::context::PublishError>> + Send>>;
+type AckFuture = Pin<
+    Box<
+        dyn Future<
+                Output = Result<jetstream::publish::PublishAck, jetstream::context::PublishError>,
+            > + Send,
+    >,
+>;
 
 struct Entry {
     index: u64,
@@ -126,6 +131,8 @@ struct State {
     acked: u64,
     /// The stream's last sequence as far as acknowledged.
     base: u64,
+    /// Message id of the stream's last message, when it is ours.
+    last_id: Option<String>,
     backlog: Option<(Backlog, u64)>,
     rx_closed: bool,
 }
@@ -151,6 +158,7 @@ async fn run(
         next_index: 1,
         acked: 0,
         base: 0,
+        last_id: None,
         backlog: backlog.map(|b| (b, 0)),
         rx_closed: false,
     };
@@ -201,7 +209,10 @@ async fn run(
             st.registry.nats.reconciles.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(error = %e, unacknowledged = st.window.len(), "JetStream publish failed; re-reading the stream's end and sending again");
             attempt = attempt.saturating_add(1);
-            tokio::time::sleep(super::backoff(attempt.saturating_sub(1)).min(Duration::from_millis(500))).await;
+            tokio::time::sleep(
+                super::backoff(attempt.saturating_sub(1)).min(Duration::from_millis(500)),
+            )
+            .await;
         }
     }
 }
@@ -236,6 +247,7 @@ async fn reconcile(
             reason: e.to_string(),
         })?;
     let end = super::stream::end(&stream, &st.cfg).await?;
+    tracing::debug!(last_seq = end.last_seq, last_id = ?end.last_msg_id, window_front = ?st.window.front().map(|e| &e.id), window = st.window.len(), "sink reconcile");
     if let Some(id) = &end.last_msg_id {
         if let Some(pos) = st.window.iter().position(|e| &e.id == id) {
             for _ in 0..=pos {
@@ -247,6 +259,7 @@ async fn reconcile(
         }
     }
     st.base = end.last_seq;
+    st.last_id = end.last_msg_id.clone().filter(|_| end.last_is_ours);
     for e in st.window.iter_mut() {
         e.fut = None;
     }
@@ -259,7 +272,11 @@ async fn reconcile(
             if *from > b.written {
                 st.backlog = None;
             } else {
-                tracing::info!(from = *from, to = b.written, "sending the journal records the stream lacks");
+                tracing::info!(
+                    from = *from,
+                    to = b.written,
+                    "sending the journal records the stream lacks"
+                );
             }
         }
     }
@@ -267,12 +284,19 @@ async fn reconcile(
     Ok(())
 }
 
-fn publish_message(e: &Entry, expected: u64) -> PublishMessage {
-    PublishMessage::build()
+/// Each envelope must follow both the stream sequence and the message id before it: a
+/// sequence alone could match by accident once someone else's message shifted the stream (a
+/// later envelope would then be stored past a refused earlier one).
+fn publish_message(e: &Entry, expected: u64, prev: Option<&str>) -> PublishMessage {
+    let m = PublishMessage::build()
         .payload(e.msg.payload.clone())
         .message_id(&e.id)
         .expected_last_sequence(expected)
-        .header(JOURNAL_HEADER, e.msg.journal.to_string().as_str())
+        .header(JOURNAL_HEADER, e.msg.journal.to_string().as_str());
+    match prev {
+        Some(p) => m.expected_last_message_id(p),
+        None => m,
+    }
 }
 
 async fn send(
@@ -280,11 +304,12 @@ async fn send(
     prefix: &str,
     e: &mut Entry,
     expected: u64,
+    prev: Option<&str>,
 ) -> Result<(), String> {
     let topic = String::from_utf8_lossy(&e.msg.topic).into_owned();
     let subj = subject(prefix, &topic);
     let f = js
-        .send_publish(subj, publish_message(e, expected))
+        .send_publish(subj, publish_message(e, expected, prev))
         .await
         .map_err(|err| format!("publish: {err}"))?;
     e.sent = Instant::now();
@@ -296,12 +321,14 @@ async fn send(
 async fn resend(js: &jetstream::Context, st: &mut State) -> Result<(), String> {
     let mut window = std::mem::take(&mut st.window);
     let mut r = Ok(());
+    let mut prev = st.last_id.clone();
     for (k, e) in window.iter_mut().enumerate() {
         let expected = st.base.saturating_add(k as u64);
-        if let Err(err) = send(js, &st.cfg.subject_prefix, e, expected).await {
+        if let Err(err) = send(js, &st.cfg.subject_prefix, e, expected, prev.as_deref()).await {
             r = Err(err);
             break;
         }
+        prev = Some(e.id.clone());
         st.registry.nats.resent.fetch_add(1, Ordering::Relaxed);
     }
     st.window = window;
@@ -320,7 +347,19 @@ async fn push(js: &jetstream::Context, st: &mut State, msg: SinkMsg) -> Result<(
     };
     st.next_index = st.next_index.saturating_add(1);
     let expected = st.base.saturating_add(st.window.len() as u64);
-    let r = send(js, &st.cfg.subject_prefix, &mut e, expected).await;
+    let prev = st
+        .window
+        .back()
+        .map(|p| p.id.clone())
+        .or_else(|| st.last_id.clone());
+    let r = send(
+        js,
+        &st.cfg.subject_prefix,
+        &mut e,
+        expected,
+        prev.as_deref(),
+    )
+    .await;
     st.window.push_back(e);
     st.registry
         .nats
@@ -360,7 +399,11 @@ async fn fill_from_backlog(js: &jetstream::Context, st: &mut State) -> Result<()
     let Some((b, from)) = &st.backlog else {
         return Ok(());
     };
-    let room = st.cfg.max_inflight.saturating_sub(st.window.len()).min(1024);
+    let room = st
+        .cfg
+        .max_inflight
+        .saturating_sub(st.window.len())
+        .min(1024);
     if room == 0 {
         return Ok(());
     }
@@ -398,11 +441,7 @@ async fn fill_from_backlog(js: &jetstream::Context, st: &mut State) -> Result<()
     Ok(())
 }
 
-async fn step(
-    js: &jetstream::Context,
-    st: &mut State,
-    rx: &mut mpsc::Receiver<SinkBatch>,
-) -> Step {
+async fn step(js: &jetstream::Context, st: &mut State, rx: &mut mpsc::Receiver<SinkBatch>) -> Step {
     if st.backlog.is_some() {
         if let Err(e) = fill_from_backlog(js, st).await {
             return Step::Reconcile(e);
@@ -466,6 +505,7 @@ fn on_ack(
             // Already stored (a resend after a crash or an unacknowledged attempt): the
             // entries after it expected one more sequence and will be refused and resent.
             st.registry.nats.duplicates.fetch_add(1, Ordering::Relaxed);
+            st.last_id = None;
             st.acked = e.index;
             st.registry.nats.acked.fetch_add(1, Ordering::Relaxed);
             release(st);
@@ -478,6 +518,7 @@ fn on_ack(
         Ok(a) => {
             st.registry.nats.ack_latency.observe(e.sent.elapsed());
             st.base = a.sequence;
+            st.last_id = Some(e.id.clone());
             st.acked = e.index;
             st.registry.nats.acked.fetch_add(1, Ordering::Relaxed);
             st.registry

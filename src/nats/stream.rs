@@ -19,6 +19,8 @@ pub struct StreamEnd {
     pub last_msg_id: Option<String>,
     /// Its journal header: journal records up to here are in the stream.
     pub journal: u64,
+    /// Whether that message is the stream's last (no foreign message after it).
+    pub last_is_ours: bool,
 }
 
 /// Whether the stream subject filter `filter` captures every subject under `prefix`.
@@ -131,49 +133,72 @@ pub async fn ensure(
     }
 }
 
-/// The stream's last message and its headers. A last message not written by a fixcurve sink
-/// (no message id) is a schema error: someone else publishes into our subjects.
+/// Messages looked at, newest first, for the last one a fixcurve sink wrote.
+const LOOK_BACK: u64 = 1000;
+
+/// The stream's last sequence, and the newest message a fixcurve sink wrote (its id and
+/// journal header). Messages someone else published into our subjects are passed over (the
+/// edges count and skip them); if none of the last `LOOK_BACK` is ours, the stream is not
+/// ours: a schema error.
 pub async fn end(s: &stream::Stream, cfg: &NatsConnection) -> Result<StreamEnd, NatsError> {
     let info = s.get_info().await.map_err(|e| stream_err(cfg, e))?;
     let last_seq = info.state.last_sequence;
+    let first = info.state.first_sequence.max(1);
     if info.state.messages == 0 || last_seq == 0 {
         return Ok(StreamEnd {
             last_seq,
             ..Default::default()
         });
     }
-    let m = s
-        .get_raw_message(last_seq)
-        .await
-        .map_err(|e| stream_err(cfg, format!("reading message {last_seq}: {e}")))?;
-    let id = m
-        .headers
-        // The standard name, not a string: parsed headers store it as a standard header, and
-        // a lookup by string would miss it.
-        .get(async_nats::header::NATS_MESSAGE_ID)
-        .map(|v| v.as_str().trim().to_owned());
-    // Header values read back from the stream keep the blank after the colon.
-    let journal = m
-        .headers
-        .get(JOURNAL_HEADER)
-        .map(|v| v.as_str().trim().parse::<u64>());
-    match (id, journal) {
-        (Some(id), Some(Ok(journal))) => Ok(StreamEnd {
-            last_seq,
-            last_msg_id: Some(id),
-            journal,
-        }),
-        _ => {
-            let names: Vec<String> = m.headers.iter().map(|(k, _)| k.to_string()).collect();
-            Err(schema_err(
-                cfg,
-                format!(
-                    "message {last_seq} on {:?} was not written by a fixcurve bridge (headers {names:?}: no message id or journal header)",
-                    m.subject.as_str()
-                ),
-            ))
+    let mut seq = last_seq;
+    let mut foreign = 0u64;
+    while seq >= first && last_seq - seq < LOOK_BACK {
+        let m = match s.get_raw_message(seq).await {
+            Ok(m) => m,
+            // Deleted (or retired meanwhile): look further back.
+            Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => {
+                seq -= 1;
+                continue;
+            }
+            Err(e) => return Err(stream_err(cfg, format!("reading message {seq}: {e}"))),
+        };
+        // The standard name, not a string: parsed headers store it as a standard header,
+        // and a lookup by string would miss it.
+        let id = m
+            .headers
+            .get(async_nats::header::NATS_MESSAGE_ID)
+            .map(|v| v.as_str().trim().to_owned());
+        // Header values read back from the stream keep the blank after the colon.
+        let journal = m
+            .headers
+            .get(JOURNAL_HEADER)
+            .and_then(|v| v.as_str().trim().parse::<u64>().ok());
+        if let (Some(id), Some(journal)) = (id, journal) {
+            if foreign > 0 {
+                tracing::warn!(stream = %cfg.stream, foreign, "messages not written by a fixcurve bridge at the stream's end (edges skip them)");
+            }
+            return Ok(StreamEnd {
+                last_seq,
+                last_msg_id: Some(id),
+                journal,
+                last_is_ours: foreign == 0,
+            });
         }
+        foreign += 1;
+        seq -= 1;
     }
+    if foreign == 0 {
+        return Ok(StreamEnd {
+            last_seq,
+            ..Default::default()
+        });
+    }
+    Err(schema_err(
+        cfg,
+        format!(
+            "none of its last {foreign} messages was written by a fixcurve bridge: another publisher owns these subjects"
+        ),
+    ))
 }
 
 #[cfg(test)]

@@ -70,7 +70,8 @@ mod tests {
         ] {
             let s = subject("fixcurve", t);
             assert!(
-                !s.split('.').any(|tok| tok.is_empty() || tok == "*" || tok == ">"),
+                !s.split('.')
+                    .any(|tok| tok.is_empty() || tok == "*" || tok == ">"),
                 "{s}"
             );
             assert_eq!(topic("fixcurve", &s).as_deref(), Some(t), "{s}");

@@ -22,30 +22,8 @@ class Node:
     def __init__(self, spawn, d, name, routes, port=-1, cluster_port=-1, extra=""):
         self.dir, self.name = d, name
         d.mkdir(parents=True, exist_ok=True)
-        conf = d / "nats.conf"
-        route_lines = ",".join(f'"nats-route://127.0.0.1:{p}"' for p in routes)
-        cluster = ""
-        if cluster_port is not None:
-            cluster = f"""
-cluster {{
-  name: fixcurve-test
-  host: 127.0.0.1
-  port: {cluster_port}
-  routes: [{route_lines}]
-}}"""
-        conf.write_text(f"""
-server_name: {name}
-host: 127.0.0.1
-port: {port}
-jetstream {{
-  store_dir: "{d / 'js'}"
-  max_memory_store: 64MB
-  max_file_store: 1GB
-}}
-{cluster}
-{extra}
-""")
-        self.conf = conf
+        self.routes, self.port, self.cluster_port = routes, port, cluster_port
+        conf = self.write(extra)
         self.proc = spawn(NATS, "-c", conf)
         m = self.proc.wait_for(r"Listening for client connections on (\S+)", timeout=20)
         self.client = m.group(1)
@@ -55,12 +33,42 @@ jetstream {{
             m = self.proc.wait_for(r"Listening for route connections on (\S+)", timeout=20)
             self.cluster = int(m.group(1).rsplit(":", 1)[1])
 
+    def write(self, extra=""):
+        """(Re)writes the node's config; `extra` is appended (authorization blocks)."""
+        route_lines = ",".join(f'"nats-route://127.0.0.1:{p}"' for p in self.routes)
+        cluster = ""
+        if self.cluster_port is not None:
+            cluster = f"""
+cluster {{
+  name: fixcurve-test
+  host: 127.0.0.1
+  port: {self.cluster_port}
+  routes: [{route_lines}]
+}}"""
+        self.conf = self.dir / "nats.conf"
+        self.conf.write_text(f"""
+server_name: {self.name}
+host: 127.0.0.1
+port: {self.port}
+jetstream {{
+  store_dir: "{self.dir / 'js'}"
+  max_memory_store: 64MB
+  max_file_store: 1GB
+}}
+{cluster}
+{extra}
+""")
+        return self.conf
+
     def kill9(self):
         self.proc.p.send_signal(signal.SIGKILL)
         self.proc.p.wait(10)
 
-    def reload(self):
+    def reload(self, extra):
+        """New authorization (or other) settings, applied live (SIGHUP)."""
+        self.write(extra)
         self.proc.p.send_signal(signal.SIGHUP)
+        self.proc.wait_for(r"Reloaded server configuration", timeout=10)
 
 
 def free_ports(n):
@@ -88,12 +96,12 @@ def cluster(spawn, tmp, n=3):
     return nodes
 
 
-def sink_block(urls, replicas=3, extra=""):
+def sink_block(urls, replicas=3, extra="", stream="FIXCURVE"):
     servers = ", ".join(f'"{u}"' for u in urls)
     return f"""
 [sink.nats]
 servers = [{servers}]
-stream = "FIXCURVE"
+stream = "{stream}"
 replicas = {replicas}
 ack_timeout_ms = 2000
 {extra}
@@ -103,9 +111,10 @@ ack_timeout_ms = 2000
 class JsBridge(Durable):
     """The durable bridge (journal, replay, restartable on its FIX port) with `[sink.nats]`."""
 
-    def __init__(self, spawn, tmp, urls, replicas=3, extra=""):
+    def __init__(self, spawn, tmp, urls, replicas=3, extra="", stream="FIXCURVE"):
+        tmp.mkdir(parents=True, exist_ok=True)
         super().__init__(spawn, tmp)
-        self.config.write_text(self.config.read_text() + sink_block(urls, replicas, extra))
+        self.config.write_text(self.config.read_text() + sink_block(urls, replicas, extra, stream))
 
 
 class Edge:

@@ -156,3 +156,147 @@ def test_node_edge_and_bridge_failures_lose_and_duplicate_nothing(spawn, tmp_pat
     resends = sum(1 for p in runs[1:] for l in p.stderr_lines if "ResendRequest sent" in l)
     print(f"R3 stream, node + edge + bridge killed: {n} executions at 3 subscribers, 0 lost, 0 duplicated; "
           f"{resends} ResendRequests after the bridge restart; held by edge A's rust sub: {len(held)}")
+
+
+def journal_newest(b):
+    return metric(scrape(b.metrics), "fixcurve_journal_newest_record") or 0
+
+
+def nats_run(coro):
+    import asyncio
+    return asyncio.run(coro)
+
+
+async def foreign_publish(url, msgs):
+    """Publishes raw messages into the stream's subjects with nats-py (another client, not
+    a fixcurve sink)."""
+    import nats
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    for subject, payload in msgs:
+        await js.publish(subject, payload)
+    await nc.close()
+
+
+async def stream_tail(url, n=12):
+    import nats
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    info = await js.stream_info("FIXCURVE")
+    out = []
+    for seq in range(max(1, info.state.last_seq - n), info.state.last_seq + 1):
+        m = await js.get_msg("FIXCURVE", seq)
+        out.append((seq, m.subject, (m.headers or {}).get("Nats-Msg-Id")))
+    await nc.close()
+    return out
+
+
+async def make_stream(url, name, subjects):
+    import nats
+    nc = await nats.connect(url)
+    await nc.jetstream().add_stream(name=name, subjects=subjects)
+    await nc.close()
+
+
+@needs_quickfix
+@needs_nats
+@pytest.mark.timeout(180)
+def test_unreachable_at_start_foreign_messages_and_a_wrong_stream(spawn, tmp_path):
+    """NATS down when the bridge starts: a clear error, retries, the FIX side held (nothing
+    dropped); once it is up everything reaches the stream in order. Messages someone else
+    publishes into our subjects are counted and skipped by the edge, and do not stop the
+    sink. A stream that does not capture our subjects is refused with the reason."""
+    from jetstream import free_ports
+    port = free_ports(1)[0]
+    url = f"nats://127.0.0.1:{port}"
+    b = JsBridge(spawn, tmp_path / "bridge", [url], replicas=1)
+    b.start()
+    b.proc.wait_for(r"nats: cannot connect", timeout=15)
+    venue = b.venue()
+    send(venue, "execs 300 0 8")
+    venue.wait_for(r"^SENT 300", stream="out", timeout=30)
+    # What the venue sent is held at the FIX side while the stream cannot acknowledge it.
+    time.sleep(1.5)
+    held = journal_newest(b)
+    assert held < 300, f"{held} executions passed a sink that cannot reach NATS"
+    assert metric(scrape(b.metrics), "fixcurve_nats_up") == 0
+
+    node = Node(spawn, tmp_path / "nats", "late", routes=[], port=port, cluster_port=None)
+    e = Edge(spawn, tmp_path / "edge", [node.url]).start()
+    _, sec = keypair(e.keys, "alice")
+    with Subscriber(e.publish, e.server_pub, sec, topics=["exec."], replay=e.replay, since=1) as sub:
+        got = drain(sub, 300, timeout=60)
+        assert [ev.body["exec_id"] for ev in got] == [f"E-{i}" for i in range(300)]
+        assert [ev.seq for ev in got] == list(range(1, 301))
+
+        nats_run(foreign_publish(node.url, [("fixcurve.exec.VENUE1.BULK", b"not an envelope"),
+                                            ("fixcurve.md.VENUE1.X", b"\x93\x01\x02\x03")]))
+        send(venue, "execs 100 0 8 G-")
+        more = drain(sub, 100, timeout=60)
+        assert [ev.body["exec_id"] for ev in more] == [f"G-{i}" for i in range(100)], \
+            f"{[ev.body['exec_id'] for ev in more][:5]}\n{nats_run(stream_tail(node.url, 110))[:20]}\n{b.proc.dump()[-3000:]}\n{e.proc.dump()[-2500:]}\n{nats_metrics(e.metrics)}"
+        assert [ev.seq for ev in more] == list(range(301, 401)) and sub.gaps == []
+    m = scrape(e.metrics)
+    assert metric(m, "fixcurve_nats_malformed_total") == 2
+    assert e.proc.p.poll() is None and b.proc.p.poll() is None
+
+    nats_run(make_stream(node.url, "WRONG", ["other.>"]))
+    b2 = JsBridge(spawn, tmp_path / "bridge2", [node.url], replicas=1, stream="WRONG")
+    b2.start()
+    line = b2.proc.wait_for(r"stream WRONG: captures .*other.*", timeout=15).group(0)
+    assert "subject_prefix" in line
+
+
+def nkey_user():
+    import subprocess
+    from conftest import ROOT
+    out = subprocess.run([ROOT / "target" / "debug" / "examples" / "nkey_user"], check=True,
+                         capture_output=True, text=True).stdout.split()
+    return out[0], out[1]
+
+
+@needs_quickfix
+@needs_nats
+@pytest.mark.timeout(180)
+def test_nkey_credentials_loose_seed_refused_and_revocation_holds_the_fix_side(spawn, tmp_path, fc):
+    """nkey authentication: a seed file others can read stops start-up; a revoked nkey (the
+    server's authorization reloaded without it) holds the FIX side, with the server's reason
+    in the log, and when it is authorized again everything flows, nothing lost."""
+    import os
+    pub, seed = nkey_user()
+    other_pub, _ = nkey_user()
+    auth = lambda k: f'authorization {{ users = [ {{ nkey: "{k}" }} ] }}'
+    node = Node(spawn, tmp_path / "nats", "auth", routes=[], cluster_port=None, extra=auth(pub))
+    b = JsBridge(spawn, tmp_path / "bridge", [node.url], replicas=1, extra='nkey = "nats.nk"')
+    seed_file = b.dir / "nats.nk"
+    seed_file.write_text(seed + "\n")
+    os.chmod(seed_file, 0o644)
+    cp = fc("run", "--config", b.config, check=False, cwd=b.dir)
+    assert cp.returncode != 0 and "chmod 600" in cp.stderr, cp.stderr
+    assert seed not in cp.stderr
+    os.chmod(seed_file, 0o600)
+    b.start()
+    e = Edge(spawn, tmp_path / "edge", [node.url], extra='nkey = "nats.nk"')
+    (e.dir / "nats.nk").write_text(seed + "\n")
+    os.chmod(e.dir / "nats.nk", 0o600)
+    e.start()
+    _, sec = keypair(e.keys, "alice")
+    venue = b.venue()
+    with Subscriber(e.publish, e.server_pub, sec, topics=["exec."], replay=e.replay, since=1) as sub:
+        send(venue, "execs 100 0 8")
+        got = drain(sub, 100, timeout=60)
+        assert [ev.body["exec_id"] for ev in got] == [f"E-{i}" for i in range(100)]
+
+        node.reload(auth(other_pub))
+        b.proc.wait_for(r"(?i)authorization", timeout=20)
+        before = journal_newest(b)
+        send(venue, "execs 200 0 8 R-")
+        venue.wait_for(r"^SENT 200", stream="out", timeout=30)
+        time.sleep(1.5)
+        assert journal_newest(b) < before + 200, "executions passed a sink whose credentials were revoked"
+
+        node.reload(auth(pub))
+        more = drain(sub, 200, timeout=60)
+        assert [ev.body["exec_id"] for ev in more] == [f"R-{i}" for i in range(200)]
+        assert [ev.seq for ev in more] == list(range(101, 301)) and sub.gaps == []
+    assert seed not in "\n".join(b.proc.stderr_lines + e.proc.stderr_lines)

@@ -440,7 +440,10 @@ mod tests {
                 missing: 5
             }
         );
-        assert_eq!(GapDetector::with_floor(1).check(b"t", 7, 3), SeqCheck::InOrder);
+        assert_eq!(
+            GapDetector::with_floor(1).check(b"t", 7, 3),
+            SeqCheck::InOrder
+        );
     }
 
     #[test]
