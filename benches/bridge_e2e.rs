@@ -7,7 +7,14 @@
 //! BRIDGE_BENCH_MSGS=100000 BRIDGE_BENCH_LAT_SECS=5 cargo bench --bench bridge_e2e
 //! BRIDGE_BENCH_GLUE=1 cargo bench --bench bridge_e2e   # and the same against the glue baseline
 //! BRIDGE_BENCH_JOURNAL=1 cargo bench --bench bridge_e2e # journal off, then on, same binary
+//! BRIDGE_BENCH_NATS=1 cargo bench --bench bridge_e2e    # direct, then bridge → JetStream → edge
 //! ```
+//!
+//! The JetStream run starts a local `nats-server -js` (Debian's package) on a free port; the
+//! bridge's `[sink.nats]` writes every event to its stream and the subscribers connect to a
+//! `fixcurve edge` following it, so the path is FIX → bridge → JetStream → edge → CURVE. It
+//! also prints the sink's publish-acknowledgement latency and the edge's fan-out to
+//! `BRIDGE_BENCH_FANOUT` (1,000) subscribers.
 //!
 //! The glue baseline (`benches/glue/glue_bridge.py`) is what people run today: stunnel
 //! terminating mTLS, a QuickFIX acceptor in Python, and a pyzmq CURVE publisher sending the
@@ -47,6 +54,8 @@ static JOURNAL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::n
 enum Target {
     Fixcurve,
     Glue,
+    /// Bridge → JetStream → edge → subscribers.
+    JetStream,
 }
 
 impl Target {
@@ -54,6 +63,9 @@ impl Target {
         match self {
             Target::Fixcurve => "fixcurve",
             Target::Glue => "glue (stunnel + QuickFIX/Python + pyzmq)",
+            Target::JetStream => {
+                "fixcurve through JetStream (bridge -> nats-server -> fixcurve edge)"
+            }
         }
     }
 }
@@ -75,12 +87,49 @@ impl Drop for Glue {
 struct Setup {
     bridge: Option<Bridge>,
     glue: Option<Glue>,
+    edge: Option<fixcurve::nats::edge::Edge>,
     endpoint: String,
     server: fixcurve::keys::PublicKey,
     clients: Vec<Keypair>,
     fix: SocketAddr,
     pki: fixcurve::tools::certs_dev::DevPki,
+    nats: Option<Nats>,
     _dir: tempfile::TempDir,
+}
+
+/// A `nats-server -js` for the JetStream run; killed when dropped.
+struct Nats {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_nats(dir: &Path) -> Nats {
+    let bin = which("nats-server")
+        .or_else(|| Some(PathBuf::from("/usr/sbin/nats-server")).filter(|p| p.exists()))
+        .expect("BRIDGE_BENCH_NATS needs nats-server (Debian package nats-server)");
+    let mut child = Command::new(bin)
+        .args(["-js", "-a", "127.0.0.1", "-p", "-1", "-sd"])
+        .arg(dir.join("nats"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let line = await_line(child.stderr.take().unwrap(), |l| {
+        l.contains("Listening for client connections on")
+    })
+    .expect("nats-server did not start");
+    let addr = line.rsplit(' ').next().unwrap().to_owned();
+    Nats {
+        child,
+        url: format!("nats://{addr}"),
+    }
 }
 
 fn free_port() -> u16 {
@@ -99,8 +148,14 @@ async fn setup(subs: usize, target: Target) -> Setup {
         return start_glue(dir, pki, clients);
     }
     let port = free_port();
+    let nats = (target == Target::JetStream).then(|| start_nats(dir.path()));
+    let sink = match &nats {
+        Some(n) => format!("[sink.nats]\nservers = [\"{}\"]\nreplicas = 1\n", n.url),
+        None => String::new(),
+    };
     let text = format!(
         r#"
+{sink}
 [publish]
 bind = ["tcp://127.0.0.1:0"]
 queue = 200000
@@ -145,20 +200,46 @@ max_msgs_per_sec = 10000000
         })
         .collect();
     let server_public = server.public;
+    let authorizer = StaticAuthorizer::new(allowed);
     let bridge = Bridge::start(
         &cfg,
         PublishKeys {
-            server,
-            authorizer: StaticAuthorizer::new(allowed),
+            server: server.clone(),
+            authorizer: authorizer.clone(),
         },
         AuditLog::discard(),
     )
     .await
     .unwrap();
+    let edge = match &nats {
+        Some(n) => {
+            let text = format!(
+                "[source.nats]\nservers = [\"{}\"]\n[publish]\nbind = [\"tcp://127.0.0.1:0\"]\nqueue = 200000\nmax_subscribers = 5000\n[state]\ndir = \"edge-state\"\n",
+                n.url
+            );
+            let ecfg = Config::parse(&text, Path::new("edge.toml"), dir.path()).unwrap();
+            Some(
+                fixcurve::nats::edge::Edge::start(
+                    &ecfg,
+                    PublishKeys { server, authorizer },
+                    AuditLog::discard(),
+                )
+                .await
+                .unwrap(),
+            )
+        }
+        None => None,
+    };
+    let endpoint = match &edge {
+        Some(e) => e.endpoints()[0].clone(),
+        None => bridge.endpoints()[0].clone(),
+    };
     Setup {
-        endpoint: bridge.endpoints()[0].clone(),
+        endpoint,
         bridge: Some(bridge),
         glue: None,
+        edge,
+        nats,
         server: server_public,
         clients,
         fix: SocketAddr::from(([127, 0, 0, 1], port)),
@@ -168,11 +249,21 @@ max_msgs_per_sec = 10000000
 }
 
 impl Setup {
+    /// The bridge's JetStream publish-acknowledgement latency so far: (count, mean µs).
+    fn ack_latency(&self) -> Option<(u64, f64)> {
+        let b = self.bridge.as_ref()?;
+        b.registry().nats.ack_latency.count_and_mean_us()
+    }
+
     async fn stop(self) {
+        if let Some(e) = self.edge {
+            e.stop().await;
+        }
         if let Some(b) = self.bridge {
             b.stop().await;
         }
         drop(self.glue);
+        drop(self.nats);
     }
 }
 
@@ -262,6 +353,8 @@ fn start_glue(
     let port = front.expect("stunnel could not bind a free port in five tries");
     Setup {
         bridge: None,
+        edge: None,
+        nats: None,
         glue: Some(Glue { procs }),
         endpoint,
         server: server.public,
@@ -425,6 +518,9 @@ async fn latency(
         }
     }
     let _ = sim.await;
+    if let Some((count, mean)) = s.ack_latency() {
+        println!("JetStream publish -> stream acknowledgement: {count} acks, mean {mean:.0} µs");
+    }
     s.stop().await;
     // Skip the first second: connection warm-up, not steady state.
     let warm = (rate as usize).min(lat_ns.len() / 2);
@@ -483,6 +579,13 @@ fn main() {
     } else {
         &[Target::Fixcurve]
     };
+    let nats = std::env::var_os("BRIDGE_BENCH_NATS").is_some_and(|v| v == "1");
+    let targets: &[Target] = if nats {
+        &[Target::Fixcurve, Target::JetStream]
+    } else {
+        targets
+    };
+    let fanout = env_u64("BRIDGE_BENCH_FANOUT", 1000) as usize;
     let journal_modes: &[bool] =
         if std::env::var_os("BRIDGE_BENCH_JOURNAL").is_some_and(|v| v == "1") {
             &[false, true]
@@ -506,6 +609,15 @@ fn main() {
                 let min = rates.iter().cloned().fold(f64::INFINITY, f64::min);
                 println!(
                     "throughput: {n} subscriber(s), {msgs} FIX quotes over mTLS: {overall:.0} msg/s end to end (send start to last receipt); per subscriber min {min:.0} msg/s; {lost} lost"
+                );
+            }
+            if target == Target::JetStream && !quick {
+                let m = (msgs / 20).max(1000);
+                let (overall, rates, lost) = throughput(target, fanout, m).await;
+                let min = rates.iter().cloned().fold(f64::INFINITY, f64::min);
+                println!(
+                    "edge fan-out: {fanout} subscribers, {m} FIX quotes: {overall:.0} msg/s end to end ({:.0} deliveries/s); per subscriber min {min:.0} msg/s; {lost} lost",
+                    overall * fanout as f64
                 );
             }
             if quick {

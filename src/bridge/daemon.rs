@@ -65,6 +65,88 @@ pub(crate) fn publisher_config(cfg: &Config, server: Keypair) -> anyhow::Result<
     Ok(p)
 }
 
+/// Binds the CURVE publisher of `cfg` (printing `listening: publish <ep>`), wires its
+/// subscriber and counter figures into `registry`, and serves the metrics endpoint: what the
+/// bridge and an edge both put in front of their subscribers.
+pub(crate) async fn serve_subscribers(
+    cfg: &Config,
+    keys: PublishKeys,
+    audit: &AuditLog,
+    registry: &Arc<Registry>,
+) -> anyhow::Result<(
+    Arc<Publisher>,
+    Vec<String>,
+    Option<tokio::task::JoinHandle<()>>,
+)> {
+    let publisher = Arc::new(
+        Publisher::bind(
+            publisher_config(cfg, keys.server)?,
+            keys.authorizer,
+            audit.clone(),
+        )
+        .await
+        .context("publisher")?,
+    );
+    let endpoints = publisher.local_endpoints();
+    for ep in &endpoints {
+        eprintln!("listening: publish {ep}");
+    }
+    {
+        let p = publisher.clone();
+        registry.set_subscriber_source(Box::new(move || {
+            p.stats()
+                .into_iter()
+                .map(|s| SubscriberSample {
+                    peer: s.peer,
+                    name: s.name,
+                    sent: s.sent,
+                    dropped: s.dropped,
+                    queue_depth: s.queue_depth as u64,
+                })
+                .collect()
+        }));
+    }
+    {
+        let p = publisher.clone();
+        registry.set_counter_source(Box::new(move || p.counters().samples()));
+    }
+    let metrics_task = match &cfg.metrics {
+        Some(m) => Some(
+            crate::metrics::serve(m.listen, registry.clone())
+                .await
+                .with_context(|| format!("metrics listen {}", m.listen))?
+                .1,
+        ),
+        None => None,
+    };
+    Ok((publisher, endpoints, metrics_task))
+}
+
+/// Binds the replay endpoint (printing `listening: replay <ep>`).
+pub(crate) async fn bind_replay(
+    cfg: &Config,
+    key: Keypair,
+    authorizer: Arc<dyn Authorizer>,
+    sources: ReplaySources,
+    registry: &Arc<Registry>,
+    audit: &AuditLog,
+) -> anyhow::Result<ReplayServer> {
+    let r = ReplayServer::bind(
+        &cfg.publish.replay_bind,
+        key,
+        authorizer,
+        sources,
+        registry.clone(),
+        audit.clone(),
+    )
+    .await
+    .context("replay endpoint")?;
+    for ep in r.local_endpoints() {
+        eprintln!("listening: replay {ep}");
+    }
+    Ok(r)
+}
+
 impl Bridge {
     /// Binds the publisher (printing `listening: publish <ep>`), the metrics endpoint and
     /// every FIX acceptor/initiator of `cfg`. Fails on anything that cannot start.
@@ -108,47 +190,8 @@ impl Bridge {
         let registry = Registry::new();
         let replay_server_key = keys.server.clone();
         let replay_authorizer = keys.authorizer.clone();
-        let publisher = Arc::new(
-            Publisher::bind(
-                publisher_config(cfg, keys.server)?,
-                keys.authorizer,
-                audit.clone(),
-            )
-            .await
-            .context("publisher")?,
-        );
-        let endpoints = publisher.local_endpoints();
-        for ep in &endpoints {
-            eprintln!("listening: publish {ep}");
-        }
-        {
-            let p = publisher.clone();
-            registry.set_subscriber_source(Box::new(move || {
-                p.stats()
-                    .into_iter()
-                    .map(|s| SubscriberSample {
-                        peer: s.peer,
-                        name: s.name,
-                        sent: s.sent,
-                        dropped: s.dropped,
-                        queue_depth: s.queue_depth as u64,
-                    })
-                    .collect()
-            }));
-        }
-        {
-            let p = publisher.clone();
-            registry.set_counter_source(Box::new(move || p.counters().samples()));
-        }
-        let metrics_task = match &cfg.metrics {
-            Some(m) => Some(
-                crate::metrics::serve(m.listen, registry.clone())
-                    .await
-                    .with_context(|| format!("metrics listen {}", m.listen))?
-                    .1,
-            ),
-            None => None,
-        };
+        let (publisher, endpoints, metrics_task) =
+            serve_subscribers(cfg, keys, &audit, &registry).await?;
 
         let (tx, rx) = mpsc::channel::<FixEvent>(cfg.bridge.channel);
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -195,23 +238,20 @@ impl Bridge {
         } else {
             let snapshots = Arc::new(Snapshots::new());
             pipeline = pipeline.with_snapshots(snapshots.clone());
-            let r = ReplayServer::bind(
-                &cfg.publish.replay_bind,
-                replay_server_key,
-                replay_authorizer,
-                ReplaySources {
-                    journal: reader,
-                    snapshots,
-                },
-                registry.clone(),
-                audit.clone(),
+            Some(
+                bind_replay(
+                    cfg,
+                    replay_server_key,
+                    replay_authorizer,
+                    ReplaySources {
+                        journal: reader,
+                        snapshots,
+                    },
+                    &registry,
+                    &audit,
+                )
+                .await?,
             )
-            .await
-            .context("replay endpoint")?;
-            for ep in r.local_endpoints() {
-                eprintln!("listening: replay {ep}");
-            }
-            Some(r)
         };
         // The JetStream sink, when configured: it starts connecting now (retrying while the
         // cluster is unreachable; the FIX sessions wait on their acknowledgements meanwhile).

@@ -4,12 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args as ClapArgs;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::audit::AuditLog;
-use crate::bridge::keys;
 use crate::config::Config;
 use crate::nats::edge::Edge;
 
@@ -35,13 +32,7 @@ pub async fn run(args: Args) -> super::Outcome {
         println!("{}: ok", args.config.display());
         return Ok(ExitCode::SUCCESS);
     }
-    if let Some(dir) = cfg.audit.path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("audit dir {}", dir.display()))?;
-    }
-    let audit = AuditLog::open(&cfg.audit.path)
-        .with_context(|| format!("audit log {}", cfg.audit.path.display()))?;
-    let (keys, keyring) = keys::open(&cfg.publish.keys, audit.clone())
-        .with_context(|| format!("keyring {}", cfg.publish.keys.display()))?;
+    let (audit, keys, keyring) = super::run::open_audit_and_keys(&cfg)?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;

@@ -21,6 +21,24 @@ pub struct Args {
     pub check: bool,
 }
 
+/// The audit log and the keyring of `cfg` (the bridge's and an edge's).
+pub(super) fn open_audit_and_keys(
+    cfg: &Config,
+) -> anyhow::Result<(
+    AuditLog,
+    crate::bridge::PublishKeys,
+    std::sync::Arc<crate::keyring::Keyring>,
+)> {
+    if let Some(dir) = cfg.audit.path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("audit dir {}", dir.display()))?;
+    }
+    let audit = AuditLog::open(&cfg.audit.path)
+        .with_context(|| format!("audit log {}", cfg.audit.path.display()))?;
+    let (keys, keyring) = keys::open(&cfg.publish.keys, audit.clone())
+        .with_context(|| format!("keyring {}", cfg.publish.keys.display()))?;
+    Ok((audit, keys, keyring))
+}
+
 pub async fn run(args: Args) -> super::Outcome {
     let cfg = Config::load(&args.config)?;
     if cfg.source.nats.is_some() {
@@ -33,13 +51,7 @@ pub async fn run(args: Args) -> super::Outcome {
         println!("{}: ok", args.config.display());
         return Ok(ExitCode::SUCCESS);
     }
-    if let Some(dir) = cfg.audit.path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("audit dir {}", dir.display()))?;
-    }
-    let audit = AuditLog::open(&cfg.audit.path)
-        .with_context(|| format!("audit log {}", cfg.audit.path.display()))?;
-    let (keys, keyring) = keys::open(&cfg.publish.keys, audit.clone())
-        .with_context(|| format!("keyring {}", cfg.publish.keys.display()))?;
+    let (audit, keys, keyring) = open_audit_and_keys(&cfg)?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;

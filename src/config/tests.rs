@@ -175,3 +175,58 @@ fn schedule_keys_are_checked_and_reach_the_session() {
         );
     }
 }
+
+#[test]
+fn edge_example_parses_and_nats_blocks_are_checked() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/edge.example.toml");
+    let cfg = Config::load(&path).unwrap();
+    let n = cfg.source.nats.unwrap();
+    assert_eq!(n.servers.len(), 3);
+    assert_eq!(n.consumer, Some(ConsumerKind::Ordered));
+
+    let sink = format!(
+        "{MINIMAL}\n[sink.nats]\nservers = [\"nats://127.0.0.1:4222\"]\nnkey = \"nk\"\nreplicas = 3\n"
+    );
+    let cfg = parse(&sink).unwrap();
+    let n = cfg.sink.nats.unwrap();
+    assert_eq!(n.nkey, Some(PathBuf::from("/etc/fc/nk")));
+    assert_eq!(
+        (n.stream.as_str(), n.subject_prefix.as_str()),
+        ("FIXCURVE", "fixcurve")
+    );
+
+    for (extra, key) in [
+        ("servers = [\"127.0.0.1:4222\"]", "sink.nats.servers[0]"),
+        (
+            "servers = [\"nats://h:1\"]\nreplicas = 2",
+            "sink.nats.replicas",
+        ),
+        (
+            "servers = [\"nats://h:1\"]\nstream = \"a.b\"",
+            "sink.nats.stream",
+        ),
+        (
+            "servers = [\"nats://h:1\"]\nsubject_prefix = \"a.*\"",
+            "sink.nats.subject_prefix",
+        ),
+        (
+            "servers = [\"nats://h:1\"]\nconsumer = \"ordered\"",
+            "sink.nats.consumer",
+        ),
+        (
+            "servers = [\"nats://h:1\"]\nnkey = \"a\"\ncredentials = \"b\"",
+            "sink.nats.nkey",
+        ),
+    ] {
+        let e = parse(&format!("{MINIMAL}\n[sink.nats]\n{extra}\n")).unwrap_err();
+        assert!(e.to_string().contains(key), "{extra}: {e}");
+    }
+    // An edge has no FIX side.
+    let e = parse(&format!(
+        "{MINIMAL}\n[source.nats]\nservers = [\"nats://h:1\"]\n"
+    ))
+    .unwrap_err();
+    assert!(e.to_string().contains("no FIX side"), "{e}");
+    let e = parse("[publish]\nbind = [\"tcp://127.0.0.1:0\"]\n[source.nats]\nservers = [\"nats://h:1\"]\nconsumer = \"durable\"\n").unwrap_err();
+    assert!(e.to_string().contains("durable_name"), "{e}");
+}

@@ -30,6 +30,12 @@ impl Histogram {
         self.sum_us.fetch_add(us, Ordering::Relaxed);
     }
 
+    /// Observations so far and their mean in microseconds (`None` before the first).
+    pub fn count_and_mean_us(&self) -> Option<(u64, f64)> {
+        let n = self.count.load(Ordering::Relaxed);
+        (n > 0).then(|| (n, self.sum_us.load(Ordering::Relaxed) as f64 / n as f64))
+    }
+
     /// Writes `# HELP`, `# TYPE` and the series of `name` (in seconds).
     pub fn render(&self, out: &mut String, name: &str, help: &str) {
         let g = |v: &AtomicU64| v.load(Ordering::Relaxed);

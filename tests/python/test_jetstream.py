@@ -34,13 +34,16 @@ def drain(sub, want, timeout=30.0):
 @needs_quickfix
 @needs_nats
 @pytest.mark.timeout(120)
-def test_single_node_smoke(spawn, tmp_path):
+def test_single_node_bridge_restart_and_a_durable_edge_restart(spawn, tmp_path):
     node = Node(spawn, tmp_path / "nats", "solo", routes=[], cluster_port=None)
     b = JsBridge(spawn, tmp_path / "bridge", [node.url], replicas=1)
     b.dir.mkdir(exist_ok=True)
     b.start()
     e = Edge(spawn, tmp_path / "edge", [node.url]).start()
+    # A second edge on a durable consumer: the server remembers what it acknowledged.
+    d = Edge(spawn, tmp_path / "durable", [node.url], extra='consumer = "durable"\ndurable_name = "edge-d"').start()
     _, sec = authorize(e, "alice")
+    (d.keys / "authorized" / "alice.key").write_text((e.keys / "authorized" / "alice.key").read_text())
     venue = b.venue()
     with Subscriber(e.publish, e.server_pub, sec, topics=["exec."], replay=e.replay, since=1) as sub:
         send(venue, "execs 500 2000 8")
@@ -48,11 +51,18 @@ def test_single_node_smoke(spawn, tmp_path):
         b.kill9()
         b.start()
         venue.wait_for(r"^LOGON ", timeout=30, stream="out")
+        # The durable edge restarts mid-stream too: it resumes where it acknowledged.
+        d.kill9()
         send(venue, "execs 100 2000 8 F-")
+        d.start()
         got += drain(sub, 100)
     ids = [ev.body["exec_id"] for ev in got]
     want = [f"E-{i}" for i in range(500)] + [f"F-{i}" for i in range(100)]
     assert ids == want, f"{len(ids)}\n{b.proc.dump()[-3000:]}\n{e.proc.dump()[-3000:]}"
+    with Subscriber(d.publish, d.server_pub, sec, topics=["exec."], replay=d.replay, since=1) as sub:
+        dur = drain(sub, 600)
+    assert [ev.body["exec_id"] for ev in dur] == want, f"{len(dur)}\n{d.proc.dump()[-3000:]}"
+    assert [ev.seq for ev in dur] == list(range(1, 601))
     m = scrape(b.metrics)
     assert metric(m, "fixcurve_nats_acked_total") >= 100
 
