@@ -13,6 +13,37 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// Accept backlog of every listening socket (the kernel clamps it to `net.core.somaxconn`).
+/// The 128 that `TcpListener::bind` asks for overflows when a thousand subscribers reconnect
+/// at once (a restart, an edge failover): each overflowing connection then waits for a
+/// one-second SYN retransmit, which is what bounded the handshake rate, not the crypto.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a TCP listener with `LISTEN_BACKLOG` (first address that binds, as `bind` does).
+pub async fn listen_tcp(
+    addr: impl tokio::net::ToSocketAddrs,
+) -> std::io::Result<tokio::net::TcpListener> {
+    let mut last = None;
+    for a in tokio::net::lookup_host(addr).await? {
+        let socket = if a.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(a) {
+            Ok(()) => match socket.listen(LISTEN_BACKLOG) {
+                Ok(l) => return Ok(l),
+                Err(e) => last = Some(e),
+            },
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind")
+    }))
+}
+
 /// CIDR allow-list (v4 and v6). Empty means every address is allowed.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]

@@ -18,7 +18,6 @@ pub mod journal;
 pub mod nats;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 /// Counters of one FIX session.
 #[derive(Debug, Default)]
@@ -310,7 +309,7 @@ pub async fn serve(
     listen: SocketAddr,
     registry: Arc<Registry>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = TcpListener::bind(listen).await?;
+    let listener = crate::admission::listen_tcp(listen).await?;
     let addr = listener.local_addr()?;
     eprintln!("listening: metrics {addr}");
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_SCRAPES));

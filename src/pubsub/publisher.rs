@@ -272,6 +272,11 @@ const REFUSAL_WINDOW: Duration = Duration::from_secs(10);
 /// from its queue (so a slow socket backs up into the bounded queue, where drops are counted).
 const OUT_HIGH_WATER: usize = 256 * 1024;
 
+/// An output buffer larger than this is given back once it is drained and the queue is empty:
+/// a burst grows it to `OUT_HIGH_WATER`, and a thousand idle subscribers each keeping that
+/// would hold a quarter of a gigabyte for nothing. Below it, the buffer is kept for reuse.
+const OUT_KEEP_IDLE: usize = 4 * 1024;
+
 impl Publisher {
     pub async fn bind(
         cfg: PublisherConfig,
@@ -314,7 +319,7 @@ impl Publisher {
             };
             match &ep {
                 Endpoint::Tcp(..) => {
-                    let l = tokio::net::TcpListener::bind(ep.host_port().unwrap_or_default())
+                    let l = crate::admission::listen_tcp(ep.host_port().unwrap_or_default())
                         .await
                         .map_err(bind_err)?;
                     let addr = l.local_addr().map_err(bind_err)?;
@@ -593,7 +598,8 @@ where
         .server_keys()
         .unwrap_or_else(|| vec![inner.cfg.server.clone()]);
     let mut session = ServerSession::with_keys(server_keys, inner.cfg.max_frame, os_rng());
-    let mut out = BytesMut::with_capacity(64 * 1024);
+    // Grows with what is queued (up to OUT_HIGH_WATER) and shrinks when idle.
+    let mut out = BytesMut::new();
     out.extend_from_slice(&session.greeting());
     let handshake = tokio::time::timeout(
         inner.cfg.handshake_timeout,
@@ -872,6 +878,9 @@ where
                     Ok(0) => return Close::Eof,
                     Ok(_) => {}
                     Err(e) => return Close::Io(e),
+                }
+                if out.is_empty() && out.capacity() > OUT_KEEP_IDLE && rx.is_empty() {
+                    out = BytesMut::new();
                 }
             }
             m = rx.recv(), if out.len() < OUT_HIGH_WATER => {

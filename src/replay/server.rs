@@ -80,7 +80,7 @@ impl ReplayServer {
             let Some(hp) = parsed.host_port() else {
                 anyhow::bail!("replay_bind {ep}: only tcp:// endpoints are served");
             };
-            let l = TcpListener::bind(&hp)
+            let l = crate::admission::listen_tcp(&hp)
                 .await
                 .map_err(|e| anyhow::anyhow!("replay_bind {ep}: {e}"))?;
             let addr = l.local_addr()?;

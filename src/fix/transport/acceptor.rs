@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rustls::pki_types::{CertificateDer, UnixTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -151,7 +151,7 @@ pub async fn run_acceptor_with(
             source,
         }
     })?;
-    let listener = TcpListener::bind(cfg.listen)
+    let listener = crate::admission::listen_tcp(cfg.listen)
         .await
         .map_err(|source| TransportError::Bind {
             name: label.clone(),

@@ -60,14 +60,17 @@ mod sodium {
 impl PrecomputedBox {
     /// Refuses a peer key whose shared secret is all zeros (a low-order point), as libsodium's
     /// `crypto_box_beforenm` does: such a "key" would make every box forgeable.
+    ///
+    /// Each backend computes the shared secret once: a handshake makes three of these, and
+    /// the scalar multiplication is most of what a handshake costs.
     pub fn new(their_public: &[u8; 32], our_secret: &[u8; 32]) -> Result<Self, CurveError> {
-        let secret = x25519_dalek::StaticSecret::from(*our_secret);
-        let shared = secret.diffie_hellman(&x25519_dalek::PublicKey::from(*their_public));
-        if !shared.was_contributory() {
-            return Err(CurveError::WeakKey);
-        }
         #[cfg(not(feature = "sodium"))]
         {
+            let secret = x25519_dalek::StaticSecret::from(*our_secret);
+            let shared = secret.diffie_hellman(&x25519_dalek::PublicKey::from(*their_public));
+            if !shared.was_contributory() {
+                return Err(CurveError::WeakKey);
+            }
             let pk = crypto_box::PublicKey::from(*their_public);
             let sk = crypto_box::SecretKey::from(*our_secret);
             Ok(PrecomputedBox(SalsaBox::new(&pk, &sk)))
@@ -86,6 +89,8 @@ impl PrecomputedBox {
                     our_secret.as_ptr(),
                 )
             };
+            // libsodium's scalar multiplication fails on an all-zero shared secret (a
+            // low-order peer key), which is the check the other backend makes by hand.
             if rc != 0 {
                 return Err(CurveError::WeakKey);
             }

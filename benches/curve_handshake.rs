@@ -1,0 +1,367 @@
+//! CURVE handshake rate and memory per subscriber, fixcurve's publisher against libzmq + ZAP
+//! in the same run, both driven by the same stock-libzmq client program
+//! (`benches/refs/curve_handshake_bench.c`, built here with gcc when absent).
+//!
+//! ```sh
+//! cargo bench --bench curve_handshake                       # 100 and 1,000 subscribers
+//! HANDSHAKE_BENCH_SUBS=100,1000 HANDSHAKE_BENCH_CYCLES=10 HANDSHAKE_BENCH_MSGS=500 cargo bench --bench curve_handshake
+//! ```
+//!
+//! Each target is one server process for the whole run: `fixcurve pub` (its keyring with the
+//! client key authorized, an audit file, the admission caps raised to the subscriber count
+//! since every client comes from 127.0.0.1) and the reference, a libzmq PUB socket behind a
+//! ZAP handler thread that allows the one key. Per cycle the client process opens N SUB
+//! sockets, connects them at once and times until all N handshakes succeeded (socket
+//! monitors); the server then sends MSGS messages of 100 B until every socket has them;
+//! the server's RSS is read idle; the client closes all sockets; the RSS is read again.
+//! Figures: median handshakes/s over the cycles, RSS per idle subscriber after traffic
+//! (idle RSS minus the RSS before the first cycle, over N), and the RSS after each cycle's
+//! close (it must not grow cycle over cycle).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+fn main() {
+    let subs: Vec<usize> = std::env::var("HANDSHAKE_BENCH_SUBS")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![100, 1000]);
+    let cycles: usize = env_num("HANDSHAKE_BENCH_CYCLES", 10);
+    let msgs: usize = env_num("HANDSHAKE_BENCH_MSGS", 500);
+    let client = reference_binary();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = Keys::make(dir.path());
+    for &n in &subs {
+        let ours = run_target(Target::Fixcurve, &client, &keys, n, cycles, msgs);
+        let theirs = run_target(Target::Libzmq, &client, &keys, n, cycles, msgs);
+        println!(
+            "handshakes subs={n} cycles={cycles} | fixcurve median {:.0}/s (min {:.0}, max {:.0}) | libzmq+ZAP median {:.0}/s (min {:.0}, max {:.0}) | ratio {:.2}x",
+            ours.median_rate(),
+            ours.min_rate(),
+            ours.max_rate(),
+            theirs.median_rate(),
+            theirs.min_rate(),
+            theirs.max_rate(),
+            ours.median_rate() / theirs.median_rate()
+        );
+        println!(
+            "memory subs={n} msgs={msgs}x100B | fixcurve {:.1} KiB/idle subscriber, RSS after close per cycle {:?} KiB | libzmq {:.1} KiB/idle subscriber, after close {:?} KiB",
+            ours.idle_kib_per_sub(n),
+            ours.closed_kib,
+            theirs.idle_kib_per_sub(n),
+            theirs.closed_kib,
+        );
+    }
+}
+
+fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Target {
+    Fixcurve,
+    Libzmq,
+}
+
+#[derive(Default)]
+struct Results {
+    rates: Vec<f64>,
+    base_kib: u64,
+    idle_kib: Vec<u64>,
+    closed_kib: Vec<u64>,
+}
+
+impl Results {
+    fn sorted(&self) -> Vec<f64> {
+        let mut r = self.rates.clone();
+        r.sort_by(|a, b| a.total_cmp(b));
+        r
+    }
+    fn median_rate(&self) -> f64 {
+        let r = self.sorted();
+        r.get(r.len() / 2).copied().unwrap_or(0.0)
+    }
+    fn min_rate(&self) -> f64 {
+        self.sorted().first().copied().unwrap_or(0.0)
+    }
+    fn max_rate(&self) -> f64 {
+        self.sorted().last().copied().unwrap_or(0.0)
+    }
+    /// The median over cycles of (idle RSS - RSS before any subscriber) / N.
+    fn idle_kib_per_sub(&self, n: usize) -> f64 {
+        let mut v: Vec<f64> = self
+            .idle_kib
+            .iter()
+            .map(|&k| k.saturating_sub(self.base_kib) as f64 / n as f64)
+            .collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    }
+}
+
+struct Keys {
+    root: PathBuf,
+    server_public: String,
+    server_secret: String,
+    client_public: String,
+    client_secret: String,
+}
+
+impl Keys {
+    fn make(dir: &Path) -> Keys {
+        let root = dir.join("keys");
+        for d in ["server", "authorized", "revoked"] {
+            std::fs::create_dir_all(root.join(d)).expect("keyring dirs");
+        }
+        fixcurve_cmd(&["keys", "gen", "server", "--dir"], &root.join("server"));
+        fixcurve_cmd(&["keys", "gen", "bench", "--client", "--dir"], &root);
+        std::fs::copy(
+            root.join("clients/bench.key"),
+            root.join("authorized/bench.key"),
+        )
+        .expect("authorize");
+        let z85 = |file: &Path, field: &str| -> String {
+            let text = std::fs::read_to_string(file).expect("key file");
+            text.lines()
+                .find_map(|l| {
+                    let l = l.trim();
+                    l.strip_prefix(field)
+                        .and_then(|r| r.trim_start().strip_prefix('='))
+                        .map(|v| v.trim().trim_matches('"').to_string())
+                })
+                .expect("key field")
+        };
+        Keys {
+            server_public: z85(&root.join("server/server.key"), "public-key"),
+            server_secret: z85(&root.join("server/server.key_secret"), "secret-key"),
+            client_public: z85(&root.join("clients/bench.key"), "public-key"),
+            client_secret: z85(&root.join("clients/bench.key_secret"), "secret-key"),
+            root,
+        }
+    }
+}
+
+fn fixcurve_cmd(args: &[&str], last: &Path) {
+    let st = Command::new(env!("CARGO_BIN_EXE_fixcurve"))
+        .args(args)
+        .arg(last)
+        .stdout(Stdio::null())
+        .status()
+        .expect("run fixcurve");
+    assert!(st.success(), "fixcurve {args:?} failed");
+}
+
+/// The libzmq client/server program, compiled once into target/refs.
+fn reference_binary() -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/refs/curve_handshake_bench.c");
+    let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/refs");
+    let bin = out_dir.join("curve_handshake_bench");
+    let fresh = |b: &Path| {
+        let m = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        matches!((m(b), m(&src)), (Some(b), Some(s)) if b >= s)
+    };
+    if !fresh(&bin) {
+        std::fs::create_dir_all(&out_dir).expect("target/refs");
+        let st = Command::new("gcc")
+            .args(["-O2", "-o"])
+            .arg(&bin)
+            .arg(&src)
+            .args(["-lzmq", "-lpthread"])
+            .status()
+            .expect("gcc (needs Debian libzmq3-dev)");
+        assert!(st.success(), "building {}", src.display());
+    }
+    bin
+}
+
+/// A child's stdout (or stderr) as a channel of lines.
+fn lines_of<R: std::io::Read + Send + 'static>(r: R) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn expect_line(rx: &mpsc::Receiver<String>, prefix: &str, within: Duration) -> String {
+    let end = Instant::now() + within;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) if l.contains(prefix) => return l,
+            Ok(_) => {}
+            Err(e) => panic!("waiting for {prefix:?}: {e}"),
+        }
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// RSS once it stops moving (allocators give memory back on a short delay).
+fn settled_rss_kib(pid: u32) -> u64 {
+    let mut last = rss_kib(pid);
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = rss_kib(pid);
+        if now.abs_diff(last) < 64 {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
+
+struct Server {
+    child: Child,
+    stdin: ChildStdin,
+    endpoint: String,
+    target: Target,
+}
+
+impl Server {
+    fn start(target: Target, reference: &Path, keys: &Keys, n: usize) -> Server {
+        let cap = (n + 16).to_string();
+        let mut cmd = match target {
+            Target::Fixcurve => {
+                let mut c = Command::new(env!("CARGO_BIN_EXE_fixcurve"));
+                c.args(["pub", "--bind", "tcp://127.0.0.1:0", "--topic", "md.T"])
+                    .arg("--keys")
+                    .arg(&keys.root)
+                    .arg("--audit")
+                    .arg(keys.root.join("audit.jsonl"))
+                    .args(["--heartbeat-ms", "0", "--max-subscribers", &cap])
+                    .args(["--max-handshakes", &cap, "--max-handshakes-per-ip", &cap])
+                    .args(["--queue", "10000"]);
+                c
+            }
+            Target::Libzmq => {
+                let mut c = Command::new(reference);
+                c.args(["server", &keys.server_secret, &keys.client_public]);
+                c
+            }
+        };
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start server");
+        let stdin = child.stdin.take().expect("stdin");
+        let out = lines_of(child.stdout.take().expect("stdout"));
+        let err = lines_of(child.stderr.take().expect("stderr"));
+        let line = match target {
+            Target::Fixcurve => expect_line(&err, "listening: publish", Duration::from_secs(10)),
+            Target::Libzmq => expect_line(&out, "ENDPOINT", Duration::from_secs(10)),
+        };
+        // Keep draining both streams so the server never blocks on a full pipe.
+        std::thread::spawn(move || while err.recv().is_ok() {});
+        std::thread::spawn(move || while out.recv().is_ok() {});
+        let endpoint = line
+            .split_whitespace()
+            .last()
+            .expect("endpoint")
+            .to_string();
+        Server {
+            child,
+            stdin,
+            endpoint,
+            target,
+        }
+    }
+
+    /// Sends `count` 100-byte messages.
+    fn send(&mut self, count: usize) {
+        let body = "x".repeat(99);
+        let text = match self.target {
+            Target::Fixcurve => format!("{body}\n").repeat(count),
+            Target::Libzmq => format!("send {count} 100\n"),
+        };
+        self.stdin.write_all(text.as_bytes()).expect("server stdin");
+        self.stdin.flush().expect("server stdin");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run_target(
+    target: Target,
+    reference: &Path,
+    keys: &Keys,
+    n: usize,
+    cycles: usize,
+    msgs: usize,
+) -> Results {
+    let mut server = Server::start(target, reference, keys, n);
+    let pid = server.child.id();
+    let mut res = Results {
+        base_kib: settled_rss_kib(pid),
+        ..Results::default()
+    };
+    for _ in 0..cycles {
+        let mut client = Command::new(reference)
+            .args([
+                "client",
+                &server.endpoint,
+                &keys.server_public,
+                &keys.client_secret,
+                &n.to_string(),
+                &msgs.to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("client");
+        let out = lines_of(client.stdout.take().expect("stdout"));
+        let line = expect_line(&out, "HANDSHAKES", Duration::from_secs(60));
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let ok: usize = f.get(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let secs: f64 = f.get(2).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN);
+        assert_eq!(ok, n, "{line}");
+        res.rates.push(n as f64 / secs);
+        // Subscriptions reach the server after the handshake: send until every socket has
+        // its MSGS (a socket subscribed late gets the next batch).
+        loop {
+            server.send(msgs);
+            match out.recv_timeout(Duration::from_millis(500)) {
+                Ok(l) if l.starts_with("RECEIVED") => break,
+                Ok(l) => panic!("client: {l}"),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(e) => panic!("client ended: {e}"),
+            }
+        }
+        res.idle_kib.push(settled_rss_kib(pid));
+        let mut cin = client.stdin.take().expect("client stdin");
+        let _ = cin.write_all(b"close\n");
+        drop(cin);
+        expect_line(&out, "CLOSED", Duration::from_secs(30));
+        let _ = client.wait();
+        res.closed_kib.push(settled_rss_kib(pid));
+    }
+    res
+}
