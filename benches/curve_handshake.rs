@@ -5,6 +5,7 @@
 //! ```sh
 //! cargo bench --bench curve_handshake                       # 100 and 1,000 subscribers
 //! HANDSHAKE_BENCH_SUBS=100,1000 HANDSHAKE_BENCH_CYCLES=10 HANDSHAKE_BENCH_MSGS=500 cargo bench --bench curve_handshake
+//! HANDSHAKE_BENCH_QUEUE=1000 cargo bench --bench curve_handshake   # fixcurve pub --queue (default 10,000)
 //! ```
 //!
 //! Each target is one server process for the whole run: `fixcurve pub` (its keyring with the
@@ -252,7 +253,10 @@ impl Server {
                     .arg(keys.root.join("audit.jsonl"))
                     .args(["--heartbeat-ms", "0", "--max-subscribers", &cap])
                     .args(["--max-handshakes", &cap, "--max-handshakes-per-ip", &cap])
-                    .args(["--queue", "10000"]);
+                    .args([
+                        "--queue",
+                        &env_num("HANDSHAKE_BENCH_QUEUE", 10_000).to_string(),
+                    ]);
                 c
             }
             Target::Libzmq => {
