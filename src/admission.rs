@@ -233,6 +233,18 @@ impl PreHandshake {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn listen_tcp_binds_v4_and_v6_and_refuses_a_taken_port() {
+        for host in ["127.0.0.1:0", "[::1]:0"] {
+            let l = listen_tcp(host).await.unwrap();
+            let addr = l.local_addr().unwrap();
+            let (client, accepted) = tokio::join!(tokio::net::TcpStream::connect(addr), l.accept());
+            assert_eq!(accepted.unwrap().1, client.unwrap().local_addr().unwrap());
+            let taken = listen_tcp(addr).await.unwrap_err();
+            assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse, "{host}");
+        }
+    }
+
     #[test]
     fn allow_list_v4_v6_and_mapped() {
         let a = AllowList::parse(&["127.0.0.1/32", "::1", "10.0.0.0/8"]).unwrap();

@@ -275,8 +275,8 @@ const REFUSAL_WINDOW: Duration = Duration::from_secs(10);
 const OUT_HIGH_WATER: usize = 16 * 1024;
 
 /// An output buffer larger than this is given back once it is drained and the queue is empty:
-/// a burst grows it to `OUT_HIGH_WATER`, and a thousand idle subscribers each keeping that
-/// would hold a quarter of a gigabyte for nothing. Below it, the buffer is kept for reuse.
+/// a burst grows it to `OUT_HIGH_WATER` (plus one message), which idle subscribers would
+/// otherwise keep for good. Below it, the buffer is kept for reuse.
 const OUT_KEEP_IDLE: usize = 4 * 1024;
 
 impl Publisher {
