@@ -8,6 +8,8 @@
 //! BRIDGE_BENCH_GLUE=1 cargo bench --bench bridge_e2e   # and the same against the glue baseline
 //! BRIDGE_BENCH_JOURNAL=1 cargo bench --bench bridge_e2e # journal off, then on, same binary
 //! BRIDGE_BENCH_NATS=1 cargo bench --bench bridge_e2e    # direct, then bridge → JetStream → edge
+//! BRIDGE_BENCH_LATENCY_ONLY=1 BRIDGE_BENCH_RATE=2000 cargo bench --bench bridge_e2e # latency run alone
+//! BRIDGE_BENCH_LATENCY_ONLY=1 cargo bench --features stage-trace --bench bridge_e2e # and where it goes
 //! ```
 //!
 //! The JetStream run starts a local `nats-server -js` (Debian's package) on a free port; the
@@ -492,7 +494,13 @@ async fn latency(
     target: Target,
     rate: u32,
     secs: u64,
-) -> (Vec<(f64, f64)>, Vec<(f64, f64)>, usize, u64) {
+) -> (
+    Vec<(f64, f64)>,
+    Vec<(f64, f64)>,
+    Vec<(f64, f64)>,
+    usize,
+    u64,
+) {
     let s = setup(1, target).await;
     let mut sub = connect_all(&s).await.pop().unwrap();
     let total = rate as u64 * secs;
@@ -500,6 +508,8 @@ async fn latency(
     let mut lat_ns: Vec<u64> = Vec::with_capacity(total as usize);
     // From the bridge reading the FIX message (envelope received_ns) to the subscriber.
     let mut inner_ns: Vec<u64> = Vec::with_capacity(total as usize);
+    // From the simulator's send to the bridge reading it: TLS both ways and the loopback.
+    let mut wire_ns: Vec<u64> = Vec::with_capacity(total as usize);
     let mut gaps = 0;
     while lat_ns.len() as u64 + gaps < total {
         match tokio::time::timeout(Duration::from_secs(10), sub.recv()).await {
@@ -509,6 +519,7 @@ async fn latency(
                     if let Some(sent) = q.quote_id.as_deref().and_then(|v| v.parse::<u64>().ok()) {
                         lat_ns.push(now.saturating_sub(sent));
                         inner_ns.push(now.saturating_sub(r.envelope.received_ns));
+                        wire_ns.push(r.envelope.received_ns.saturating_sub(sent));
                     }
                 }
             }
@@ -518,6 +529,15 @@ async fn latency(
         }
     }
     let _ = sim.await;
+    // With `--features stage-trace`: where the time went, hand-over by hand-over.
+    for r in fixcurve::stagetrace::take() {
+        let [p50, p90, p99, p999] = r.us;
+        println!(
+            "  stage {:<22} {:>7} samples: p50={p50}µs p90={p90}µs p99={p99}µs p99.9={p999}µs since the FIX read",
+            r.stage.name(),
+            r.samples
+        );
+    }
     if let Some((count, mean)) = s.ack_latency() {
         println!("JetStream publish -> stream acknowledgement: {count} acks, mean {mean:.0} µs");
     }
@@ -528,6 +548,7 @@ async fn latency(
     (
         percentiles(&lat_ns[warm..]),
         percentiles(&inner_ns[warm..]),
+        percentiles(&wire_ns[warm..]),
         n,
         gaps,
     )
@@ -586,6 +607,9 @@ fn main() {
         targets
     };
     let fanout = env_u64("BRIDGE_BENCH_FANOUT", 1000) as usize;
+    // Only the latency run, at this rate (the issue's figure is at 10k msg/s).
+    let latency_only = std::env::var_os("BRIDGE_BENCH_LATENCY_ONLY").is_some_and(|v| v == "1");
+    let lat_rate = env_u64("BRIDGE_BENCH_RATE", 10_000) as u32;
     let journal_modes: &[bool] =
         if std::env::var_os("BRIDGE_BENCH_JOURNAL").is_some_and(|v| v == "1") {
             &[false, true]
@@ -604,14 +628,15 @@ fn main() {
                 target.name(),
                 if journal { ", journal on (every event appended before it is published)" } else { "" }
             );
-            for n in [1usize, 4] {
+            let sizes: &[usize] = if latency_only { &[] } else { &[1, 4] };
+            for &n in sizes {
                 let (overall, rates, lost) = throughput(target, n, msgs).await;
                 let min = rates.iter().cloned().fold(f64::INFINITY, f64::min);
                 println!(
                     "throughput: {n} subscriber(s), {msgs} FIX quotes over mTLS: {overall:.0} msg/s end to end (send start to last receipt); per subscriber min {min:.0} msg/s; {lost} lost"
                 );
             }
-            if target == Target::JetStream && !quick {
+            if target == Target::JetStream && !quick && !latency_only {
                 let m = (msgs / 20).max(1000);
                 let (overall, rates, lost) = throughput(target, fanout, m).await;
                 let min = rates.iter().cloned().fold(f64::INFINITY, f64::min);
@@ -623,7 +648,9 @@ fn main() {
             if quick {
                 println!("(smoke run under `cargo test`: unoptimized, figures are not measurements; use `cargo bench --bench bridge_e2e`)");
             }
-            let (ps, inner, n, lost) = latency(target, 10_000, lat_secs).await;
+            // On a runtime worker like every other task (the main thread blocked in block_on
+            // would add a cross-thread wake-up that no real subscriber pays).
+            let (ps, inner, wire, n, lost) = tokio::spawn(latency(target, lat_rate, lat_secs)).await.unwrap();
             let fmt = |ps: &[(f64, f64)]| {
                 ps.iter()
                     .map(|(p, us)| format!("p{p}={us:.0}µs"))
@@ -631,9 +658,10 @@ fn main() {
                     .join(" ")
             };
             println!(
-                "latency at 10000 msg/s, 1 subscriber, {n} samples after 1 s warm-up: FIX send -> subscriber {} ({lost} lost); bridge read -> subscriber {}",
+                "latency at {lat_rate} msg/s, 1 subscriber, {n} samples after 1 s warm-up: FIX send -> subscriber {} ({lost} lost); bridge read -> subscriber {}; FIX send -> bridge read {}",
                 fmt(&ps),
-                fmt(&inner)
+                fmt(&inner),
+                fmt(&wire)
             );
         }
         }

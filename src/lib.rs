@@ -24,5 +24,6 @@ pub mod metrics;
 pub mod nats;
 pub mod pubsub;
 pub mod replay;
+pub mod stagetrace;
 pub mod tls;
 pub mod tools;

@@ -356,6 +356,7 @@ async fn publish_loop(
     let mut out: Vec<Outgoing> = Vec::with_capacity(16);
     let mut acks = Vec::new();
     while let Some(first) = rx.recv().await {
+        crate::stagetrace::mark(crate::stagetrace::Stage::PublishLoop);
         // Take what is queued (bounded) as one batch: one journal write for all of it.
         let mut next = Some(first);
         let mut taken = 0;
@@ -392,6 +393,9 @@ async fn publish_loop(
                 .collect(),
             None => Vec::new(),
         };
+        if !out.is_empty() {
+            crate::stagetrace::mark(crate::stagetrace::Stage::Routed);
+        }
         for o in out.drain(..) {
             publisher.publish(o.topic, o.payload);
         }

@@ -367,6 +367,7 @@ impl Subscriber {
                 }
                 SubEvent::Disconnected { reason } => return Some(Update::Disconnected { reason }),
                 SubEvent::Message(frames) => {
+                    crate::stagetrace::mark(crate::stagetrace::Stage::Delivered);
                     let mut out = Vec::with_capacity(2);
                     self.decoder.push(&frames, &mut out);
                     for u in out {

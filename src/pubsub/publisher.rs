@@ -876,6 +876,7 @@ where
                 session.input().reserve(4096);
             }
             r = wr.write_buf(&mut out), if !out.is_empty() => {
+                crate::stagetrace::mark(crate::stagetrace::Stage::SocketWrite);
                 match r {
                     Ok(0) => return Close::Eof,
                     Ok(_) => {}
@@ -887,6 +888,7 @@ where
             }
             m = rx.recv(), if out.len() < OUT_HIGH_WATER => {
                 let Some(msg) = m else { return Close::Shutdown };
+                crate::stagetrace::mark(crate::stagetrace::Stage::SubscriberTask);
                 seal_message(session, handle, &msg, &mut out);
                 // Batch: seal what else is queued, up to the buffer budget.
                 while out.len() < OUT_HIGH_WATER {

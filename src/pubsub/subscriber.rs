@@ -228,6 +228,7 @@ where
                     Ok(_) => {}
                 }
                 last_rx = Instant::now();
+                crate::stagetrace::mark(crate::stagetrace::Stage::ClientRead);
                 loop {
                     match s.poll(&mut out) {
                         Ok(None) => break,
@@ -241,6 +242,7 @@ where
                             }
                         }
                         Ok(Some(ClientEvent::Message(parts))) => {
+                            crate::stagetrace::mark(crate::stagetrace::Stage::ClientDecrypted);
                             let wanted = parts.first().map(|t| subs.matches(t)).unwrap_or(false);
                             if wanted && events.send(SubEvent::Message(parts)).await.is_err() {
                                 return Ok(());

@@ -235,6 +235,9 @@ where
         let sync = work.as_ref().is_some_and(|w| w.sync);
         let events: Vec<SessionEvent> = std::iter::from_fn(|| session.poll_event()).collect();
         let has_app = events.iter().any(|e| matches!(e, SessionEvent::App(_)));
+        if has_app {
+            crate::stagetrace::mark(crate::stagetrace::Stage::SessionEvents);
+        }
         unsynced_app |= has_app;
         let (mut ack, ack_rx) = if has_app || (sync && unsynced_app) {
             let (done, rx) = tokio::sync::oneshot::channel();
@@ -390,6 +393,7 @@ where
                 }
                 Ok(n) => {
                     batch_ns = super::now_ns();
+                    crate::stagetrace::read_at(batch_ns);
                     session.handle_input(rbuf.get(..n).unwrap_or_default(), std::time::Instant::now());
                 }
                 Err(e) => {
