@@ -7,7 +7,7 @@
 
 use bytes::{Buf, BufMut, BytesMut};
 
-use super::crypto::{short_nonce, PrecomputedBox, TAG_LEN};
+use super::crypto::{MessageKeys, PrecomputedBox, TAG_LEN};
 use super::{prefix, CurveError};
 use crate::zmtp::frame;
 
@@ -23,9 +23,7 @@ pub const INNER_COMMAND: u8 = 0x02;
 
 /// Per-connection traffic keys and nonce counters after the handshake.
 pub struct MessageCodec {
-    key: PrecomputedBox,
-    tx_prefix: &'static [u8; 16],
-    rx_prefix: &'static [u8; 16],
+    keys: MessageKeys,
     tx_nonce: u64,
     rx_last: u64,
 }
@@ -40,9 +38,7 @@ impl MessageCodec {
             (prefix::MESSAGE_C, prefix::MESSAGE_S)
         };
         MessageCodec {
-            key,
-            tx_prefix,
-            rx_prefix,
+            keys: MessageKeys::new(key, tx_prefix, rx_prefix),
             tx_nonce: tx_next,
             rx_last,
         }
@@ -63,9 +59,7 @@ impl MessageCodec {
         let plain_at = out.len();
         out.put_u8((u8::from(more) * INNER_MORE) | (u8::from(command) * INNER_COMMAND));
         out.put_slice(payload);
-        let tag = self
-            .key
-            .seal_detached(&short_nonce(self.tx_prefix, nonce), &mut out[plain_at..]);
+        let tag = self.keys.seal(nonce, &mut out[plain_at..]);
         out[tag_at..plain_at].copy_from_slice(&tag);
     }
 
@@ -95,8 +89,7 @@ impl MessageCodec {
         }
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(&body[16..32]);
-        self.key
-            .open_detached(&short_nonce(self.rx_prefix, nonce), &mut body[32..], &tag)?;
+        self.keys.open(nonce, &mut body[32..], &tag)?;
         self.rx_last = nonce;
         body.advance(32);
         let flags = body[0];
