@@ -2,6 +2,7 @@
 //! subscriptions, filters locally (as a libzmq SUB does, since a publisher may still deliver
 //! a prefix we just cancelled) and reconnects with exponential back-off, resubscribing.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -66,8 +67,15 @@ enum Ctl {
     Unsubscribe(Bytes),
 }
 
+/// Events of one socket read travel to the application together, at most this many: a
+/// channel hand-over per message (semaphore, waker, queue block) cost as much as opening
+/// the message on 100-byte traffic.
+const BATCH: usize = 64;
+
 pub struct Subscriber {
-    events: mpsc::Receiver<SubEvent>,
+    events: mpsc::Receiver<Vec<SubEvent>>,
+    /// The rest of the last batch received.
+    pending: VecDeque<SubEvent>,
     ctl: mpsc::UnboundedSender<Ctl>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -76,15 +84,26 @@ impl Subscriber {
     /// Starts the background task (needs a tokio runtime). Fails only on a malformed endpoint.
     pub fn connect(cfg: SubscriberConfig) -> Result<Subscriber, PubSubError> {
         let endpoint = Endpoint::parse(&cfg.endpoint)?;
-        let (ev_tx, events) = mpsc::channel(cfg.queue_capacity.max(1));
+        // `queue_capacity` events, counted in batches of up to BATCH.
+        let (ev_tx, events) = mpsc::channel(cfg.queue_capacity.div_ceil(BATCH).max(1));
         let (ctl, ctl_rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(run(cfg, endpoint, ev_tx, ctl_rx));
-        Ok(Subscriber { events, ctl, task })
+        Ok(Subscriber {
+            events,
+            pending: VecDeque::new(),
+            ctl,
+            task,
+        })
     }
 
     /// The next event; `None` once the subscriber is dropped or its task ended.
     pub async fn recv(&mut self) -> Option<SubEvent> {
-        self.events.recv().await
+        loop {
+            if let Some(ev) = self.pending.pop_front() {
+                return Some(ev);
+            }
+            self.pending = self.events.recv().await?.into();
+        }
     }
 
     pub fn subscribe(&self, prefix: impl Into<Bytes>) {
@@ -105,7 +124,7 @@ impl Drop for Subscriber {
 async fn run(
     cfg: SubscriberConfig,
     endpoint: Endpoint,
-    events: mpsc::Sender<SubEvent>,
+    events: mpsc::Sender<Vec<SubEvent>>,
     mut ctl: mpsc::UnboundedReceiver<Ctl>,
 ) {
     let mut subs = Subscriptions::default();
@@ -152,7 +171,7 @@ async fn run(
         }
         tracing::debug!(endpoint = %cfg.endpoint, %reason, "subscriber disconnected");
         if events
-            .send(SubEvent::Disconnected { reason })
+            .send(vec![SubEvent::Disconnected { reason }])
             .await
             .is_err()
         {
@@ -194,7 +213,7 @@ async fn session<S>(
     cfg: &SubscriberConfig,
     server_key: PublicKey,
     stream: S,
-    events: &mpsc::Sender<SubEvent>,
+    events: &mpsc::Sender<Vec<SubEvent>>,
     ctl: &mut mpsc::UnboundedReceiver<Ctl>,
     subs: &mut Subscriptions,
 ) -> Result<(), (String, bool)>
@@ -229,30 +248,39 @@ where
                 }
                 last_rx = Instant::now();
                 crate::stagetrace::mark(crate::stagetrace::Stage::ClientRead);
-                loop {
+                let mut batch = Vec::new();
+                let ended = loop {
                     match s.poll(&mut out) {
-                        Ok(None) => break,
+                        Ok(None) => break None,
                         Ok(Some(ClientEvent::Ready(_))) => {
                             for p in subs.prefixes() {
                                 let _ = s.subscribe(p, &mut out);
                             }
                             connected = true;
-                            if events.send(SubEvent::Connected).await.is_err() {
-                                return Ok(());
-                            }
+                            batch.push(SubEvent::Connected);
                         }
                         Ok(Some(ClientEvent::Message(parts))) => {
                             crate::stagetrace::mark(crate::stagetrace::Stage::ClientDecrypted);
                             let wanted = parts.first().map(|t| subs.matches(t)).unwrap_or(false);
-                            if wanted && events.send(SubEvent::Message(parts)).await.is_err() {
-                                return Ok(());
+                            if wanted {
+                                batch.push(SubEvent::Message(parts));
+                                if batch.len() >= BATCH && events.send(std::mem::take(&mut batch)).await.is_err() {
+                                    return Ok(());
+                                }
                             }
                         }
                         Err(SessionError::Curve(crate::curve::CurveError::Refused(r))) => {
-                            return Err((format!("publisher refused the handshake (ERROR {r})"), connected));
+                            break Some(format!("publisher refused the handshake (ERROR {r})"));
                         }
-                        Err(e) => return Err((format!("protocol: {e}"), connected)),
+                        Err(e) => break Some(format!("protocol: {e}")),
                     }
+                };
+                // What arrived before a protocol error is still delivered, then the error.
+                if !batch.is_empty() && events.send(batch).await.is_err() {
+                    return Ok(());
+                }
+                if let Some(reason) = ended {
+                    return Err((reason, connected));
                 }
             }
             c = ctl.recv() => {
