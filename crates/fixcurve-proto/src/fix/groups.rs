@@ -367,14 +367,13 @@ pub fn entry_ranges<S: FieldSeq + ?Sized>(
         .value_at(pos)
         .and_then(parse_u64)
         .ok_or(GroupError::BadCount { tag: count_tag })?;
-    let mut entries = Vec::new();
     let end_limit = within.end;
     let first = pos.saturating_add(1);
     let delimiter = match msg.tag_at(first) {
         Some(t) if declared > 0 && first < end_limit => t,
         _ => {
             return if declared == 0 {
-                Ok(Some(entries))
+                Ok(Some(Vec::new()))
             } else {
                 Err(GroupError::CountMismatch {
                     tag: count_tag,
@@ -398,7 +397,17 @@ pub fn entry_ranges<S: FieldSeq + ?Sized>(
     let count = msg.field_count();
     let trailer = count.checked_sub(1).filter(|&i| msg.tag_at(i) == Some(10));
     let body_end = end_limit.min(trailer.unwrap_or(count));
-    let mut seen: Vec<u32> = vec![delimiter];
+    // At most one entry per remaining field: a lying count cannot make this allocate more.
+    let mut entries = Vec::with_capacity(
+        usize::try_from(declared)
+            .unwrap_or(usize::MAX)
+            .min(body_end.saturating_sub(first)),
+    );
+    // Tags already seen in this group are members: a few compares on the stack spare the
+    // full member list for every field of entries 2..n (most entries repeat 3-6 tags).
+    let mut seen = [0u32; 16];
+    seen[0] = delimiter;
+    let mut nseen = 1usize;
     let mut start = first;
     let mut i = first.saturating_add(1);
     loop {
@@ -418,22 +427,21 @@ pub fn entry_ranges<S: FieldSeq + ?Sized>(
                 start = i;
                 i = i.saturating_add(1);
             }
+            Some(t) if seen.get(..nseen).is_some_and(|s| s.contains(&t)) => {
+                i = i.saturating_add(1);
+            }
             Some(t) => {
-                // Tags already seen in this group are members: a short scan that spares the
-                // full member list for every field of entries 2..n.
-                let member = seen.contains(&t)
-                    || match known {
-                        Some(s) => s.is_member(t),
-                        None => {
-                            declared == 1 || (entries.len() as u64).saturating_add(1) < declared
-                        }
-                    };
+                let member = match known {
+                    Some(s) => s.is_member(t),
+                    None => declared == 1 || (entries.len() as u64).saturating_add(1) < declared,
+                };
                 if !member {
                     entries.push(start..i);
                     break;
                 }
-                if !seen.contains(&t) && seen.len() < 64 {
-                    seen.push(t);
+                if let Some(slot) = seen.get_mut(nseen) {
+                    *slot = t;
+                    nseen = nseen.saturating_add(1);
                 }
                 i = i.saturating_add(1);
             }
