@@ -271,13 +271,17 @@ const REFUSAL_WINDOW: Duration = Duration::from_secs(10);
 /// Largest amount of sealed output a connection buffers before it stops taking messages
 /// from its queue (so a slow socket backs up into the bounded queue, where drops are counted).
 /// Small on purpose: glibc keeps freed buffers resident, so this bounds idle RSS per
-/// subscriber (256 KiB gave ~105 KiB idle, 16 KiB gives ~37 KiB; fan-out unchanged).
+/// subscriber (256 KiB gave ~105 KiB idle, 16 KiB ~37 KiB; fan-out unchanged).
 const OUT_HIGH_WATER: usize = 16 * 1024;
 
 /// An output buffer larger than this is given back once it is drained and the queue is empty:
 /// a burst grows it to `OUT_HIGH_WATER` (plus one message), which idle subscribers would
-/// otherwise keep for good. Below it, the buffer is kept for reuse.
-const OUT_KEEP_IDLE: usize = 4 * 1024;
+/// otherwise keep for good. Below it, the buffer is kept for reuse. Under load the queue is
+/// rarely empty, so the buffer stays; with 4 KiB here (and a 4 KiB input buffer) an idle
+/// subscriber cost ~34 KiB, with 1 KiB (and 512 B) ~18 KiB, fan-out unchanged.
+const OUT_KEEP_IDLE: usize = 1024;
+/// Input buffer kept per subscriber between reads once the handshake is done.
+const IN_KEEP: usize = 512;
 
 impl Publisher {
     pub async fn bind(
@@ -785,6 +789,10 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    // The handshake's read buffer is not needed at that size any more.
+    if session.input().is_empty() {
+        *session.input() = BytesMut::with_capacity(IN_KEEP);
+    }
     let mut changes = inner.authorizer.changes();
     // A revocation that landed between the handshake decision and this subscription to
     // changes would otherwise be missed: ask once more now.
@@ -873,7 +881,14 @@ where
                         Err(e) => return Close::Session(e),
                     }
                 }
-                session.input().reserve(4096);
+                // What subscribers send after the handshake is small (SUBSCRIBE, CANCEL,
+                // PING): a handshake-sized buffer held by each of thousands of idle
+                // connections is memory for nothing.
+                let input = session.input();
+                if input.is_empty() && input.capacity() > IN_KEEP {
+                    *input = BytesMut::new();
+                }
+                input.reserve(IN_KEEP);
             }
             r = wr.write_buf(&mut out), if !out.is_empty() => {
                 crate::stagetrace::mark(crate::stagetrace::Stage::SocketWrite);
