@@ -19,6 +19,8 @@
 
 use std::collections::HashMap;
 
+mod fast;
+
 use serde::{Deserialize, Serialize};
 
 use crate::normalize::Event;
@@ -81,6 +83,12 @@ impl Envelope {
 
     /// Reads an envelope from MessagePack, refusing other schema versions.
     pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        if let Some(env) = fast::decode(bytes) {
+            if env.version != VERSION {
+                return Err(EnvelopeError::Version(env.version));
+            }
+            return Ok(env);
+        }
         let probe: VersionProbe =
             rmp_serde::from_slice(bytes).map_err(|e| EnvelopeError::Decode(e.to_string()))?;
         if probe.version != VERSION {
@@ -328,6 +336,48 @@ mod tests {
             let bytes = env.encode().unwrap();
             assert_eq!(Envelope::decode(&bytes).unwrap(), env);
         }
+    }
+
+    /// The one-pass reader and the general path agree, and a map that puts `body` before
+    /// `kind` (legal for other writers) still decodes, through the general path.
+    #[test]
+    fn one_pass_reader_matches_and_field_order_is_free() {
+        for env in [sample_exec(), book()] {
+            let bytes = env.encode().unwrap();
+            assert_eq!(fast::decode(&bytes).as_ref(), Some(&env));
+        }
+        let env = sample_exec();
+        let Event::Execution(body) = &env.event else {
+            unreachable!()
+        };
+        #[derive(Serialize)]
+        struct BodyFirst<'a> {
+            body: &'a Execution,
+            version: u32,
+            epoch: u64,
+            seq: u64,
+            received_ns: u64,
+            venue: &'a str,
+            session: &'a str,
+            fix_seq: Option<u64>,
+            kind: &'a str,
+            extra: &'a str,
+        }
+        let bytes = rmp_serde::to_vec_named(&BodyFirst {
+            body,
+            version: env.version,
+            epoch: env.epoch,
+            seq: env.seq,
+            received_ns: env.received_ns,
+            venue: &env.venue,
+            session: &env.session,
+            fix_seq: env.fix_seq,
+            kind: "execution",
+            extra: "a field a newer writer added",
+        })
+        .unwrap();
+        assert!(fast::decode(&bytes).is_none());
+        assert_eq!(Envelope::decode(&bytes).unwrap(), env);
     }
 
     /// Decodes with a schema-agnostic reader, as a Python subscriber would.
