@@ -28,6 +28,30 @@ pub struct GroupSpec {
     pub members: &'static [u32],
     /// Groups that may nest inside an entry.
     pub nested: &'static [&'static GroupSpec],
+    /// `is_member` for tags below [`BITS_BELOW`], built on first use.
+    pub bits: MemberBits,
+}
+
+/// Tags below this are answered from a bitmap (every standard tag fixcurve's groups hold).
+const BITS_BELOW: u32 = 2048;
+
+/// A lazily built bitmap of a group's members (its own, nested groups' count tags and
+/// members): one load instead of a scan of up to ~130 tags and the nested lists for each
+/// new tag met while walking a group.
+#[derive(Debug)]
+pub struct MemberBits(std::sync::OnceLock<[u64; (BITS_BELOW / 64) as usize]>);
+
+impl MemberBits {
+    /// Not built yet.
+    pub const fn new() -> Self {
+        MemberBits(std::sync::OnceLock::new())
+    }
+}
+
+impl Default for MemberBits {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// FIX leaves tags from 5000 up to counterparties (user-defined fields). Venues put them in
@@ -37,6 +61,26 @@ const USER_DEFINED_FROM: u32 = 5000;
 
 impl GroupSpec {
     fn is_member(&self, tag: u32) -> bool {
+        if tag < BITS_BELOW {
+            let bits = self.bits.0.get_or_init(|| {
+                let mut b = [0u64; (BITS_BELOW / 64) as usize];
+                for t in 0..BITS_BELOW {
+                    if self.is_member_scan(t) {
+                        if let Some(w) = b.get_mut((t / 64) as usize) {
+                            *w |= 1u64 << (t % 64);
+                        }
+                    }
+                }
+                b
+            });
+            return bits
+                .get((tag / 64) as usize)
+                .is_some_and(|w| (w >> (tag % 64)) & 1 == 1);
+        }
+        self.is_member_scan(tag)
+    }
+
+    fn is_member_scan(&self, tag: u32) -> bool {
         tag >= USER_DEFINED_FROM
             || self.members.contains(&tag)
             || self
@@ -64,24 +108,28 @@ pub static SECURITY_ALT_ID: GroupSpec = GroupSpec {
     count_tag: 454,
     members: &[455, 456],
     nested: &[],
+    bits: MemberBits::new(),
 };
 /// NoEvents (864).
 pub static EVENTS: GroupSpec = GroupSpec {
     count_tag: 864,
     members: &[865, 866, 867, 868, 1145],
     nested: &[],
+    bits: MemberBits::new(),
 };
 /// NoPartySubIDs (802), inside Parties.
 pub static PARTY_SUB_IDS: GroupSpec = GroupSpec {
     count_tag: 802,
     members: &[523, 803],
     nested: &[],
+    bits: MemberBits::new(),
 };
 /// NoPartyIDs (453).
 pub static PARTIES: GroupSpec = GroupSpec {
     count_tag: 453,
     members: &[448, 447, 452],
     nested: &[&PARTY_SUB_IDS],
+    bits: MemberBits::new(),
 };
 
 /// 268 NoMDEntries in W (snapshot) and X (incremental refresh): the union of both layouts.
@@ -98,12 +146,14 @@ pub static MD_ENTRIES: GroupSpec = GroupSpec {
         concat::<69, 57, 126>(I, E)
     },
     nested: &[&SECURITY_ALT_ID, &EVENTS, &PARTIES],
+    bits: MemberBits::new(),
 };
 /// 267 NoMDEntryTypes in V (MarketDataRequest).
 pub static MD_ENTRY_TYPES: GroupSpec = GroupSpec {
     count_tag: 267,
     members: &[269],
     nested: &[],
+    bits: MemberBits::new(),
 };
 /// 146 NoRelatedSym in V (MarketDataRequest), R (QuoteRequest) and friends.
 pub static RELATED_SYM: GroupSpec = GroupSpec {
@@ -114,12 +164,14 @@ pub static RELATED_SYM: GroupSpec = GroupSpec {
         concat::<69, 12, 81>(I, E)
     },
     nested: &[&SECURITY_ALT_ID, &EVENTS, &PARTIES],
+    bits: MemberBits::new(),
 };
 /// 816 NoAltMDSource in Y (MarketDataRequestReject).
 pub static ALT_MD_SOURCE: GroupSpec = GroupSpec {
     count_tag: 816,
     members: &[817],
     nested: &[],
+    bits: MemberBits::new(),
 };
 /// 555 NoLegs (Quote, ExecutionReport): instrument-leg and leg-execution fields.
 pub static LEGS: GroupSpec = GroupSpec {
@@ -131,30 +183,35 @@ pub static LEGS: GroupSpec = GroupSpec {
         1073, 1074, 1075, 686, 681, 684, 676, 677, 678, 679, 680, 682, 1366,
     ],
     nested: &[&PARTIES],
+    bits: MemberBits::new(),
 };
 /// NoContraBrokers (382).
 pub static CONTRA_BROKERS: GroupSpec = GroupSpec {
     count_tag: 382,
     members: &[375, 337, 437, 438, 655],
     nested: &[],
+    bits: MemberBits::new(),
 };
 /// NoMiscFees (136).
 pub static MISC_FEES: GroupSpec = GroupSpec {
     count_tag: 136,
     members: &[137, 138, 139, 891],
     nested: &[],
+    bits: MemberBits::new(),
 };
 /// NoContAmts (518).
 pub static CONT_AMTS: GroupSpec = GroupSpec {
     count_tag: 518,
     members: &[519, 520, 521],
     nested: &[],
+    bits: MemberBits::new(),
 };
 /// NoStipulations (232).
 pub static STIPULATIONS: GroupSpec = GroupSpec {
     count_tag: 232,
     members: &[233, 234],
     nested: &[],
+    bits: MemberBits::new(),
 };
 /// NoUnderlyings (711).
 pub static UNDERLYINGS: GroupSpec = GroupSpec {
@@ -165,12 +222,14 @@ pub static UNDERLYINGS: GroupSpec = GroupSpec {
         364, 365, 877, 878, 318, 879, 810, 882, 883, 884, 885, 886, 887, 888, 889,
     ],
     nested: &[],
+    bits: MemberBits::new(),
 };
 /// NoFills (1362).
 pub static FILLS: GroupSpec = GroupSpec {
     count_tag: 1362,
     members: &[1363, 1364, 1365, 1443, 1622],
     nested: &[],
+    bits: MemberBits::new(),
 };
 
 const fn concat<const A: usize, const B: usize, const C: usize>(
