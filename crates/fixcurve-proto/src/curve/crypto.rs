@@ -276,17 +276,7 @@ impl MessageKeys {
             let n = counter.to_be_bytes();
             let sealed = with_keystream(&self.0.tx, &n, buf.len(), |poly, stream| {
                 xor(buf, stream);
-                let mut tag = [0u8; TAG_LEN];
-                // SAFETY: tag is 16 bytes, the Poly1305 key 32; the length is the slice's.
-                unsafe {
-                    libsodium_sys::crypto_onetimeauth_poly1305(
-                        tag.as_mut_ptr(),
-                        buf.as_ptr(),
-                        buf.len() as u64,
-                        poly.as_ptr(),
-                    );
-                }
-                tag
+                poly1305(buf, poly)
             });
             match sealed {
                 Some(tag) => tag,
@@ -313,16 +303,7 @@ impl MessageKeys {
         {
             let n = counter.to_be_bytes();
             let opened = with_keystream(&self.0.rx, &n, buf.len(), |poly, stream| {
-                // SAFETY: as in `seal`; verify compares in constant time.
-                let rc = unsafe {
-                    libsodium_sys::crypto_onetimeauth_poly1305_verify(
-                        tag.as_ptr(),
-                        buf.as_ptr(),
-                        buf.len() as u64,
-                        poly.as_ptr(),
-                    )
-                };
-                if rc != 0 {
+                if !poly1305_verify(tag, buf, poly) {
                     return Err(CurveError::BadBox);
                 }
                 xor(buf, stream);
@@ -340,18 +321,11 @@ impl MessageKeys {
     #[cfg(feature = "sodium")]
     fn seal_long(&self, counter: u64, buf: &mut [u8]) -> [u8; TAG_LEN] {
         let n = counter.to_be_bytes();
-        let mut tag = [0u8; TAG_LEN];
-        let mut block0 = long_head(&self.0.tx, &n, buf);
-        // SAFETY: lengths from the slices; the subkey is 32 bytes and the nonce 8.
-        unsafe {
-            libsodium_sys::crypto_onetimeauth_poly1305(
-                tag.as_mut_ptr(),
-                buf.as_ptr(),
-                buf.len() as u64,
-                block0.as_ptr(),
-            );
-        }
-        block0.zeroize();
+        let mut b0 = block0(&self.0.tx, &n);
+        xor_long(&self.0.tx, &n, &b0, buf);
+        let tag = poly1305(buf, b0.get(..32).unwrap_or_default());
+        // SAFETY: wipes our own 64-byte array.
+        unsafe { libsodium_sys::sodium_memzero(b0.as_mut_ptr().cast(), b0.len()) };
         tag
     }
 
@@ -363,49 +337,38 @@ impl MessageKeys {
         tag: &[u8; TAG_LEN],
     ) -> Result<(), CurveError> {
         let n = counter.to_be_bytes();
-        let mut poly = [0u8; 32];
-        // SAFETY: 32 bytes of keystream block 0 into a 32-byte array.
-        unsafe {
-            libsodium_sys::crypto_stream_salsa20(
-                poly.as_mut_ptr(),
-                32,
-                n.as_ptr(),
-                self.0.rx.as_ptr(),
-            );
+        let mut b0 = block0(&self.0.rx, &n);
+        let ok = poly1305_verify(tag, buf, b0.get(..32).unwrap_or_default());
+        if ok {
+            xor_long(&self.0.rx, &n, &b0, buf);
         }
-        // SAFETY: as in `open`.
-        let rc = unsafe {
-            libsodium_sys::crypto_onetimeauth_poly1305_verify(
-                tag.as_ptr(),
-                buf.as_ptr(),
-                buf.len() as u64,
-                poly.as_ptr(),
-            )
-        };
-        poly.zeroize();
-        if rc != 0 {
-            return Err(CurveError::BadBox);
+        // SAFETY: wipes our own 64-byte array.
+        unsafe { libsodium_sys::sodium_memzero(b0.as_mut_ptr().cast(), b0.len()) };
+        if ok {
+            Ok(())
+        } else {
+            Err(CurveError::BadBox)
         }
-        let mut block0 = long_head(&self.0.rx, &n, buf);
-        block0.zeroize();
-        Ok(())
     }
 }
 
-/// XORs `buf` (longer than [`ONE_CALL_MAX`]) with the keystream from byte 32 on: the first
-/// 32 bytes through block 0, the rest from block 1 in one call. Returns block 0's first 32
-/// bytes (the Poly1305 key) for the caller to use and wipe.
+/// Keystream block 0: the Poly1305 key, then the stream for a box's first 32 bytes.
 #[cfg(feature = "sodium")]
-fn long_head(subkey: &[u8; 32], n: &[u8; 8], buf: &mut [u8]) -> [u8; 32] {
-    let mut block0 = [0u8; 64];
+fn block0(subkey: &[u8; 32], n: &[u8; 8]) -> [u8; 64] {
+    let mut b = [0u8; 64];
     // SAFETY: 64 bytes into a 64-byte array; 8-byte nonce, 32-byte key.
     unsafe {
-        libsodium_sys::crypto_stream_salsa20(block0.as_mut_ptr(), 64, n.as_ptr(), subkey.as_ptr());
+        libsodium_sys::crypto_stream_salsa20(b.as_mut_ptr(), 64, n.as_ptr(), subkey.as_ptr());
     }
+    b
+}
+
+/// XORs `buf` with the keystream from byte 32 on: its first 32 bytes through block 0, the
+/// rest from block 1 in one call.
+#[cfg(feature = "sodium")]
+fn xor_long(subkey: &[u8; 32], n: &[u8; 8], b0: &[u8; 64], buf: &mut [u8]) {
     let (head, rest) = buf.split_at_mut(32.min(buf.len()));
-    for (b, k) in head.iter_mut().zip(&block0[32..]) {
-        *b ^= k;
-    }
+    xor(head, b0.get(32..).unwrap_or_default());
     if !rest.is_empty() {
         let p = rest.as_mut_ptr();
         // SAFETY: in place (c == m) is allowed; block counter 1 continues after block 0.
@@ -420,10 +383,40 @@ fn long_head(subkey: &[u8; 32], n: &[u8; 8], buf: &mut [u8]) -> [u8; 32] {
             );
         }
     }
-    let mut poly = [0u8; 32];
-    poly.copy_from_slice(&block0[..32]);
-    block0.zeroize();
-    poly
+}
+
+/// The Poly1305 tag of `msg` under a 32-byte one-time key.
+#[cfg(feature = "sodium")]
+fn poly1305(msg: &[u8], key: &[u8]) -> [u8; TAG_LEN] {
+    let mut tag = [0u8; TAG_LEN];
+    if key.len() != 32 {
+        return tag;
+    }
+    // SAFETY: tag is 16 bytes, the key 32 (checked); the length is the slice's.
+    unsafe {
+        libsodium_sys::crypto_onetimeauth_poly1305(
+            tag.as_mut_ptr(),
+            msg.as_ptr(),
+            msg.len() as u64,
+            key.as_ptr(),
+        );
+    }
+    tag
+}
+
+/// Whether `tag` authenticates `msg` (constant-time compare, in libsodium).
+#[cfg(feature = "sodium")]
+fn poly1305_verify(tag: &[u8; TAG_LEN], msg: &[u8], key: &[u8]) -> bool {
+    // SAFETY: tag is 16 bytes, the key 32 (checked); the length is the slice's.
+    key.len() == 32
+        && unsafe {
+            libsodium_sys::crypto_onetimeauth_poly1305_verify(
+                tag.as_ptr(),
+                msg.as_ptr(),
+                msg.len() as u64,
+                key.as_ptr(),
+            )
+        } == 0
 }
 
 /// Runs `f(poly1305 key, stream)` over one Salsa20 keystream for a box of `len` bytes,
