@@ -26,12 +26,15 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 fn main() {
+    // `cargo bench` passes --bench; under `cargo test --all-targets` (unoptimized) run a
+    // small smoke pass: a thousand subscribers x 500 messages x 10 cycles is minutes there.
+    let quick = !std::env::args().any(|a| a == "--bench");
     let subs: Vec<usize> = std::env::var("HANDSHAKE_BENCH_SUBS")
         .ok()
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![100, 1000]);
-    let cycles: usize = env_num("HANDSHAKE_BENCH_CYCLES", 10);
-    let msgs: usize = env_num("HANDSHAKE_BENCH_MSGS", 500);
+        .unwrap_or_else(|| if quick { vec![50] } else { vec![100, 1000] });
+    let cycles: usize = env_num("HANDSHAKE_BENCH_CYCLES", if quick { 2 } else { 10 });
+    let msgs: usize = env_num("HANDSHAKE_BENCH_MSGS", if quick { 20 } else { 500 });
     let client = reference_binary();
     let dir = tempfile::tempdir().expect("tempdir");
     let keys = Keys::make(dir.path());

@@ -278,7 +278,6 @@ impl Pacer {
         }
         let notify = Arc::new(tokio::sync::Notify::new());
         let weak = Arc::downgrade(&notify);
-        let period = Duration::from_nanos(1_000_000_000 / rate);
         let spawned = std::thread::Builder::new()
             .name("sim-pacer".into())
             .spawn(move || {
@@ -286,20 +285,21 @@ impl Pacer {
                 // SAFETY: PR_SET_TIMERSLACK takes an integer and changes only this thread.
                 unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1_000u64) };
                 let start = Instant::now();
-                let mut n: u32 = 0;
+                let period_ns = 1_000_000_000 / rate;
+                let mut n: u64 = 0;
                 // Ends when the simulator drops its side.
                 while let Some(notify) = weak.upgrade() {
                     notify.notify_one();
                     drop(notify);
-                    n = n.wrapping_add(1);
-                    let next = start + period * n;
+                    n = n.saturating_add(1);
+                    let next = start + Duration::from_nanos(period_ns.saturating_mul(n));
                     let now = Instant::now();
                     if next > now {
                         std::thread::sleep(next - now);
                     } else {
                         // Behind (the machine was busy): resynchronise, never spin.
-                        n = (now.duration_since(start).as_nanos() / period.as_nanos().max(1))
-                            as u32;
+                        let elapsed = u64::try_from(now.duration_since(start).as_nanos());
+                        n = elapsed.unwrap_or(u64::MAX) / period_ns.max(1);
                     }
                 }
             });
