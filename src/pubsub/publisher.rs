@@ -790,9 +790,7 @@ where
     W: AsyncWrite + Unpin,
 {
     // The handshake's read buffer is not needed at that size any more.
-    if session.input().is_empty() {
-        *session.input() = BytesMut::with_capacity(IN_KEEP);
-    }
+    shrink_input(session.input());
     let mut changes = inner.authorizer.changes();
     // A revocation that landed between the handshake decision and this subscription to
     // changes would otherwise be missed: ask once more now.
@@ -881,14 +879,7 @@ where
                         Err(e) => return Close::Session(e),
                     }
                 }
-                // What subscribers send after the handshake is small (SUBSCRIBE, CANCEL,
-                // PING): a handshake-sized buffer held by each of thousands of idle
-                // connections is memory for nothing.
-                let input = session.input();
-                if input.is_empty() && input.capacity() > IN_KEEP {
-                    *input = BytesMut::new();
-                }
-                input.reserve(IN_KEEP);
+                shrink_input(session.input());
             }
             r = wr.write_buf(&mut out), if !out.is_empty() => {
                 crate::stagetrace::mark(crate::stagetrace::Stage::SocketWrite);
@@ -937,6 +928,16 @@ fn recheck(inner: &Inner, handle: &SubHandle) -> Decision {
         }
     }
     inner.authorizer.authorize(&handle.key, &handle.peer)
+}
+
+/// What subscribers send after the handshake is small (SUBSCRIBE, CANCEL, PING): a drained
+/// input buffer larger than [`IN_KEEP`] is given back, since thousands of idle connections
+/// each holding a handshake-sized one is memory for nothing; then room for the next read.
+fn shrink_input(input: &mut BytesMut) {
+    if input.is_empty() && input.capacity() > IN_KEEP {
+        *input = BytesMut::new();
+    }
+    input.reserve(IN_KEEP);
 }
 
 /// Resolves once shutdown is signalled (the watch guard never lives across an await).

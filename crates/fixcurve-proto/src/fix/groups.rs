@@ -525,6 +525,22 @@ mod tests {
     use super::*;
     use crate::fix::codec::{frame_body, Decoder, DecoderLimits};
 
+    /// The bitmap answers what the member lists say, for every tag of every known group.
+    #[test]
+    fn member_bitmap_matches_member_lists() {
+        for spec in ALL {
+            for tag in 0..6000 {
+                assert_eq!(
+                    spec.is_member(tag),
+                    spec.is_member_scan(tag),
+                    "group {} tag {tag}",
+                    spec.count_tag
+                );
+            }
+        }
+        assert!(MD_ENTRIES.is_member(270) && !MD_ENTRIES.is_member(10));
+    }
+
     fn decode(raw: &[u8]) -> Message {
         let mut d = Decoder::new(DecoderLimits::default());
         d.feed(raw);
