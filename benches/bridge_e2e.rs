@@ -9,6 +9,7 @@
 //! BRIDGE_BENCH_JOURNAL=1 cargo bench --bench bridge_e2e # journal off, then on, same binary
 //! BRIDGE_BENCH_NATS=1 cargo bench --bench bridge_e2e    # direct, then bridge → JetStream → edge
 //! BRIDGE_BENCH_LATENCY_ONLY=1 BRIDGE_BENCH_RATE=2000 cargo bench --bench bridge_e2e # latency run alone
+//! BRIDGE_BENCH_SUBS=4 BRIDGE_BENCH_LAT_SECS=1 cargo bench --bench bridge_e2e # one throughput size
 //! BRIDGE_BENCH_LATENCY_ONLY=1 cargo bench --features stage-trace --bench bridge_e2e # and where it goes
 //! ```
 //!
@@ -29,6 +30,11 @@
 //! fixed rate carry their send time (ns) in QuoteID; a subscriber takes `now - QuoteID` on
 //! receipt. Simulator, bridge and subscribers share the machine's cores, so these figures
 //! are a floor for what a dedicated host does.
+
+/// The `fixcurve` binary's allocator (src/main.rs), so the in-process bridge runs as the
+/// daemon does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -610,6 +616,11 @@ fn main() {
     // Only the latency run, at this rate (the issue's figure is at 10k msg/s).
     let latency_only = std::env::var_os("BRIDGE_BENCH_LATENCY_ONLY").is_some_and(|v| v == "1");
     let lat_rate = env_u64("BRIDGE_BENCH_RATE", 10_000) as u32;
+    // Subscriber counts of the throughput runs (e.g. `BRIDGE_BENCH_SUBS=4` to profile one).
+    let subs_list: Vec<usize> = std::env::var("BRIDGE_BENCH_SUBS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 4]);
     let journal_modes: &[bool] =
         if std::env::var_os("BRIDGE_BENCH_JOURNAL").is_some_and(|v| v == "1") {
             &[false, true]
@@ -628,8 +639,8 @@ fn main() {
                 target.name(),
                 if journal { ", journal on (every event appended before it is published)" } else { "" }
             );
-            let sizes: &[usize] = if latency_only { &[] } else { &[1, 4] };
-            for &n in sizes {
+            let sizes: Vec<usize> = if latency_only { Vec::new() } else { subs_list.clone() };
+            for &n in &sizes {
                 let (overall, rates, lost) = throughput(target, n, msgs).await;
                 let min = rates.iter().cloned().fold(f64::INFINITY, f64::min);
                 println!(

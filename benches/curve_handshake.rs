@@ -52,6 +52,15 @@ fn main() {
             ours.median_rate() / theirs.median_rate()
         );
         println!(
+            "handshake cpu subs={n} | fixcurve server {:.0} us/handshake ({:.0}/s per core), its client {:.0} us | libzmq+ZAP server {:.0} us/handshake ({:.0}/s per core), its client {:.0} us",
+            Results::median(&ours.server_cpu_us),
+            1e6 / Results::median(&ours.server_cpu_us),
+            Results::median(&ours.client_cpu_us),
+            Results::median(&theirs.server_cpu_us),
+            1e6 / Results::median(&theirs.server_cpu_us),
+            Results::median(&theirs.client_cpu_us),
+        );
+        println!(
             "memory subs={n} msgs={msgs}x100B | fixcurve {:.1} KiB/idle subscriber, RSS after close per cycle {:?} KiB | libzmq {:.1} KiB/idle subscriber, after close {:?} KiB",
             ours.idle_kib_per_sub(n),
             ours.closed_kib,
@@ -59,6 +68,20 @@ fn main() {
             theirs.closed_kib,
         );
     }
+}
+
+/// CPU time of every thread of a process so far (ns), from the scheduler's per-task
+/// accounting (`/proc/PID/task/*/schedstat`, first field), which has ns resolution where
+/// `/proc/PID/stat` counts 10 ms ticks.
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| t.ok())
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 fn env_num(name: &str, default: usize) -> usize {
@@ -80,6 +103,10 @@ struct Results {
     base_kib: u64,
     idle_kib: Vec<u64>,
     closed_kib: Vec<u64>,
+    /// Per cycle, CPU time per handshake (µs): the server's while the client connected,
+    /// and the client process's up to its last handshake (socket set-up included).
+    server_cpu_us: Vec<f64>,
+    client_cpu_us: Vec<f64>,
 }
 
 impl Results {
@@ -97,6 +124,11 @@ impl Results {
     }
     fn max_rate(&self) -> f64 {
         self.sorted().last().copied().unwrap_or(0.0)
+    }
+    fn median(v: &[f64]) -> f64 {
+        let mut v = v.to_vec();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     }
     /// The median over cycles of (idle RSS - RSS before any subscriber) / N.
     fn idle_kib_per_sub(&self, n: usize) -> f64 {
@@ -331,6 +363,7 @@ fn run_target(
         ..Results::default()
     };
     for _ in 0..cycles {
+        let server_cpu_before = cpu_ns(pid);
         let mut client = Command::new(reference)
             .args([
                 "client",
@@ -351,6 +384,10 @@ fn run_target(
         let secs: f64 = f.get(2).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN);
         assert_eq!(ok, n, "{line}");
         res.rates.push(n as f64 / secs);
+        let per_hs = |ns: u64| ns as f64 / 1000.0 / n as f64;
+        res.server_cpu_us
+            .push(per_hs(cpu_ns(pid).saturating_sub(server_cpu_before)));
+        res.client_cpu_us.push(per_hs(cpu_ns(client.id())));
         // Subscriptions reach the server after the handshake: send until every socket has
         // its MSGS (a socket subscribed late gets the next batch).
         loop {

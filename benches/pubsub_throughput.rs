@@ -5,6 +5,11 @@
 //!
 //! Run: `cargo bench --bench pubsub_throughput -- SIZE COUNT NSUBS` (defaults 100 200000 1).
 
+/// The `fixcurve` binary's allocator (src/main.rs), so the in-process publisher runs as the
+/// daemon does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;

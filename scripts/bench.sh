@@ -63,7 +63,7 @@ e2e)
   ;;
 handshake)
   echo "== CURVE handshakes and memory per subscriber (stock libzmq clients; fixcurve pub vs libzmq PUB + ZAP)"
-  cargo bench --quiet --bench curve_handshake 2>/dev/null | grep -E "^(handshakes|memory)"
+  cargo bench --quiet --bench curve_handshake 2>/dev/null | grep -E "^(handshake|memory)"
   ;;
 *) echo "unknown part: $w (fanout, decode, e2e, handshake)" >&2; exit 2 ;;
 esac
