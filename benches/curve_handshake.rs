@@ -391,8 +391,9 @@ fn run_target(
             .push(per_hs(cpu_ns(pid).saturating_sub(server_cpu_before)));
         res.client_cpu_us.push(per_hs(cpu_ns(client.id())));
         // Subscriptions reach the server after the handshake: send until every socket has
-        // its MSGS (a socket subscribed late gets the next batch).
-        loop {
+        // its MSGS (a socket subscribed late gets the next batch). With MSGS 0 the client
+        // prints no RECEIVED line: idle memory is then measured without traffic.
+        while msgs > 0 {
             server.send(msgs);
             match out.recv_timeout(Duration::from_millis(500)) {
                 Ok(l) if l.starts_with("RECEIVED") => break,
