@@ -393,13 +393,15 @@ fn run_target(
         // Subscriptions reach the server after the handshake: send until every socket has
         // its MSGS (a socket subscribed late gets the next batch). With MSGS 0 the client
         // prints no RECEIVED line: idle memory is then measured without traffic.
-        while msgs > 0 {
-            server.send(msgs);
-            match out.recv_timeout(Duration::from_millis(500)) {
-                Ok(l) if l.starts_with("RECEIVED") => break,
-                Ok(l) => panic!("client: {l}"),
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(e) => panic!("client ended: {e}"),
+        if msgs > 0 {
+            loop {
+                server.send(msgs);
+                match out.recv_timeout(Duration::from_millis(500)) {
+                    Ok(l) if l.starts_with("RECEIVED") => break,
+                    Ok(l) => panic!("client: {l}"),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(e) => panic!("client ended: {e}"),
+                }
             }
         }
         res.idle_kib.push(settled_rss_kib(pid));
