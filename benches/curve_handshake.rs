@@ -117,9 +117,13 @@ impl Results {
         r.sort_by(|a, b| a.total_cmp(b));
         r
     }
+    fn median(v: &[f64]) -> f64 {
+        let mut v = v.to_vec();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    }
     fn median_rate(&self) -> f64 {
-        let r = self.sorted();
-        r.get(r.len() / 2).copied().unwrap_or(0.0)
+        Self::median(&self.rates)
     }
     fn min_rate(&self) -> f64 {
         self.sorted().first().copied().unwrap_or(0.0)
@@ -127,20 +131,14 @@ impl Results {
     fn max_rate(&self) -> f64 {
         self.sorted().last().copied().unwrap_or(0.0)
     }
-    fn median(v: &[f64]) -> f64 {
-        let mut v = v.to_vec();
-        v.sort_by(|a, b| a.total_cmp(b));
-        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-    }
     /// The median over cycles of (idle RSS - RSS before any subscriber) / N.
     fn idle_kib_per_sub(&self, n: usize) -> f64 {
-        let mut v: Vec<f64> = self
+        let per_sub: Vec<f64> = self
             .idle_kib
             .iter()
             .map(|&k| k.saturating_sub(self.base_kib) as f64 / n as f64)
             .collect();
-        v.sort_by(|a, b| a.total_cmp(b));
-        v.get(v.len() / 2).copied().unwrap_or(0.0)
+        Self::median(&per_sub)
     }
 }
 
