@@ -6,6 +6,7 @@
 //! cargo bench --bench curve_handshake                       # 100 and 1,000 subscribers
 //! HANDSHAKE_BENCH_SUBS=100,1000 HANDSHAKE_BENCH_CYCLES=10 HANDSHAKE_BENCH_MSGS=500 cargo bench --bench curve_handshake
 //! HANDSHAKE_BENCH_QUEUE=1000 cargo bench --bench curve_handshake   # fixcurve pub --queue (default 10,000)
+//! HANDSHAKE_CLIENT_IO_THREADS=2 cargo bench --bench curve_handshake # libzmq I/O threads of the client (default 1)
 //! ```
 //!
 //! Each target is one server process for the whole run: `fixcurve pub` (its keyring with the

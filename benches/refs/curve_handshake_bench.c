@@ -18,6 +18,7 @@
  */
 #include <zmq.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +77,7 @@ struct share {
     void *ctx;
     const char *ep, *server_pub, *client_secret;
     char client_pub[41];
-    int first, count;
+    int first, count, io_threads;
     long msgs;
     pthread_barrier_t *go, *received, *close;
     int ok, failed, complete;
@@ -105,6 +106,12 @@ static void *client_share (void *p)
         zmq_setsockopt (subs[i], ZMQ_CURVE_PUBLICKEY, s->client_pub, 40);
         zmq_setsockopt (subs[i], ZMQ_CURVE_SECRETKEY, s->client_secret, 40);
         zmq_setsockopt (subs[i], ZMQ_SUBSCRIBE, "", 0);
+        if (s->io_threads > 1) {
+            /* Spread the sockets over the I/O threads: libzmq picks the least loaded one at
+             * connect time, and a burst of connects all sees the same (empty) load. */
+            uint64_t affinity = 1ULL << ((s->first + i) % s->io_threads);
+            zmq_setsockopt (subs[i], ZMQ_AFFINITY, &affinity, sizeof affinity);
+        }
         char addr[64];
         snprintf (addr, sizeof addr, "inproc://mon-%d", s->first + i);
         if (zmq_socket_monitor (subs[i], addr,
@@ -194,6 +201,10 @@ static int run_client (const char *ep, const char *server_pub, const char *clien
     raise_fd_limit ();
     void *ctx = zmq_ctx_new ();
     zmq_ctx_set (ctx, ZMQ_MAX_SOCKETS, 4 * n + 64);
+    /* HANDSHAKE_CLIENT_IO_THREADS: libzmq I/O threads of the client (default 1, libzmq's). */
+    const char *io = getenv ("HANDSHAKE_CLIENT_IO_THREADS");
+    int io_threads = io && atoi (io) > 0 && atoi (io) <= 64 ? atoi (io) : 1;
+    zmq_ctx_set (ctx, ZMQ_IO_THREADS, io_threads);
     int nt = (n + PER_THREAD - 1) / PER_THREAD;
     pthread_barrier_t go, received, close;
     pthread_barrier_init (&go, NULL, nt + 1);
@@ -212,6 +223,7 @@ static int run_client (const char *ep, const char *server_pub, const char *clien
         s->first = t * PER_THREAD;
         s->count = n - s->first < PER_THREAD ? n - s->first : PER_THREAD;
         s->msgs = msgs;
+        s->io_threads = io_threads;
         s->go = &go;
         s->received = &received;
         s->close = &close;
