@@ -33,6 +33,7 @@
 
 /// The `fixcurve` binary's allocator (src/main.rs), so the in-process bridge runs as the
 /// daemon does.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

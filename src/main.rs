@@ -2,6 +2,7 @@ use std::process::ExitCode;
 
 /// mimalloc rather than glibc's malloc: the daemon's tasks hand buffers between workers, and
 /// cross-thread frees were a tenth of the end-to-end profile (see Cargo.toml).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

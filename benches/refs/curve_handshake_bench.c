@@ -203,7 +203,9 @@ static int run_client (const char *ep, const char *server_pub, const char *clien
     zmq_ctx_set (ctx, ZMQ_MAX_SOCKETS, 4 * n + 64);
     /* HANDSHAKE_CLIENT_IO_THREADS: libzmq I/O threads of the client (default 1, libzmq's). */
     const char *io = getenv ("HANDSHAKE_CLIENT_IO_THREADS");
-    int io_threads = io && atoi (io) > 0 && atoi (io) <= 64 ? atoi (io) : 1;
+    int io_threads = io ? atoi (io) : 1;
+    if (io_threads < 1 || io_threads > 64)
+        io_threads = 1;
     zmq_ctx_set (ctx, ZMQ_IO_THREADS, io_threads);
     int nt = (n + PER_THREAD - 1) / PER_THREAD;
     pthread_barrier_t go, received, close;
