@@ -1,6 +1,6 @@
 //! Locating a frame (BeginString, BodyLength) and validating it into a field index in one pass.
 
-use super::scan::{in_bitset, SohScanner, LENGTH_TAG_BITS};
+use super::scan::{block_masks, in_bitset, SohScanner, LENGTH_TAG_BITS};
 use super::*;
 use crate::fix::message::FieldIx;
 
@@ -246,6 +246,21 @@ pub(super) fn parse_frame(
     });
 
     let body = &frame[..trailer];
+    if index_fast(
+        frame,
+        h.body_start,
+        trailer,
+        fields,
+        limits.max_fields.saturating_sub(1),
+    ) {
+        fields.push(FieldIx {
+            tag: 10,
+            start: (trailer + 3) as u32,
+            end: (trailer + 6) as u32,
+        });
+        return Ok(());
+    }
+    fields.truncate(2);
     let mut scan = SohScanner::new(body, h.body_start);
     let mut f = FieldParser {
         body,
@@ -282,4 +297,110 @@ pub(super) fn parse_frame(
         end: (trailer + 6) as u32,
     });
     Ok(())
+}
+
+/// The field index of a well-formed body with no length/data fields, 64 bytes per step:
+/// every tag of a block is checked at once, so the per-field work is only reading the
+/// digits and one push. Returns `false` (fields partly pushed) for anything else — a
+/// malformed tag, MsgType not first or empty, tags over 8 digits, CheckSum or a length field
+/// inside the body, too many fields — and the byte loop then reads the frame again and
+/// names the error.
+///
+/// Field starts are the bytes after each SOH; adding the start mask to the digit mask
+/// carries each start through its run of digits to the first byte that is not one, which
+/// must be '=' and must not be the start itself (empty tag).
+#[inline(never)]
+#[allow(clippy::arithmetic_side_effects)] // positions within one frame (< max_message_size); shifts by 8 * (8 - len) with len in 1..=8
+fn index_fast(
+    frame: &[u8],
+    body_start: usize,
+    trailer: usize,
+    fields: &mut Vec<FieldIx>,
+    room: usize,
+) -> bool {
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    let Some(region) = frame.get(body_start..trailer) else {
+        return false;
+    };
+    let mut first = true;
+    // Start of the field being read and, once met, its '=' position.
+    let mut start = body_start;
+    let mut eq_at: Option<usize> = None;
+    let mut start_bit: u64 = 1;
+    let mut carry = false;
+    let mut block = 0;
+    while block < region.len() {
+        let rest = region.get(block..).unwrap_or(&[]);
+        let m = block_masks(rest);
+        let valid = if rest.len() >= 64 {
+            !0
+        } else {
+            (1u64 << rest.len()) - 1
+        };
+        let starts = ((m.soh << 1) | start_bit) & valid;
+        start_bit = m.soh >> 63;
+        let (s1, c1) = starts.overflowing_add(m.digit);
+        let (sum, c2) = s1.overflowing_add(u64::from(carry));
+        carry = c1 | c2;
+        let mut ends = sum & !m.digit;
+        if (ends & !m.eq) | (ends & starts) != 0 {
+            return false;
+        }
+        let mut sohs = m.soh;
+        let base = body_start + block;
+        loop {
+            let eq = match eq_at {
+                Some(e) => e,
+                None => {
+                    if ends == 0 {
+                        break;
+                    }
+                    let e = base + ends.trailing_zeros() as usize;
+                    ends &= ends - 1;
+                    eq_at = Some(e);
+                    e
+                }
+            };
+            if sohs == 0 {
+                break;
+            }
+            let end = base + sohs.trailing_zeros() as usize;
+            sohs &= sohs - 1;
+            eq_at = None;
+            let len = eq - start;
+            let Some(w) = frame
+                .get(start..start + 8)
+                .and_then(|b| b.first_chunk::<8>())
+            else {
+                return false;
+            };
+            if len > 8 || end < eq {
+                return false;
+            }
+            // Digit values, most significant in the lowest byte, shifted up so the bytes
+            // after the tag fall off; then pairs, quads and the eight combined.
+            let mut v = u64::from_le_bytes(*w).wrapping_sub(ZEROS) << (8 * (8 - len));
+            v = (v.wrapping_mul(10).wrapping_add(v >> 8)) & 0x00FF_00FF_00FF_00FF;
+            v = (v.wrapping_mul(100).wrapping_add(v >> 16)) & 0x0000_FFFF_0000_FFFF;
+            v = (v.wrapping_mul(10_000).wrapping_add(v >> 32)) & 0xFFFF_FFFF;
+            let tag = v as u32;
+            if tag == 0 || is_special_tag(tag) || fields.len() >= room {
+                return false;
+            }
+            if first {
+                if tag != 35 || end == eq + 1 {
+                    return false;
+                }
+                first = false;
+            }
+            fields.push(FieldIx {
+                tag,
+                start: (eq + 1) as u32,
+                end: end as u32,
+            });
+            start = end + 1;
+        }
+        block += 64;
+    }
+    !first && eq_at.is_none() && start == trailer
 }

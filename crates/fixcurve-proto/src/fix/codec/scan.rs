@@ -158,3 +158,72 @@ fn mask_of(c: &[u8; 64], byte: u8) -> u64 {
     }
     m
 }
+
+/// One 64-byte block's SOH, '=' and ASCII-digit masks (bit i for byte i).
+pub(super) struct BlockMasks {
+    pub(super) soh: u64,
+    pub(super) eq: u64,
+    pub(super) digit: u64,
+}
+
+/// The masks of the 64 bytes at `b` (zero bytes past its end: none of the three classes).
+#[inline(always)]
+pub(super) fn block_masks(b: &[u8]) -> BlockMasks {
+    match b.first_chunk::<64>() {
+        Some(c) => masks_of(c),
+        None => {
+            let mut tmp = [0u8; 64];
+            tmp[..b.len()].copy_from_slice(b);
+            masks_of(&tmp)
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(unsafe_code)]
+fn masks_of(c: &[u8; 64]) -> BlockMasks {
+    use std::arch::x86_64::{
+        __m128i, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmpgt_epi8, _mm_loadu_si128, _mm_movemask_epi8,
+        _mm_set1_epi8,
+    };
+    let p = c.as_ptr() as *const __m128i;
+    // SAFETY: SSE2 is always available on x86_64; the four unaligned 16-byte loads cover
+    // exactly the 64 bytes of `c`.
+    unsafe {
+        let soh = _mm_set1_epi8(SOH as i8);
+        let eq = _mm_set1_epi8(b'=' as i8);
+        // '0'..='9' + 0x50 is 0x80..=0x89, the ten smallest signed bytes.
+        let shift = _mm_set1_epi8(0x50);
+        let limit = _mm_set1_epi8(-118);
+        let mut m = BlockMasks {
+            soh: 0,
+            eq: 0,
+            digit: 0,
+        };
+        for (i, at) in [0u32, 16, 32, 48].into_iter().enumerate() {
+            let v = _mm_loadu_si128(p.add(i));
+            m.soh |= (_mm_movemask_epi8(_mm_cmpeq_epi8(v, soh)) as u16 as u64) << at;
+            m.eq |= (_mm_movemask_epi8(_mm_cmpeq_epi8(v, eq)) as u16 as u64) << at;
+            let d = _mm_cmpgt_epi8(limit, _mm_add_epi8(v, shift));
+            m.digit |= (_mm_movemask_epi8(d) as u16 as u64) << at;
+        }
+        m
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn masks_of(c: &[u8; 64]) -> BlockMasks {
+    let mut m = BlockMasks {
+        soh: 0,
+        eq: 0,
+        digit: 0,
+    };
+    for (i, &b) in c.iter().enumerate() {
+        m.soh |= u64::from(b == SOH) << i;
+        m.eq |= u64::from(b == b'=') << i;
+        m.digit |= u64::from(b.is_ascii_digit()) << i;
+    }
+    m
+}
