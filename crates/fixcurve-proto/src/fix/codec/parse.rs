@@ -367,7 +367,11 @@ fn index_fast(
             let end = base + sohs.trailing_zeros() as usize;
             sohs &= sohs - 1;
             eq_at = None;
-            let len = eq - start;
+            // Each start has exactly one first non-digit after it, so `eq` follows `start`;
+            // checked anyway, as everything derived from peer bytes is.
+            let Some(len) = eq.checked_sub(start) else {
+                return false;
+            };
             let Some(w) = frame
                 .get(start..start + 8)
                 .and_then(|b| b.first_chunk::<8>())

@@ -119,12 +119,20 @@ impl<'a> SohScanner<'a> {
 
 #[inline(always)]
 fn block_mask(b: &[u8]) -> u64 {
+    with_block(b, |c| mask_of(c, SOH))
+}
+
+/// `f` over the 64 bytes at `b`, zero-padded when fewer remain (a zero byte is none of the
+/// classes the scanners look for).
+#[inline(always)]
+fn with_block<T>(b: &[u8], f: impl FnOnce(&[u8; 64]) -> T) -> T {
     match b.first_chunk::<64>() {
-        Some(c) => mask_of(c, SOH),
+        Some(c) => f(c),
         None => {
             let mut tmp = [0u8; 64];
-            tmp[..b.len()].copy_from_slice(b);
-            mask_of(&tmp, SOH)
+            let n = b.len().min(64);
+            tmp[..n].copy_from_slice(&b[..n]);
+            f(&tmp)
         }
     }
 }
@@ -169,14 +177,7 @@ pub(super) struct BlockMasks {
 /// The masks of the 64 bytes at `b` (zero bytes past its end: none of the three classes).
 #[inline(always)]
 pub(super) fn block_masks(b: &[u8]) -> BlockMasks {
-    match b.first_chunk::<64>() {
-        Some(c) => masks_of(c),
-        None => {
-            let mut tmp = [0u8; 64];
-            tmp[..b.len()].copy_from_slice(b);
-            masks_of(&tmp)
-        }
-    }
+    with_block(b, masks_of)
 }
 
 #[cfg(target_arch = "x86_64")]

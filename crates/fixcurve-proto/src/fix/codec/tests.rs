@@ -380,10 +380,13 @@ fn random_bodies_index_exactly() {
         x
     };
     let alphabet = b"0123456789=ab.-:";
-    for _ in 0..3_000 {
+    for round in 0..3_000 {
+        // Nine-digit tags send the whole frame to the byte loop: only every eighth body may
+        // have them, so most bodies go through the block pass.
+        let max_digits = if round % 8 == 0 { 9 } else { 8 };
         let mut want: Vec<(u32, Vec<u8>)> = Vec::new();
         for _ in 0..(next() % 40) {
-            let digits = (next() % 9 + 1) as u32;
+            let digits = (next() % max_digits + 1) as u32;
             let tag = (next() % 10u64.pow(digits)).max(1) as u32;
             if tag == 10 || data_tag_for_length(tag).is_some() {
                 continue;
