@@ -236,7 +236,7 @@ pub fn audit(root: &Path, opts: &Options) -> Vec<Finding> {
                 OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339).ok()
             })
             .map(SystemTime::from);
-        if retire.map_or(true, |t| t <= now) {
+        if retire.is_none_or(|t| t <= now) {
             out.push(finding(
                 "retired_server_key",
                 &previous,

@@ -15,6 +15,8 @@
 
 use std::ops::Range;
 
+use smallvec::SmallVec;
+
 use super::field::Field;
 use super::message::{parse_u64, Message};
 
@@ -28,52 +30,66 @@ pub struct GroupSpec {
     pub members: &'static [u32],
     /// Groups that may nest inside an entry.
     pub nested: &'static [&'static GroupSpec],
-    /// `is_member` for tags below [`BITS_BELOW`], built on first use.
-    pub bits: MemberBits,
+    /// `is_member` for tags below [`BITS_BELOW`], built at compile time: one load per field
+    /// while walking a group instead of a scan of up to ~130 tags and the nested lists.
+    bits: [u64; BIT_WORDS],
 }
 
 /// Tags below this are answered from a bitmap (every standard tag fixcurve's groups hold).
 const BITS_BELOW: u32 = 2048;
-
-/// A lazily built bitmap of a group's members (its own, nested groups' count tags and
-/// members): one load instead of a scan of up to ~130 tags and the nested lists for each
-/// new tag met while walking a group.
-#[derive(Debug)]
-pub struct MemberBits(std::sync::OnceLock<[u64; (BITS_BELOW / 64) as usize]>);
-
-impl MemberBits {
-    /// Not built yet.
-    pub const fn new() -> Self {
-        MemberBits(std::sync::OnceLock::new())
-    }
-}
-
-impl Default for MemberBits {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+const BIT_WORDS: usize = (BITS_BELOW / 64) as usize;
 
 /// FIX leaves tags from 5000 up to counterparties (user-defined fields). Venues put them in
 /// group entries freely, so inside a known group they are taken as members of the entry they
 /// appear in rather than as the end of the group: a custom tag must not cost a whole book.
 const USER_DEFINED_FROM: u32 = 5000;
 
+const fn set_bit(bits: &mut [u64; BIT_WORDS], tag: u32) {
+    // Tags past the bitmap are answered by `is_member_scan`.
+    if tag < BITS_BELOW {
+        bits[(tag / 64) as usize] |= 1u64 << (tag % 64);
+    }
+}
+
 impl GroupSpec {
+    /// A group of `members` (delimiter first) with `nested` groups inside its entries; the
+    /// member bitmap (own members, nested count tags and members) is computed here, at compile
+    /// time for the statics below.
+    pub const fn new(
+        count_tag: u32,
+        members: &'static [u32],
+        nested: &'static [&'static GroupSpec],
+    ) -> GroupSpec {
+        let mut bits = [0u64; BIT_WORDS];
+        let mut i = 0;
+        while i < members.len() {
+            set_bit(&mut bits, members[i]);
+            i = i.saturating_add(1);
+        }
+        let mut j = 0;
+        while j < nested.len() {
+            let n = nested[j];
+            set_bit(&mut bits, n.count_tag);
+            let mut w = 0;
+            while w < BIT_WORDS {
+                bits[w] |= n.bits[w];
+                w = w.saturating_add(1);
+            }
+            j = j.saturating_add(1);
+        }
+        GroupSpec {
+            count_tag,
+            members,
+            nested,
+            bits,
+        }
+    }
+
+    #[inline]
     fn is_member(&self, tag: u32) -> bool {
         if tag < BITS_BELOW {
-            let bits = self.bits.0.get_or_init(|| {
-                let mut b = [0u64; (BITS_BELOW / 64) as usize];
-                for t in 0..BITS_BELOW {
-                    if self.is_member_scan(t) {
-                        if let Some(w) = b.get_mut((t / 64) as usize) {
-                            *w |= 1u64 << (t % 64);
-                        }
-                    }
-                }
-                b
-            });
-            return bits
+            return self
+                .bits
                 .get((tag / 64) as usize)
                 .is_some_and(|w| (w >> (tag % 64)) & 1 == 1);
         }
@@ -86,7 +102,7 @@ impl GroupSpec {
             || self
                 .nested
                 .iter()
-                .any(|n| n.count_tag == tag || n.is_member(tag))
+                .any(|n| n.count_tag == tag || n.is_member_scan(tag))
     }
 }
 
@@ -104,38 +120,18 @@ macro_rules! instrument {
 }
 
 /// NoSecurityAltID (454).
-pub static SECURITY_ALT_ID: GroupSpec = GroupSpec {
-    count_tag: 454,
-    members: &[455, 456],
-    nested: &[],
-    bits: MemberBits::new(),
-};
+pub static SECURITY_ALT_ID: GroupSpec = GroupSpec::new(454, &[455, 456], &[]);
 /// NoEvents (864).
-pub static EVENTS: GroupSpec = GroupSpec {
-    count_tag: 864,
-    members: &[865, 866, 867, 868, 1145],
-    nested: &[],
-    bits: MemberBits::new(),
-};
+pub static EVENTS: GroupSpec = GroupSpec::new(864, &[865, 866, 867, 868, 1145], &[]);
 /// NoPartySubIDs (802), inside Parties.
-pub static PARTY_SUB_IDS: GroupSpec = GroupSpec {
-    count_tag: 802,
-    members: &[523, 803],
-    nested: &[],
-    bits: MemberBits::new(),
-};
+pub static PARTY_SUB_IDS: GroupSpec = GroupSpec::new(802, &[523, 803], &[]);
 /// NoPartyIDs (453).
-pub static PARTIES: GroupSpec = GroupSpec {
-    count_tag: 453,
-    members: &[448, 447, 452],
-    nested: &[&PARTY_SUB_IDS],
-    bits: MemberBits::new(),
-};
+pub static PARTIES: GroupSpec = GroupSpec::new(453, &[448, 447, 452], &[&PARTY_SUB_IDS]);
 
 /// 268 NoMDEntries in W (snapshot) and X (incremental refresh): the union of both layouts.
-pub static MD_ENTRIES: GroupSpec = GroupSpec {
-    count_tag: 268,
-    members: &{
+pub static MD_ENTRIES: GroupSpec = GroupSpec::new(
+    268,
+    &{
         const I: [u32; 69] = instrument!();
         const E: [u32; 57] = [
             279, 285, 269, 278, 280, 270, 15, 271, 272, 273, 274, 275, 336, 625, 276, 277, 282,
@@ -145,92 +141,53 @@ pub static MD_ENTRIES: GroupSpec = GroupSpec {
         ];
         concat::<69, 57, 126>(I, E)
     },
-    nested: &[&SECURITY_ALT_ID, &EVENTS, &PARTIES],
-    bits: MemberBits::new(),
-};
+    &[&SECURITY_ALT_ID, &EVENTS, &PARTIES],
+);
 /// 267 NoMDEntryTypes in V (MarketDataRequest).
-pub static MD_ENTRY_TYPES: GroupSpec = GroupSpec {
-    count_tag: 267,
-    members: &[269],
-    nested: &[],
-    bits: MemberBits::new(),
-};
+pub static MD_ENTRY_TYPES: GroupSpec = GroupSpec::new(267, &[269], &[]);
 /// 146 NoRelatedSym in V (MarketDataRequest), R (QuoteRequest) and friends.
-pub static RELATED_SYM: GroupSpec = GroupSpec {
-    count_tag: 146,
-    members: &{
+pub static RELATED_SYM: GroupSpec = GroupSpec::new(
+    146,
+    &{
         const I: [u32; 69] = instrument!();
         const E: [u32; 12] = [15, 38, 54, 63, 64, 1, 303, 537, 336, 625, 40, 126];
         concat::<69, 12, 81>(I, E)
     },
-    nested: &[&SECURITY_ALT_ID, &EVENTS, &PARTIES],
-    bits: MemberBits::new(),
-};
+    &[&SECURITY_ALT_ID, &EVENTS, &PARTIES],
+);
 /// 816 NoAltMDSource in Y (MarketDataRequestReject).
-pub static ALT_MD_SOURCE: GroupSpec = GroupSpec {
-    count_tag: 816,
-    members: &[817],
-    nested: &[],
-    bits: MemberBits::new(),
-};
+pub static ALT_MD_SOURCE: GroupSpec = GroupSpec::new(816, &[817], &[]);
 /// 555 NoLegs (Quote, ExecutionReport): instrument-leg and leg-execution fields.
-pub static LEGS: GroupSpec = GroupSpec {
-    count_tag: 555,
-    members: &[
+pub static LEGS: GroupSpec = GroupSpec::new(
+    555,
+    &[
         600, 601, 602, 603, 607, 608, 609, 764, 610, 611, 248, 249, 250, 251, 252, 253, 257, 599,
         596, 597, 598, 254, 612, 942, 613, 614, 615, 616, 617, 618, 619, 620, 621, 622, 623, 624,
         556, 740, 739, 955, 956, 999, 1001, 1017, 566, 687, 690, 683, 654, 587, 588, 637, 675,
         1073, 1074, 1075, 686, 681, 684, 676, 677, 678, 679, 680, 682, 1366,
     ],
-    nested: &[&PARTIES],
-    bits: MemberBits::new(),
-};
+    &[&PARTIES],
+);
 /// NoContraBrokers (382).
-pub static CONTRA_BROKERS: GroupSpec = GroupSpec {
-    count_tag: 382,
-    members: &[375, 337, 437, 438, 655],
-    nested: &[],
-    bits: MemberBits::new(),
-};
+pub static CONTRA_BROKERS: GroupSpec = GroupSpec::new(382, &[375, 337, 437, 438, 655], &[]);
 /// NoMiscFees (136).
-pub static MISC_FEES: GroupSpec = GroupSpec {
-    count_tag: 136,
-    members: &[137, 138, 139, 891],
-    nested: &[],
-    bits: MemberBits::new(),
-};
+pub static MISC_FEES: GroupSpec = GroupSpec::new(136, &[137, 138, 139, 891], &[]);
 /// NoContAmts (518).
-pub static CONT_AMTS: GroupSpec = GroupSpec {
-    count_tag: 518,
-    members: &[519, 520, 521],
-    nested: &[],
-    bits: MemberBits::new(),
-};
+pub static CONT_AMTS: GroupSpec = GroupSpec::new(518, &[519, 520, 521], &[]);
 /// NoStipulations (232).
-pub static STIPULATIONS: GroupSpec = GroupSpec {
-    count_tag: 232,
-    members: &[233, 234],
-    nested: &[],
-    bits: MemberBits::new(),
-};
+pub static STIPULATIONS: GroupSpec = GroupSpec::new(232, &[233, 234], &[]);
 /// NoUnderlyings (711).
-pub static UNDERLYINGS: GroupSpec = GroupSpec {
-    count_tag: 711,
-    members: &[
+pub static UNDERLYINGS: GroupSpec = GroupSpec::new(
+    711,
+    &[
         311, 312, 309, 305, 457, 458, 459, 462, 463, 310, 763, 313, 542, 315, 241, 242, 243, 244,
         245, 246, 256, 595, 592, 593, 594, 247, 316, 941, 317, 436, 435, 308, 306, 362, 363, 307,
         364, 365, 877, 878, 318, 879, 810, 882, 883, 884, 885, 886, 887, 888, 889,
     ],
-    nested: &[],
-    bits: MemberBits::new(),
-};
+    &[],
+);
 /// NoFills (1362).
-pub static FILLS: GroupSpec = GroupSpec {
-    count_tag: 1362,
-    members: &[1363, 1364, 1365, 1443, 1622],
-    nested: &[],
-    bits: MemberBits::new(),
-};
+pub static FILLS: GroupSpec = GroupSpec::new(1362, &[1363, 1364, 1365, 1443, 1622], &[]);
 
 const fn concat<const A: usize, const B: usize, const C: usize>(
     a: [u32; A],
@@ -249,6 +206,8 @@ const fn concat<const A: usize, const B: usize, const C: usize>(
     out
 }
 
+/// Every known group, for the tests that check `spec` and the bitmaps against the lists.
+#[cfg(test)]
 static ALL: &[&GroupSpec] = &[
     &MD_ENTRIES,
     &MD_ENTRY_TYPES,
@@ -269,7 +228,24 @@ static ALL: &[&GroupSpec] = &[
 
 /// The known definition of the group counted by `count_tag`, if any.
 pub fn spec(count_tag: u32) -> Option<&'static GroupSpec> {
-    ALL.iter().copied().find(|s| s.count_tag == count_tag)
+    Some(match count_tag {
+        268 => &MD_ENTRIES,
+        267 => &MD_ENTRY_TYPES,
+        146 => &RELATED_SYM,
+        816 => &ALT_MD_SOURCE,
+        555 => &LEGS,
+        453 => &PARTIES,
+        802 => &PARTY_SUB_IDS,
+        382 => &CONTRA_BROKERS,
+        136 => &MISC_FEES,
+        518 => &CONT_AMTS,
+        232 => &STIPULATIONS,
+        711 => &UNDERLYINGS,
+        454 => &SECURITY_ALT_ID,
+        864 => &EVENTS,
+        1362 => &FILLS,
+        _ => return None,
+    })
 }
 
 /// Why a group could not be read (maps to SessionRejectReason 16 or 15).
@@ -283,12 +259,19 @@ pub enum GroupError {
     CountMismatch { tag: u32, declared: u64, found: u64 },
 }
 
-/// A parsed repeating group: entry ranges over the message's field positions.
+/// Entry starts, kept inline for books of up to 16 entries (no allocation per walk), as u32
+/// to keep a `Group` small enough to move without a `memcpy` call. Walks stop at position
+/// `u32::MAX`; a message cannot hold that many fields (its offsets are u32 too).
+type Starts = SmallVec<[u32; 16]>;
+
+/// A parsed repeating group: where each entry starts among the message's field positions,
+/// and where the last one ends.
 #[derive(Debug, Clone)]
 pub struct Group<'m> {
     msg: &'m Message,
     count_tag: u32,
-    entries: Vec<Range<usize>>,
+    starts: Starts,
+    end: u32,
 }
 
 /// One entry of a group.
@@ -305,25 +288,31 @@ impl<'m> Group<'m> {
     }
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.starts.len()
     }
     /// No entries (NumInGroup 0).
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.starts.is_empty()
     }
     /// The entries in wire order.
     pub fn entries(&self) -> impl ExactSizeIterator<Item = GroupEntry<'m>> + '_ {
-        let msg = self.msg;
-        self.entries.iter().map(move |r| GroupEntry {
+        let (msg, starts, end) = (self.msg, &self.starts[..], self.end);
+        let at = move |i: usize| starts.get(i).copied().unwrap_or(end) as usize;
+        (0..starts.len()).map(move |i| GroupEntry {
             msg,
-            range: r.clone(),
+            range: at(i)..at(i.saturating_add(1)),
         })
     }
     /// Entry `i`, if there is one.
     pub fn entry(&self, i: usize) -> Option<GroupEntry<'m>> {
-        self.entries.get(i).map(|r| GroupEntry {
+        let start = *self.starts.get(i)? as usize;
+        let end = match self.starts.get(i.saturating_add(1)) {
+            Some(&next) => next,
+            None => self.end,
+        };
+        Some(GroupEntry {
             msg: self.msg,
-            range: r.clone(),
+            range: start..end as usize,
         })
     }
 }
@@ -366,24 +355,29 @@ pub trait FieldSeq {
 }
 
 impl FieldSeq for Message {
+    #[inline]
     fn field_count(&self) -> usize {
         Message::field_count(self)
     }
+    #[inline]
     fn tag_at(&self, i: usize) -> Option<u32> {
         Message::tag_at(self, i)
     }
     fn value_at(&self, i: usize) -> Option<&[u8]> {
         self.field_at(i).map(|f| f.value)
     }
+    #[inline]
     fn position_in(&self, tag: u32, range: Range<usize>) -> Option<usize> {
         Message::position_in(self, tag, range)
     }
 }
 
 impl FieldSeq for [Field<'_>] {
+    #[inline]
     fn field_count(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn tag_at(&self, i: usize) -> Option<u32> {
         self.get(i).map(|f| f.tag)
     }
@@ -403,10 +397,12 @@ fn parse_in(
     within: Range<usize>,
     count_tag: u32,
 ) -> Result<Option<Group<'_>>, GroupError> {
-    Ok(entry_ranges(msg, within, count_tag)?.map(|entries| Group {
+    let mut starts = Starts::new();
+    Ok(walk(msg, within, count_tag, &mut starts)?.map(|end| Group {
         msg,
         count_tag,
-        entries,
+        starts,
+        end,
     }))
 }
 
@@ -418,106 +414,133 @@ pub fn entry_ranges<S: FieldSeq + ?Sized>(
     within: Range<usize>,
     count_tag: u32,
 ) -> Result<Option<Vec<Range<usize>>>, GroupError> {
-    let msg = seq;
-    let Some(pos) = msg.position_in(count_tag, within.clone()) else {
+    let mut starts = Starts::new();
+    let Some(end) = walk(seq, within, count_tag, &mut starts)? else {
         return Ok(None);
     };
-    let declared = msg
+    let ends = starts.iter().skip(1).copied().chain(std::iter::once(end));
+    Ok(Some(
+        starts
+            .iter()
+            .zip(ends)
+            .map(|(&s, e)| s as usize..e as usize)
+            .collect(),
+    ))
+}
+
+/// Finds the group counted by `count_tag` within `within`, pushes each entry's first position
+/// onto `starts` and returns where the last entry ends. `Ok(None)`: no such count field.
+fn walk<S: FieldSeq + ?Sized>(
+    seq: &S,
+    within: Range<usize>,
+    count_tag: u32,
+    starts: &mut Starts,
+) -> Result<Option<u32>, GroupError> {
+    // Positions are kept as u32 (see `Starts`): nothing past u32::MAX is looked at.
+    let within = within.start..within.end.min(u32::MAX as usize);
+    let Some(pos) = seq.position_in(count_tag, within.clone()) else {
+        return Ok(None);
+    };
+    let declared = seq
         .value_at(pos)
         .and_then(parse_u64)
         .ok_or(GroupError::BadCount { tag: count_tag })?;
-    let end_limit = within.end;
+    let mismatch = |found: u64| GroupError::CountMismatch {
+        tag: count_tag,
+        declared,
+        found,
+    };
     let first = pos.saturating_add(1);
-    let delimiter = match msg.tag_at(first) {
-        Some(t) if declared > 0 && first < end_limit => t,
-        _ => {
-            return if declared == 0 {
-                Ok(Some(Vec::new()))
-            } else {
-                Err(GroupError::CountMismatch {
-                    tag: count_tag,
-                    declared,
-                    found: 0,
-                })
-            }
-        }
+    let delimiter = match seq.tag_at(first) {
+        Some(t) if declared > 0 && first < within.end => t,
+        _ if declared == 0 => return Ok(Some(first as u32)),
+        _ => return Err(mismatch(0)),
     };
     let known = spec(count_tag);
     if let Some(s) = known {
         if delimiter != count_tag && !s.is_member(delimiter) {
-            return Err(GroupError::CountMismatch {
-                tag: count_tag,
-                declared,
-                found: 0,
-            });
+            return Err(mismatch(0));
         }
     }
     // The trailer (10) never belongs to a group.
-    let count = msg.field_count();
-    let trailer = count.checked_sub(1).filter(|&i| msg.tag_at(i) == Some(10));
-    let body_end = end_limit.min(trailer.unwrap_or(count));
+    let count = seq.field_count();
+    let trailer = count.checked_sub(1).filter(|&i| seq.tag_at(i) == Some(10));
+    let body_end = within.end.min(trailer.unwrap_or(count));
     // At most one entry per remaining field: a lying count cannot make this allocate more.
-    let mut entries = Vec::with_capacity(
+    starts.reserve(
         usize::try_from(declared)
             .unwrap_or(usize::MAX)
             .min(body_end.saturating_sub(first)),
     );
-    // Tags already seen in this group are members: a few compares on the stack spare the
-    // full member list for every field of entries 2..n (most entries repeat 3-6 tags).
+    starts.push(first as u32);
+    let mut found: u64 = 1;
+    let end = match known {
+        Some(s) => {
+            let mut i = first.saturating_add(1);
+            loop {
+                match seq.tag_at(i).filter(|_| i < body_end) {
+                    Some(t) if t == delimiter => {
+                        // One more entry than declared: the count is wrong, and the rest of
+                        // the message cannot be trusted to be where it seems.
+                        if found >= declared {
+                            return Err(mismatch(found.saturating_add(1)));
+                        }
+                        found = found.saturating_add(1);
+                        starts.push(i as u32);
+                    }
+                    Some(t) if s.is_member(t) => {}
+                    _ => break i as u32,
+                }
+                i = i.saturating_add(1);
+            }
+        }
+        None => walk_unknown(
+            seq, first, body_end, delimiter, declared, &mut found, starts,
+        )
+        .map_err(|()| mismatch(found.saturating_add(1)))?,
+    };
+    if found != declared {
+        return Err(mismatch(found));
+    }
+    Ok(Some(end))
+}
+
+/// The entries of a group we have no member list for: a tag is a member when it was seen in
+/// an earlier entry, or while more entries are still to come. `Err` when one more entry than
+/// declared starts.
+fn walk_unknown<S: FieldSeq + ?Sized>(
+    seq: &S,
+    first: usize,
+    body_end: usize,
+    delimiter: u32,
+    declared: u64,
+    found: &mut u64,
+    starts: &mut Starts,
+) -> Result<u32, ()> {
     let mut seen = [0u32; 16];
     seen[0] = delimiter;
     let mut nseen = 1usize;
-    let mut start = first;
     let mut i = first.saturating_add(1);
     loop {
-        let t = if i < body_end { msg.tag_at(i) } else { None };
-        match t {
+        match seq.tag_at(i).filter(|_| i < body_end) {
             Some(t) if t == delimiter => {
-                // Another entry starts: one more than declared means the count is wrong
-                // (the rest of the message cannot be trusted to be where it seems).
-                entries.push(start..i);
-                if entries.len() as u64 >= declared {
-                    return Err(GroupError::CountMismatch {
-                        tag: count_tag,
-                        declared,
-                        found: (entries.len() as u64).saturating_add(1),
-                    });
+                if *found >= declared {
+                    return Err(());
                 }
-                start = i;
-                i = i.saturating_add(1);
+                *found = found.saturating_add(1);
+                starts.push(i as u32);
             }
-            Some(t) if seen.get(..nseen).is_some_and(|s| s.contains(&t)) => {
-                i = i.saturating_add(1);
-            }
-            Some(t) => {
-                let member = match known {
-                    Some(s) => s.is_member(t),
-                    None => declared == 1 || (entries.len() as u64).saturating_add(1) < declared,
-                };
-                if !member {
-                    entries.push(start..i);
-                    break;
-                }
+            Some(t) if seen.get(..nseen).is_some_and(|s| s.contains(&t)) => {}
+            Some(t) if declared == 1 || *found < declared => {
                 if let Some(slot) = seen.get_mut(nseen) {
                     *slot = t;
                     nseen = nseen.saturating_add(1);
                 }
-                i = i.saturating_add(1);
             }
-            None => {
-                entries.push(start..i);
-                break;
-            }
+            _ => return Ok(i as u32),
         }
+        i = i.saturating_add(1);
     }
-    if entries.len() as u64 != declared {
-        return Err(GroupError::CountMismatch {
-            tag: count_tag,
-            declared,
-            found: entries.len() as u64,
-        });
-    }
-    Ok(Some(entries))
 }
 
 #[cfg(test)]
@@ -539,6 +562,19 @@ mod tests {
             }
         }
         assert!(MD_ENTRIES.is_member(270) && !MD_ENTRIES.is_member(10));
+        // Nested groups' count tags and members are members of the outer entry.
+        assert!(
+            MD_ENTRIES.is_member(453) && MD_ENTRIES.is_member(802) && MD_ENTRIES.is_member(523)
+        );
+    }
+
+    /// `spec` finds every known group by its count tag, and nothing else.
+    #[test]
+    fn spec_finds_every_known_group() {
+        for s in ALL {
+            assert!(std::ptr::eq(spec(s.count_tag).unwrap(), *s));
+        }
+        assert!(spec(9000).is_none() && spec(10).is_none());
     }
 
     fn decode(raw: &[u8]) -> Message {
@@ -606,6 +642,32 @@ mod tests {
         let nan = msg("35=W|49=A|56=B|34=1|52=x|268=x|");
         assert!(group(&nan, 268).is_err());
         assert!(group(&nan, 146).unwrap().is_none());
+    }
+
+    /// A book past the inline capacity of the entry list: every entry found, in order, by
+    /// both views (the decoded message and the normalizer's field slice).
+    #[test]
+    fn long_book_spills_and_both_views_agree() {
+        let mut body = String::from("35=W|49=A|56=B|34=1|52=x|55=EUR/USD|268=40|");
+        for i in 0..40 {
+            body.push_str(&format!("269={}|270=1.{i}|271={}|", i % 2, i + 1));
+        }
+        body.push_str("5000=end|");
+        let m = msg(&body);
+        let g = group(&m, 268).unwrap().unwrap();
+        assert_eq!(g.len(), 40);
+        for (i, e) in g.entries().enumerate() {
+            assert_eq!(e.get_str(270), Some(format!("1.{i}").as_str()));
+            assert_eq!(e.fields().count(), if i == 39 { 4 } else { 3 });
+        }
+        assert_eq!(g.entry(39).unwrap().get_str(5000), Some("end"));
+        assert!(g.entry(40).is_none());
+        let fields: Vec<Field<'_>> = m.fields().collect();
+        let ranges = entry_ranges(&fields[..], 0..fields.len(), 268)
+            .unwrap()
+            .unwrap();
+        let via_msg: Vec<Range<usize>> = g.entries().map(|e| e.range).collect();
+        assert_eq!(ranges, via_msg);
     }
 
     #[test]

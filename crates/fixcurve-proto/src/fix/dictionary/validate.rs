@@ -257,5 +257,5 @@ fn time_only(v: &[u8]) -> bool {
         && [0usize, 1, 3, 4, 6, 7]
             .iter()
             .all(|i| hms.get(*i).is_some_and(u8::is_ascii_digit))
-        && frac.map_or(true, all_digits)
+        && frac.is_none_or(all_digits)
 }
