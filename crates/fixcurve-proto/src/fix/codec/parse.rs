@@ -1,6 +1,6 @@
 //! Locating a frame (BeginString, BodyLength) and validating it into a field index in one pass.
 
-use super::scan::{block_masks, in_bitset, SohScanner, LENGTH_TAG_BITS};
+use super::scan::{block_masks, in_bitset, BlockMasks, SohScanner, LENGTH_TAG_BITS};
 use super::*;
 use crate::fix::message::FieldIx;
 
@@ -331,7 +331,7 @@ fn index_fast(
     let mut block = 0;
     while block < region.len() {
         let rest = region.get(block..).unwrap_or(&[]);
-        let m = block_masks(rest);
+        let m = body_block_masks(frame, body_start + block, trailer);
         let valid = if rest.len() >= 64 {
             !0
         } else {
@@ -407,4 +407,26 @@ fn index_fast(
         block += 64;
     }
     !first && eq_at.is_none() && start == trailer
+}
+
+/// The masks of the body bytes from `at` (bits past `trailer` clear). A short last block is
+/// read as the 64 bytes ending at `trailer`, shifted down, rather than copied out (a copy
+/// then reloaded stalls store forwarding); the frame has its header before the body, so that
+/// window rarely reaches before the frame.
+#[inline(always)]
+#[allow(clippy::arithmetic_side_effects)] // at < trailer <= frame.len()
+fn body_block_masks(frame: &[u8], at: usize, trailer: usize) -> BlockMasks {
+    let left = trailer - at;
+    if left < 64 && trailer >= 64 {
+        if let Some(b) = frame.get(trailer - 64..trailer) {
+            let m = block_masks(b);
+            let drop = 64 - left as u32;
+            return BlockMasks {
+                soh: m.soh >> drop,
+                eq: m.eq >> drop,
+                digit: m.digit >> drop,
+            };
+        }
+    }
+    block_masks(frame.get(at..trailer).unwrap_or(&[]))
 }
