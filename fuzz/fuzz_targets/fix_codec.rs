@@ -1,6 +1,7 @@
 //! Arbitrary bytes, cut into arbitrary reads, through the streaming FIX decoder, the group
-//! parser and `peek_logon`: nothing may panic, every decoded message must re-validate, and a
-//! frame never exceeds the size limit.
+//! parser and `peek_logon`: nothing may panic, every decoded message must re-validate, a
+//! frame never exceeds the size limit, and the block pass yields exactly what the byte loop
+//! alone yields (same messages, same errors, same order).
 #![no_main]
 
 use fixcurve_proto::fix::codec::{checksum, peek_logon, Decoder, DecoderLimits};
@@ -17,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
         max_fields: 8 + usize::from(ctl),
     };
     let mut d = Decoder::new(limits);
+    let mut reference = Decoder::new(limits).without_block_pass();
     // Read sizes cycle through 1..=ctl%31+1 bytes so partial frames are everywhere.
     let step = usize::from(ctl % 31) + 1;
     let mut fed = 0;
@@ -24,9 +26,13 @@ fuzz_target!(|data: &[u8]| {
     while fed < rest.len() {
         let n = read.min(rest.len() - fed);
         d.feed(&rest[fed..fed + n]);
+        reference.feed(&rest[fed..fed + n]);
         fed += n;
         read = read % step + 1;
-        for r in &mut d {
+        let got: Vec<_> = d.by_ref().collect();
+        let want: Vec<_> = reference.by_ref().collect();
+        assert_eq!(got, want);
+        for r in got {
             let Ok(m) = r else { continue };
             let raw = m.as_bytes();
             assert!(raw.len() <= limits.max_message_size);

@@ -95,6 +95,9 @@ pub struct Decoder {
     buf: BytesMut,
     limits: DecoderLimits,
     garbled: u64,
+    /// Whether well-formed bodies take the 64-byte block pass; off only in differential
+    /// tests and fuzzing, which compare it with the byte loop.
+    block_pass: bool,
 }
 
 impl Decoder {
@@ -104,7 +107,16 @@ impl Decoder {
             buf: BytesMut::with_capacity(8192),
             limits,
             garbled: 0,
+            block_pass: true,
         }
+    }
+
+    /// A decoder that reads every frame with the byte loop alone, the reference the block
+    /// pass is checked against (same messages, same errors).
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn without_block_pass(mut self) -> Decoder {
+        self.block_pass = false;
+        self
     }
 
     /// Appends bytes read from the transport. Call `next()` until it returns `None` before
@@ -186,7 +198,13 @@ impl Decoder {
             Err(e) => return self.fail(e),
         };
         let mut fields = Vec::with_capacity(header.body_len / 7 + 4);
-        if let Err(e) = parse_frame(&buf[..header.total], &header, &self.limits, &mut fields) {
+        if let Err(e) = parse_frame(
+            &buf[..header.total],
+            &header,
+            &self.limits,
+            self.block_pass,
+            &mut fields,
+        ) {
             return self.fail(e);
         }
         let raw = self.buf.split_to(header.total).freeze();

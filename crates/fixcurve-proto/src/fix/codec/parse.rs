@@ -200,6 +200,7 @@ pub(super) fn parse_frame(
     frame: &[u8],
     h: &FrameHeader,
     limits: &DecoderLimits,
+    block_pass: bool,
     fields: &mut Vec<FieldIx>,
 ) -> Result<(), DecodeError> {
     let trailer = h.total - 7;
@@ -246,13 +247,15 @@ pub(super) fn parse_frame(
     });
 
     let body = &frame[..trailer];
-    if index_fast(
-        frame,
-        h.body_start,
-        trailer,
-        fields,
-        limits.max_fields.saturating_sub(1),
-    ) {
+    if block_pass
+        && index_fast(
+            frame,
+            h.body_start,
+            trailer,
+            fields,
+            limits.max_fields.saturating_sub(1),
+        )
+    {
         fields.push(FieldIx {
             tag: 10,
             start: (trailer + 3) as u32,
