@@ -352,6 +352,9 @@ pub trait FieldSeq {
     fn position_in(&self, tag: u32, range: Range<usize>) -> Option<usize> {
         range.into_iter().find(|&i| self.tag_at(i) == Some(tag))
     }
+    /// The tags at positions `range` (clamped to the fields there are), in order: the group
+    /// walk iterates these rather than indexing field by field.
+    fn tags(&self, range: Range<usize>) -> impl Iterator<Item = u32> + '_;
 }
 
 impl FieldSeq for Message {
@@ -370,6 +373,10 @@ impl FieldSeq for Message {
     fn position_in(&self, tag: u32, range: Range<usize>) -> Option<usize> {
         Message::position_in(self, tag, range)
     }
+    #[inline]
+    fn tags(&self, range: Range<usize>) -> impl Iterator<Item = u32> + '_ {
+        self.tags_in(range)
+    }
 }
 
 impl FieldSeq for [Field<'_>] {
@@ -383,6 +390,14 @@ impl FieldSeq for [Field<'_>] {
     }
     fn value_at(&self, i: usize) -> Option<&[u8]> {
         self.get(i).map(|f| f.value)
+    }
+    #[inline]
+    fn tags(&self, range: Range<usize>) -> impl Iterator<Item = u32> + '_ {
+        let end = range.end.min(self.len());
+        self.get(range.start.min(end)..end)
+            .unwrap_or_default()
+            .iter()
+            .map(|f| f.tag)
     }
 }
 
@@ -477,22 +492,21 @@ fn walk<S: FieldSeq + ?Sized>(
     let end = match known {
         Some(s) => {
             let mut i = first.saturating_add(1);
-            loop {
-                match seq.tag_at(i).filter(|_| i < body_end) {
-                    Some(t) if t == delimiter => {
-                        // One more entry than declared: the count is wrong, and the rest of
-                        // the message cannot be trusted to be where it seems.
-                        if found >= declared {
-                            return Err(mismatch(found.saturating_add(1)));
-                        }
-                        found = found.saturating_add(1);
-                        starts.push(i as u32);
+            for t in seq.tags(i..body_end) {
+                if t == delimiter {
+                    // One more entry than declared: the count is wrong, and the rest of the
+                    // message cannot be trusted to be where it seems.
+                    if found >= declared {
+                        return Err(mismatch(found.saturating_add(1)));
                     }
-                    Some(t) if s.is_member(t) => {}
-                    _ => break i as u32,
+                    found = found.saturating_add(1);
+                    starts.push(i as u32);
+                } else if !s.is_member(t) {
+                    break;
                 }
                 i = i.saturating_add(1);
             }
+            i as u32
         }
         None => walk_unknown(
             seq, first, body_end, delimiter, declared, &mut found, starts,

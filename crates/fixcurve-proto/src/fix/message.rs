@@ -162,6 +162,18 @@ impl Message {
             .map(|p| p.saturating_add(start))
     }
 
+    /// The tags at wire positions `range` (clamped to the fields there are), in order.
+    #[inline]
+    pub fn tags_in(&self, range: std::ops::Range<usize>) -> impl Iterator<Item = u32> + '_ {
+        let end = range.end.min(self.fields.len());
+        let start = range.start.min(end);
+        self.fields
+            .get(start..end)
+            .unwrap_or_default()
+            .iter()
+            .map(|ix| ix.tag)
+    }
+
     /// The field at wire position `i`.
     pub fn field_at(&self, i: usize) -> Option<Field<'_>> {
         self.fields.get(i).map(|ix| self.field_of(ix))
