@@ -20,6 +20,7 @@
 use std::collections::HashMap;
 
 mod fast;
+mod reader;
 
 use serde::{Deserialize, Serialize};
 
@@ -95,6 +96,21 @@ impl Envelope {
             return Err(EnvelopeError::Version(probe.version));
         }
         rmp_serde::from_slice(bytes).map_err(|e| EnvelopeError::Decode(e.to_string()))
+    }
+
+    /// Checks the one-pass reader against rmp_serde on `bytes`: when the reader accepts them,
+    /// rmp_serde must read the same envelope. Returns what the reader gave (fuzzing).
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn check_one_pass_reader(bytes: &[u8]) -> Option<Envelope> {
+        let fast = fast::decode(bytes);
+        if let Some(env) = &fast {
+            assert_eq!(
+                fast::decode_with_rmp_serde(bytes).as_ref(),
+                Some(env),
+                "one-pass reader and rmp_serde disagree on {bytes:02x?}"
+            );
+        }
+        fast
     }
 
     /// The event kind as on the wire (`execution`, `book_update`...).
@@ -378,6 +394,111 @@ mod tests {
         .unwrap();
         assert!(fast::decode(&bytes).is_none());
         assert_eq!(Envelope::decode(&bytes).unwrap(), env);
+    }
+
+    /// One envelope of every kind, with nested maps, arrays, a flattened struct, a unit enum,
+    /// negative and wide numbers, non-ASCII text and nil.
+    fn every_kind() -> Vec<Envelope> {
+        let d = |s: &str| Decimal::from_str(s).ok();
+        let with = |event| Envelope {
+            event,
+            ..sample_exec()
+        };
+        let entry = BookEntry {
+            side: Some(EntryType::Bid),
+            price: d("101.25"),
+            size: d("5"),
+            entry_id: None,
+            position: Some(1),
+            orders: Some(70_000),
+        };
+        vec![
+            sample_exec(),
+            book(),
+            with(Event::BookSnapshot(BookSnapshot {
+                symbol: "ÉCU/€".into(),
+                md_req_id: Some("r1".into()),
+                entries: vec![entry.clone(), entry],
+            })),
+            with(Event::Quote(Quote {
+                symbol: "EUR/USD".into(),
+                quote_id: Some("1764979260123400000".into()),
+                bid_px: d("1.08763"),
+                offer_px: d("1.08774"),
+                bid_size: d("1000000"),
+                offer_size: None,
+                transact_time: Some("20261205-23:41:00.123".into()),
+                valid_until: None,
+            })),
+            with(Event::Trade(Trade {
+                symbol: "X".into(),
+                price: Decimal::from_str("-0.5").unwrap(),
+                size: None,
+                trade_id: Some("t".repeat(300)),
+                time: None,
+                action: Some(UpdateAction::Delete),
+            })),
+            with(Event::Session(SessionStatus {
+                state: SessionState::Gap,
+                session: "A->B".into(),
+                gap_from: Some(u64::MAX),
+                gap_to: Some(70_000),
+                text: None,
+            })),
+            Envelope {
+                fix_seq: None,
+                epoch: 0,
+                ..with(Event::TradingSessionStatus(TradingSessionStatus {
+                    trading_session_id: "D".into(),
+                    status: "2".into(),
+                    text: Some(String::new()),
+                }))
+            },
+        ]
+    }
+
+    /// Whatever the one-pass reader accepts, rmp_serde reads to the same envelope; every
+    /// well-formed envelope is accepted. Garbled copies (bytes changed, markers swapped,
+    /// cut short) exercise the declining paths; `check_one_pass_reader` panics on a mismatch.
+    #[test]
+    fn one_pass_reader_agrees_with_rmp_serde() {
+        let markers = [
+            0xc0u8, 0xc2, 0xc3, 0xcc, 0xcd, 0xd0, 0xd3, 0xca, 0xcb, 0xd9, 0xc4, 0x91, 0x80, 0xa0,
+            0xff,
+        ];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut declined = 0;
+        for env in every_kind() {
+            let bytes = env.encode().unwrap();
+            assert_eq!(Envelope::check_one_pass_reader(&bytes), Some(env.clone()));
+            for _ in 0..3_000 {
+                let mut b = bytes.clone();
+                for _ in 0..=next() % 3 {
+                    let at = (next() % b.len() as u64) as usize;
+                    b[at] = match next() % 3 {
+                        0 => markers[(next() % markers.len() as u64) as usize],
+                        1 => b[at] ^ (1 << (next() % 8)),
+                        _ => next() as u8,
+                    };
+                }
+                if next() % 4 == 0 {
+                    b.truncate((next() % b.len() as u64) as usize);
+                }
+                if Envelope::check_one_pass_reader(&b).is_none() {
+                    declined += 1;
+                }
+            }
+        }
+        assert!(
+            declined > 1_000,
+            "garbling should make most copies undecodable"
+        );
     }
 
     /// Decodes with a schema-agnostic reader, as a Python subscriber would.

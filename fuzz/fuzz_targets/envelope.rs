@@ -1,0 +1,15 @@
+//! Arbitrary bytes as a subscriber's envelope payload: nothing may panic, and whatever the
+//! one-pass reader accepts, rmp_serde reads to the same envelope (`check_one_pass_reader`
+//! panics otherwise); what decodes re-encodes and decodes to itself.
+#![no_main]
+
+use fixcurve_proto::envelope::Envelope;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = Envelope::check_one_pass_reader(data);
+    if let Ok(env) = Envelope::decode(data) {
+        let again = env.encode().expect("a decoded envelope encodes");
+        assert_eq!(Envelope::decode(&again).ok(), Some(env));
+    }
+});
