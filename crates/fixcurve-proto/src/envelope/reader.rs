@@ -261,10 +261,19 @@ struct Entries<'a, 'de> {
     left: u32,
 }
 
-impl Entries<'_, '_> {
+impl<'de> Entries<'_, 'de> {
     /// Every entry takes at least a byte, so a hostile count cannot size an allocation.
     fn hint(&self) -> Option<usize> {
         Some((self.left as usize).min(self.r.rest.len()))
+    }
+
+    /// The next element of an array, or the next key of a map.
+    fn next<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Declined> {
+        let Some(left) = self.left.checked_sub(1) else {
+            return Ok(None);
+        };
+        self.left = left;
+        seed.deserialize(&mut *self.r).map(Some)
     }
 }
 
@@ -275,11 +284,7 @@ impl<'de> SeqAccess<'de> for Entries<'_, 'de> {
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, Declined> {
-        let Some(left) = self.left.checked_sub(1) else {
-            return Ok(None);
-        };
-        self.left = left;
-        seed.deserialize(&mut *self.r).map(Some)
+        self.next(seed)
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -294,11 +299,7 @@ impl<'de> MapAccess<'de> for Entries<'_, 'de> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, Declined> {
-        let Some(left) = self.left.checked_sub(1) else {
-            return Ok(None);
-        };
-        self.left = left;
-        seed.deserialize(&mut *self.r).map(Some)
+        self.next(seed)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Declined> {
