@@ -348,7 +348,7 @@ mod tests {
 
     #[test]
     fn round_trip_every_kind_sample() {
-        for env in [sample_exec(), book()] {
+        for env in every_kind() {
             let bytes = env.encode().unwrap();
             assert_eq!(Envelope::decode(&bytes).unwrap(), env);
         }
@@ -358,7 +358,7 @@ mod tests {
     /// `kind` (legal for other writers) still decodes, through the general path.
     #[test]
     fn one_pass_reader_matches_and_field_order_is_free() {
-        for env in [sample_exec(), book()] {
+        for env in every_kind() {
             let bytes = env.encode().unwrap();
             assert_eq!(fast::decode(&bytes).as_ref(), Some(&env));
         }

@@ -18,7 +18,8 @@ use rmp::Marker;
 use serde::de::value::BorrowedStrDeserializer;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
-/// Deepest nesting read here (an envelope is three levels deep); deeper goes to rmp_serde.
+/// Deepest nesting read here (an envelope nests four deep: envelope, body, book changes, one
+/// change); deeper goes to rmp_serde.
 pub(super) const MAX_DEPTH: u16 = 16;
 
 /// The bytes are not read by this reader; the general path decides.
