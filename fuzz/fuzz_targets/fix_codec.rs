@@ -1,7 +1,8 @@
 //! Arbitrary bytes, cut into arbitrary reads, through the streaming FIX decoder, the group
 //! parser and `peek_logon`: nothing may panic, every decoded message must re-validate, a
-//! frame never exceeds the size limit, and the block pass yields exactly what the byte loop
-//! alone yields (same messages, same errors, same order).
+//! frame never exceeds the size limit, and the block pass (AVX2 where the CPU has it, and the
+//! SSE2 baseline) yields exactly what the byte loop alone yields (same messages, same errors,
+//! same order).
 #![no_main]
 
 use fixcurve_proto::fix::codec::{checksum, peek_logon, Decoder, DecoderLimits};
@@ -19,6 +20,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut d = Decoder::new(limits);
     let mut reference = Decoder::new(limits).without_block_pass();
+    let mut baseline = Decoder::new(limits).baseline_block_pass();
     // Read sizes cycle through 1..=ctl%31+1 bytes so partial frames are everywhere.
     let step = usize::from(ctl % 31) + 1;
     let mut fed = 0;
@@ -27,11 +29,14 @@ fuzz_target!(|data: &[u8]| {
         let n = read.min(rest.len() - fed);
         d.feed(&rest[fed..fed + n]);
         reference.feed(&rest[fed..fed + n]);
+        baseline.feed(&rest[fed..fed + n]);
         fed += n;
         read = read % step + 1;
         let got: Vec<_> = d.by_ref().collect();
         let want: Vec<_> = reference.by_ref().collect();
         assert_eq!(got, want);
+        let sse2: Vec<_> = baseline.by_ref().collect();
+        assert_eq!(sse2, want);
         for r in got {
             let Ok(m) = r else { continue };
             let raw = m.as_bytes();

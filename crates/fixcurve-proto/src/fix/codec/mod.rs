@@ -95,9 +95,21 @@ pub struct Decoder {
     buf: BytesMut,
     limits: DecoderLimits,
     garbled: u64,
-    /// Whether well-formed bodies take the 64-byte block pass; off only in differential
-    /// tests and fuzzing, which compare it with the byte loop.
-    block_pass: bool,
+    /// How well-formed bodies are indexed; other than `Detect` only in differential tests
+    /// and fuzzing, which compare the paths.
+    block_pass: BlockPass,
+}
+
+/// Which field-index path the decoder takes for well-formed bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BlockPass {
+    /// The byte loop alone: the reference the block pass is checked against.
+    Off,
+    /// The block pass with the x86_64 baseline (SSE2) only.
+    #[cfg_attr(not(any(test, feature = "test-support")), allow(dead_code))]
+    Baseline,
+    /// The block pass with the widest compares the CPU has (AVX2 when detected).
+    Detect,
 }
 
 impl Decoder {
@@ -107,7 +119,7 @@ impl Decoder {
             buf: BytesMut::with_capacity(8192),
             limits,
             garbled: 0,
-            block_pass: true,
+            block_pass: BlockPass::Detect,
         }
     }
 
@@ -115,7 +127,15 @@ impl Decoder {
     /// pass is checked against (same messages, same errors).
     #[cfg(any(test, feature = "test-support"))]
     pub fn without_block_pass(mut self) -> Decoder {
-        self.block_pass = false;
+        self.block_pass = BlockPass::Off;
+        self
+    }
+
+    /// A decoder whose block pass uses only the x86_64 baseline (SSE2) even where AVX2 is
+    /// available, so tests on AVX2 machines check that path too.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn baseline_block_pass(mut self) -> Decoder {
+        self.block_pass = BlockPass::Baseline;
         self
     }
 
