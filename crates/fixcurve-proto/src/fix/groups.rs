@@ -403,10 +403,14 @@ impl FieldSeq for [Field<'_>] {
 
 /// The group counted by `count_tag` at the top level of `msg`. `Ok(None)`: no such count
 /// field in the message.
+#[inline]
 pub fn group(msg: &Message, count_tag: u32) -> Result<Option<Group<'_>>, GroupError> {
     parse_in(msg, 0..msg.field_count(), count_tag)
 }
 
+/// Inlined, so the `Group` (its entry starts inline, ~100 bytes) is built where the caller
+/// keeps it rather than built here and moved out through the `Result`.
+#[inline]
 fn parse_in(
     msg: &Message,
     within: Range<usize>,
