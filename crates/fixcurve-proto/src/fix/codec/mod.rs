@@ -3,7 +3,8 @@
 //! The decoder is fed whatever a socket read returned (half a message, many messages, garbage)
 //! and yields whole validated messages. It is a single pass per frame: BeginString and
 //! BodyLength locate the frame, the checksum is one vectorisable byte sum, and the field index
-//! is built with `memchr` SOH scans — no allocation per field, one `Vec` per message. The frame
+//! is built from SOH/'='/digit bitmasks of 64 bytes at a time (`parse::index_fast`; the byte
+//! loop judges what it declines) — no allocation per field, one `Vec` per message. The frame
 //! itself is split off the input buffer as a refcounted `Bytes`, so messages are zero-copy.
 //!
 //! A frame that fails validation is reported once as a [`DecodeError`] and skipped: the decoder

@@ -316,6 +316,9 @@ pub(super) fn parse_frame(
 /// must be '=' and must not be the start itself (empty tag). So the k-th '=' found that way
 /// and the k-th SOH bound the k-th field: the per-field loop pairs the two masks' lowest
 /// bits, and only a field whose SOH lies in a later block is carried over (`pending`).
+///
+/// Kept out of line (the baseline body is inlined here, the AVX2 one in `index_fast_avx2`).
+#[inline(never)]
 fn index_fast(
     frame: &[u8],
     body_start: usize,
@@ -332,7 +335,15 @@ fn index_fast(
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = pass;
-    index_fast_sse2(frame, body_start, trailer, fields, room)
+    // SSE2 is part of the x86_64 baseline: any CPU.
+    index_fields(
+        frame,
+        body_start,
+        trailer,
+        fields,
+        room,
+        super::scan::masks_of,
+    )
 }
 
 /// [`index_fast`] compiled for AVX2: the block masks take half the instructions (W sample:
@@ -350,25 +361,6 @@ fn index_fast_avx2(
     index_fields(frame, body_start, trailer, fields, room, |c| {
         super::scan::masks_of_avx2(c)
     })
-}
-
-/// [`index_fast`] on any CPU (SSE2 is part of the x86_64 baseline).
-#[inline(never)]
-fn index_fast_sse2(
-    frame: &[u8],
-    body_start: usize,
-    trailer: usize,
-    fields: &mut Vec<FieldIx>,
-    room: usize,
-) -> bool {
-    index_fields(
-        frame,
-        body_start,
-        trailer,
-        fields,
-        room,
-        super::scan::masks_of,
-    )
 }
 
 #[inline(always)]
