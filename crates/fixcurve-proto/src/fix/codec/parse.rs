@@ -328,8 +328,13 @@ fn index_fast(
     pass: BlockPass,
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if pass == BlockPass::Detect && std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2 (checked just above), all `index_fast_avx2` requires.
+    if pass == BlockPass::Detect
+        && std::is_x86_feature_detected!("avx2")
+        && std::is_x86_feature_detected!("bmi1")
+        && std::is_x86_feature_detected!("popcnt")
+    {
+        // SAFETY: the CPU has AVX2, BMI1 and POPCNT (checked just above), all that
+        // `index_fast_avx2` requires.
         #[allow(unsafe_code)]
         return unsafe { index_fast_avx2(frame, body_start, trailer, fields, room) };
     }
@@ -349,7 +354,7 @@ fn index_fast(
 /// [`index_fast`] compiled for AVX2: the block masks take half the instructions (W sample:
 /// eight blocks).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,bmi1,popcnt")]
 #[inline(never)]
 fn index_fast_avx2(
     frame: &[u8],
@@ -397,34 +402,50 @@ fn index_fields(
             return false;
         }
         let mut sohs = m.soh;
-        // One field per SOH: the room check is made once per block.
-        if fields.len() + sohs.count_ones() as usize > room {
+        // One field per SOH: the room check is made once per block, and the block's fields
+        // are written straight into the reserved capacity with the length set once after
+        // them, so the loop keeps no `Vec` length in memory between fields.
+        let n = sohs.count_ones() as usize;
+        let len = fields.len();
+        if len + n > room {
             return false;
         }
-        fields.reserve(sohs.count_ones() as usize);
+        fields.reserve(n);
+        // The loop runs once per slot, `n` of them: one per SOH of the block.
+        let Some(slots) = fields.spare_capacity_mut().get_mut(..n) else {
+            return false;
+        };
+        let mut slots = slots.iter_mut();
         let base = body_start + block;
         if let Some(eq) = pending.filter(|_| sohs != 0) {
             let end = base + sohs.trailing_zeros() as usize;
             sohs &= sohs - 1;
             pending = None;
-            let Some(f) = fast_field(frame, start, eq, end) else {
+            let (Some(f), Some(slot)) = (fast_field(frame, start, eq, end), slots.next()) else {
                 return false;
             };
-            fields.push(f);
+            slot.write(f);
             start = end + 1;
         }
-        while sohs != 0 {
+        for slot in slots {
             let end = base + sohs.trailing_zeros() as usize;
-            sohs &= sohs - 1;
+            sohs &= sohs.wrapping_sub(1);
             // With no '=' left, trailing_zeros is 64: past `end`, refused by fast_field.
             let eq = base + ends.trailing_zeros() as usize;
             ends &= ends.wrapping_sub(1);
             let Some(f) = fast_field(frame, start, eq, end) else {
+                // The fields written so far are not counted: the caller starts over.
                 return false;
             };
-            fields.push(f);
+            slot.write(f);
             start = end + 1;
         }
+        // SAFETY: the capacity past `len` held at least `n` slots (`reserve(n)`), and the
+        // loops above wrote each of the first `n` (one per slot, or returned).
+        #[allow(unsafe_code)]
+        unsafe {
+            fields.set_len(len + n)
+        };
         // What is left is the '=' of a field whose SOH comes later: at most one.
         if ends != 0 {
             if pending.is_some() || ends & (ends - 1) != 0 {
@@ -462,7 +483,10 @@ fn fast_field(frame: &[u8], start: usize, eq: usize, end: usize) -> Option<Field
     v = (v.wrapping_mul(100).wrapping_add(v >> 16)) & 0x0000_FFFF_0000_FFFF;
     v = (v.wrapping_mul(10_000).wrapping_add(v >> 32)) & 0xFFFF_FFFF;
     let tag = v as u32;
-    if in_bitset(&FAST_REFUSED_TAG_BITS, tag) {
+    // Tags are 8 digits at most here, so `tag % 2048` is a cheap index; the tags above 2047
+    // that alias a refused one go to the byte loop too, which is merely slower.
+    let word = FAST_REFUSED_TAG_BITS[((tag >> 6) & 31) as usize];
+    if (word >> (tag & 63)) & 1 == 1 {
         return None;
     }
     Some(FieldIx {
@@ -472,9 +496,15 @@ fn fast_field(frame: &[u8], start: usize, eq: usize, end: usize) -> Option<Field
     })
 }
 
-/// The special tags plus tag 0, which the block pass leaves to the byte loop to name.
-const FAST_REFUSED_TAG_BITS: [u64; 24] = {
-    let mut bits = SPECIAL_TAG_BITS;
+/// The special tags plus tag 0, which the block pass leaves to the byte loop to name, as a
+/// 2048-bit set indexed by `tag % 2048` (every special tag is below 2048).
+const FAST_REFUSED_TAG_BITS: [u64; 32] = {
+    let mut bits = [0u64; 32];
+    let mut i = 0;
+    while i < SPECIAL_TAG_BITS.len() {
+        bits[i] = SPECIAL_TAG_BITS[i];
+        i += 1;
+    }
     bits[0] |= 1;
     bits
 };
