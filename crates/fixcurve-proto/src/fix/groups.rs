@@ -486,17 +486,20 @@ fn walk<S: FieldSeq + ?Sized>(
     let trailer = count.checked_sub(1).filter(|&i| seq.tag_at(i) == Some(10));
     let body_end = within.end.min(trailer.unwrap_or(count));
     // At most one entry per remaining field: a lying count cannot make this allocate more.
-    starts.reserve(
-        usize::try_from(declared)
-            .unwrap_or(usize::MAX)
-            .min(body_end.saturating_sub(first)),
-    );
+    // (Books of up to `inline_size` entries need no reserve call at all.)
+    let expect = usize::try_from(declared)
+        .unwrap_or(usize::MAX)
+        .min(body_end.saturating_sub(first));
+    if expect > starts.inline_size() {
+        starts.reserve(expect);
+    }
     starts.push(first as u32);
     let mut found: u64 = 1;
     let end = match known {
         Some(s) => {
-            let mut i = first.saturating_add(1);
-            for t in seq.tags(i..body_end) {
+            let from = first.saturating_add(1);
+            let mut end = body_end;
+            for (k, t) in seq.tags(from..body_end).enumerate() {
                 if t == delimiter {
                     // One more entry than declared: the count is wrong, and the rest of the
                     // message cannot be trusted to be where it seems.
@@ -504,13 +507,13 @@ fn walk<S: FieldSeq + ?Sized>(
                         return Err(mismatch(found.saturating_add(1)));
                     }
                     found = found.saturating_add(1);
-                    starts.push(i as u32);
+                    starts.push(from.saturating_add(k) as u32);
                 } else if !s.is_member(t) {
+                    end = from.saturating_add(k);
                     break;
                 }
-                i = i.saturating_add(1);
             }
-            i as u32
+            end as u32
         }
         None => walk_unknown(
             seq, first, body_end, delimiter, declared, &mut found, starts,

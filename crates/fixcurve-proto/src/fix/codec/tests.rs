@@ -482,3 +482,23 @@ fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
         x
     }
 }
+
+/// The vectorised CheckSum (16-byte sums, masked tail) against a byte-by-byte sum, for every
+/// length up to a few blocks and every byte value, so a wrong tail mask or lost lane shows.
+#[test]
+fn checksum_matches_a_plain_byte_sum() {
+    let mut next = xorshift(0x5eed_c0de);
+    for len in 0..200usize {
+        for fill in [None, Some(0xFF), Some(0x01)] {
+            let bytes: Vec<u8> = (0..len).map(|_| fill.unwrap_or(next() as u8)).collect();
+            let plain = bytes.iter().fold(0u8, |s, &b| s.wrapping_add(b));
+            assert_eq!(checksum(&bytes), plain, "len {len} fill {fill:?}");
+            // A window that does not start at the allocation's start.
+            if len > 1 {
+                let inner = &bytes[1..];
+                let plain = inner.iter().fold(0u8, |s, &b| s.wrapping_add(b));
+                assert_eq!(checksum(inner), plain, "len {} offset 1", len - 1);
+            }
+        }
+    }
+}
