@@ -502,3 +502,28 @@ fn checksum_matches_a_plain_byte_sum() {
         }
     }
 }
+
+/// Tags that alias a refused tag in the block pass's `tag % 2048` set (2058 = 2048 + 10, as
+/// CheckSum; 2143 = 2048 + 95, as RawDataLength) are ordinary fields: the byte loop they fall
+/// back to reads them exactly as the block pass reads any other tag.
+#[test]
+fn tags_aliasing_refused_ones_decode_as_ordinary_fields() {
+    let body = "35=8|49=VENUE|56=BRIDGE|34=7|2058=AB|2143=4|96=xyz|55=BTC-USD|";
+    let raw = with_checksum(&format!("8=FIX.4.4|9={}|{body}", body.len()));
+    let decode = |d: Decoder| -> Vec<_> {
+        let mut d = d;
+        d.feed(&raw);
+        d.by_ref().collect()
+    };
+    let fast = decode(decoder());
+    assert_eq!(fast, decode(decoder().without_block_pass()));
+    assert_eq!(fast, decode(decoder().baseline_block_pass()));
+    let m = match fast.as_slice() {
+        [Ok(m)] => m,
+        other => panic!("one message expected, got {other:?}"),
+    };
+    assert_eq!(m.get(2058).map(|f| f.value), Some(&b"AB"[..]));
+    assert_eq!(m.get(2143).map(|f| f.value), Some(&b"4"[..]));
+    // 2143 is not a length tag: 96 is read up to its SOH, not 4 bytes.
+    assert_eq!(m.get(96).map(|f| f.value), Some(&b"xyz"[..]));
+}
