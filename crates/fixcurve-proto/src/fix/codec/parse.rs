@@ -1,6 +1,6 @@
 //! Locating a frame (BeginString, BodyLength) and validating it into a field index in one pass.
 
-use super::scan::{block_masks_with, in_bitset, BlockMasks, SohScanner, LENGTH_TAG_BITS};
+use super::scan::{in_bitset, with_block, BlockMasks, SohScanner, LENGTH_TAG_BITS};
 use super::*;
 use crate::fix::message::FieldIx;
 
@@ -524,7 +524,7 @@ fn body_block_masks(
     let left = trailer - at;
     if left < 64 && trailer >= 64 {
         if let Some(b) = frame.get(trailer - 64..trailer) {
-            let m = block_masks_with(b, masks);
+            let m = with_block(b, masks);
             let drop = 64 - left as u32;
             return BlockMasks {
                 soh: m.soh >> drop,
@@ -533,5 +533,5 @@ fn body_block_masks(
             };
         }
     }
-    block_masks_with(frame.get(at..trailer).unwrap_or(&[]), masks)
+    with_block(frame.get(at..trailer).unwrap_or(&[]), masks)
 }

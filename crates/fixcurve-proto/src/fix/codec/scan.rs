@@ -182,9 +182,10 @@ fn block_mask(b: &[u8]) -> u64 {
 }
 
 /// `f` over the 64 bytes at `b`, zero-padded when fewer remain (a zero byte is none of the
-/// classes the scanners look for).
+/// classes the scanners look for): the block masks use it with [`masks_of`] or, on AVX2
+/// CPUs, `masks_of_avx2`.
 #[inline(always)]
-fn with_block<T>(b: &[u8], f: impl FnOnce(&[u8; 64]) -> T) -> T {
+pub(super) fn with_block<T>(b: &[u8], f: impl FnOnce(&[u8; 64]) -> T) -> T {
     match b.first_chunk::<64>() {
         Some(c) => f(c),
         None => {
@@ -231,16 +232,6 @@ pub(super) struct BlockMasks {
     pub(super) soh: u64,
     pub(super) eq: u64,
     pub(super) digit: u64,
-}
-
-/// The masks of the 64 bytes at `b` (zero bytes past its end: none of the three classes),
-/// each full block computed by `masks` ([`masks_of`] or, on AVX2 CPUs, `masks_of_avx2`).
-#[inline(always)]
-pub(super) fn block_masks_with(
-    b: &[u8],
-    masks: impl FnOnce(&[u8; 64]) -> BlockMasks,
-) -> BlockMasks {
-    with_block(b, masks)
 }
 
 #[cfg(target_arch = "x86_64")]
