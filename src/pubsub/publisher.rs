@@ -274,11 +274,13 @@ const REFUSAL_WINDOW: Duration = Duration::from_secs(10);
 /// subscriber (256 KiB gave ~105 KiB idle, 16 KiB ~37 KiB; fan-out unchanged).
 const OUT_HIGH_WATER: usize = 16 * 1024;
 
-/// An output buffer larger than this is given back once it is drained and the queue is empty:
+/// An output buffer that held more than this is given back once it is drained and the queue is empty:
 /// a burst grows it to `OUT_HIGH_WATER` (plus one message), which idle subscribers would
 /// otherwise keep for good. Below it, the buffer is kept for reuse. Under load the queue is
 /// rarely empty, so the buffer stays; with 4 KiB here (and a 4 KiB input buffer) an idle
-/// subscriber cost ~34 KiB, with 1 KiB (and 512 B) ~18 KiB, fan-out unchanged.
+/// subscriber cost ~34 KiB, with 1 KiB (and 512 B) ~18 KiB, fan-out unchanged. Judged on
+/// what the buffer held rather than on `capacity()` (which a write leaves near zero), the
+/// release took 1,000 idle subscribers from 31 to 12 KiB each.
 const OUT_KEEP_IDLE: usize = 1024;
 /// Input buffer kept per subscriber between reads once the handshake is done.
 const IN_KEEP: usize = 512;
@@ -806,6 +808,8 @@ where
     hb.tick().await;
     let mut last_rx = Instant::now();
     let mut denied_audited: HashSet<Bytes> = HashSet::new();
+    // The most `out` has held since it was last given back (see `release_if_idle`).
+    let mut out_peak = out.len();
     let ttl_ds = (inner.cfg.heartbeat_timeout.as_millis() / 100).min(u128::from(u16::MAX)) as u16;
     loop {
         tokio::select! {
@@ -888,9 +892,7 @@ where
                     Ok(_) => {}
                     Err(e) => return Close::Io(e),
                 }
-                if out.is_empty() && out.capacity() > OUT_KEEP_IDLE && rx.is_empty() {
-                    out = BytesMut::new();
-                }
+                release_if_idle(&mut out, &mut out_peak, rx.is_empty());
             }
             m = rx.recv(), if out.len() < OUT_HIGH_WATER => {
                 let Some(msg) = m else { return Close::Shutdown };
@@ -903,6 +905,7 @@ where
                         Err(_) => break,
                     }
                 }
+                out_peak = out_peak.max(out.len());
             }
             _ = hb.tick() => {
                 if session.peer_ttl().is_some_and(|ttl| last_rx.elapsed() > ttl) {
@@ -931,13 +934,28 @@ fn recheck(inner: &Inner, handle: &SubHandle) -> Decision {
 }
 
 /// What subscribers send after the handshake is small (SUBSCRIBE, CANCEL, PING): a drained
-/// input buffer larger than [`IN_KEEP`] is given back, since thousands of idle connections
-/// each holding a handshake-sized one is memory for nothing; then room for the next read.
+/// input buffer is replaced by a fresh [`IN_KEEP`] one, since thousands of idle connections
+/// each holding a handshake-sized (or one large frame's) buffer is memory for nothing; then
+/// room for the next read. Judged on emptiness alone: once its bytes are consumed a buffer's
+/// `capacity()` counts only what is left past them, not what it holds allocated. Subscribers
+/// send rarely, so the allocation per drained read costs nothing measurable.
 fn shrink_input(input: &mut BytesMut) {
-    if input.is_empty() && input.capacity() > IN_KEEP {
-        *input = BytesMut::new();
+    if input.is_empty() {
+        *input = BytesMut::with_capacity(IN_KEEP);
+    } else {
+        input.reserve(IN_KEEP);
     }
-    input.reserve(IN_KEEP);
+}
+
+/// Gives back a drained output buffer that a burst grew past [`OUT_KEEP_IDLE`] once the
+/// queue is empty too. `peak` is the most the buffer held since it was last given back: its
+/// allocation is at least that, whereas `capacity()` after a full write counts only what is
+/// left past the written bytes (writing advances the buffer).
+fn release_if_idle(out: &mut BytesMut, peak: &mut usize, queue_empty: bool) {
+    if out.is_empty() && *peak > OUT_KEEP_IDLE && queue_empty {
+        *out = BytesMut::new();
+        *peak = 0;
+    }
 }
 
 /// Resolves once shutdown is signalled (the watch guard never lives across an await).
@@ -961,4 +979,60 @@ fn seal_message(
     }
     inc(&handle.sent);
     handle.bytes_sent.fetch_add(bytes, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Buf;
+
+    /// The buffer a burst grew is given back once written out and the queue is empty, even
+    /// though writing leaves it with no spare capacity to show for its allocation.
+    #[test]
+    fn a_written_out_burst_buffer_is_given_back_when_the_queue_is_empty() {
+        let mut out = BytesMut::with_capacity(OUT_HIGH_WATER);
+        out.resize(OUT_HIGH_WATER, 0);
+        let mut peak = out.len();
+        out.advance(OUT_HIGH_WATER);
+        // What a check on `capacity()` saw: nothing left, the 16 KiB still allocated.
+        assert!(out.is_empty() && out.capacity() <= OUT_KEEP_IDLE);
+        release_if_idle(&mut out, &mut peak, false);
+        assert_eq!(peak, OUT_HIGH_WATER, "kept while messages are queued");
+        release_if_idle(&mut out, &mut peak, true);
+        assert_eq!(peak, 0);
+        out.reserve(1);
+        assert!(
+            out.capacity() < OUT_KEEP_IDLE,
+            "the burst's allocation was kept: capacity {}",
+            out.capacity()
+        );
+    }
+
+    #[test]
+    fn a_drained_input_buffer_grown_by_a_large_frame_is_replaced() {
+        let mut input = BytesMut::with_capacity(64 * 1024);
+        input.resize(64 * 1024, 0);
+        input.advance(64 * 1024);
+        assert!(input.capacity() <= IN_KEEP);
+        shrink_input(&mut input);
+        input.reserve(IN_KEEP);
+        assert!(input.capacity() < 2 * IN_KEEP, "{}", input.capacity());
+        // A partial frame stays where it is, with room for the rest.
+        input.extend_from_slice(b"partial");
+        shrink_input(&mut input);
+        assert_eq!(&input[..], b"partial");
+        assert!(input.capacity() >= IN_KEEP);
+    }
+
+    #[test]
+    fn a_small_buffer_is_kept_for_reuse() {
+        let mut out = BytesMut::with_capacity(OUT_KEEP_IDLE);
+        out.resize(200, 0);
+        let mut peak = out.len();
+        out.advance(200);
+        release_if_idle(&mut out, &mut peak, true);
+        assert_eq!(peak, 200);
+        out.reserve(1);
+        assert!(out.capacity() >= OUT_KEEP_IDLE - 200);
+    }
 }
