@@ -8,6 +8,7 @@
 //! naming the tag, counted and logged by the caller.
 
 pub mod book;
+mod decimal_text;
 mod events;
 mod md;
 pub mod topic;
