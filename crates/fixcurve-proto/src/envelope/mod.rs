@@ -33,6 +33,9 @@ pub const VERSION: u32 = 1;
 /// counted) rather than growing memory without bound for a venue that invents symbols.
 pub const MAX_TOPICS: usize = 1_000_000;
 
+/// First allocation of an encoded envelope (see [`Envelope::encode`]).
+const ENCODE_CAPACITY: usize = 256;
+
 /// One published event with the metadata subscribers need to order and trace it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
@@ -79,7 +82,12 @@ struct VersionProbe {
 impl Envelope {
     /// MessagePack with named fields (a map), as the wire schema says.
     pub fn encode(&self) -> Result<Vec<u8>, EnvelopeError> {
-        rmp_serde::to_vec_named(self).map_err(|e| EnvelopeError::Encode(e.to_string()))
+        // Sized for a Quote or a trade (~200 bytes) up front: `to_vec_named` starts empty and
+        // reallocates its way up on every envelope.
+        let mut out = Vec::with_capacity(ENCODE_CAPACITY);
+        rmp_serde::encode::write_named(&mut out, self)
+            .map_err(|e| EnvelopeError::Encode(e.to_string()))?;
+        Ok(out)
     }
 
     /// Reads an envelope from MessagePack, refusing other schema versions.
@@ -302,7 +310,7 @@ mod tests {
             venue: "VENUE1".into(),
             session: "BRIDGE->CLIENT1".into(),
             fix_seq: Some(7),
-            event: Event::Execution(Execution {
+            event: Event::Execution(Box::new(Execution {
                 order_id: "O1".into(),
                 cl_ord_id: Some("C1".into()),
                 orig_cl_ord_id: None,
@@ -322,7 +330,7 @@ mod tests {
                 currency: None,
                 transact_time: Some("20240102-10:00:00.123456".into()),
                 text: None,
-            }),
+            })),
         }
     }
 

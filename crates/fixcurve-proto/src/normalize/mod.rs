@@ -323,7 +323,7 @@ impl Normalizer {
         };
         Ok(Normalized {
             topic: exec_topic(&self.venue, &topic_owner),
-            event: Event::Execution(exec),
+            event: Event::Execution(Box::new(exec)),
         })
     }
 
