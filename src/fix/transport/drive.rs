@@ -15,6 +15,8 @@ use tokio::time::Instant;
 use crate::audit::{AuditLog, AuditRecord, Side};
 use crate::fix::session::{Session, SessionConfig, SessionEvent};
 use crate::fix::store::{FileStore, SeqStore, StoreWork};
+
+use super::store_writer::StoreWriter;
 use crate::fix::Field;
 
 /// Writes that make no progress for this long mean the peer stopped reading.
@@ -191,8 +193,8 @@ where
             return ended;
         }
     };
-    let mut store = Some(store);
-    let resume = store.as_ref().map(|s| s.state()).unwrap_or_default();
+    let resume = store.state();
+    let store = StoreWriter::new(store);
     let started = Session::new(
         cfg.clone(),
         resume,
@@ -203,6 +205,7 @@ where
         Ok(s) => s,
         Err(e) => {
             tracing::error!(session = %label, error = %e, "session not started");
+            store.close().await;
             return ended;
         }
     };
@@ -225,6 +228,8 @@ where
     // Application messages handed to the bridge whose journal sync is still owed: the next
     // synced store batch waits for it (journal first, then our sequence number).
     let mut unsynced_app = false;
+    // `inbound_sync_ms = 0`: every inbound sequence number on disk before reading on.
+    let strict_sync = cfg.inbound_sync_after.is_zero();
     loop {
         // The order that makes a crash lose nothing: (1) this call's events go to the bridge,
         // and when they carry application messages we wait until its journal holds them;
@@ -321,18 +326,32 @@ where
             };
             let _ = env.out.send(barrier).await;
         }
-        if let Some(rx) = ack_rx {
-            if rx.await.is_err() {
-                // The bridge stopped without journaling them: the store must not move past
-                // them (the venue resends them to the next run), so nothing more happens here.
-                disconnect_reason.get_or_insert_with(|| "bridge stopped".into());
-                break;
+        // A sync only the session's timer asked for (market data in, nothing of ours leaves
+        // after it) is handed to the store's writer and not waited for, the journal's
+        // acknowledgement included: the writer applies it after that acknowledgement, and a
+        // later sync that does precede our bytes waits behind it (see `store_writer`).
+        let background = sync && !strict_sync && !session.transmit_pending();
+        match (work, ack_rx) {
+            (Some(w), after) if background => {
+                if let Err(reason) = store.submit(w, after).await {
+                    session.handle_store_failure(&reason);
+                }
+            }
+            (work, ack_rx) => {
+                if let Some(rx) = ack_rx {
+                    if rx.await.is_err() {
+                        // The bridge stopped without journaling them: the store must not move
+                        // past them (the venue resends them to the next run).
+                        disconnect_reason.get_or_insert_with(|| "bridge stopped".into());
+                        break;
+                    }
+                }
+                if let Some(w) = work {
+                    apply_work(&mut session, &store, w).await;
+                }
             }
         }
-        if let Some(w) = work {
-            apply_work(&mut session, &mut store, w).await;
-        }
-        settle(&mut session, &mut store).await;
+        settle(&mut session, &store).await;
         wbuf.clear();
         session.drain_transmit(&mut wbuf);
         if !wbuf.is_empty() {
@@ -356,7 +375,7 @@ where
         }
         if disconnect_reason.is_some() {
             // Flush whatever the session queued with its Disconnect (e.g. a Logout).
-            settle(&mut session, &mut store).await;
+            settle(&mut session, &store).await;
             wbuf.clear();
             session.drain_transmit(&mut wbuf);
             if !wbuf.is_empty() {
@@ -423,6 +442,8 @@ where
         }
     }
     env.outbox.unregister(&label);
+    // Queued batches land and the store's lock is released before a reconnect can want it.
+    store.close().await;
     let reason = disconnect_reason.unwrap_or_else(|| "closed".into());
     // Tell the bridge about connection ends the session itself did not announce.
     if !announced {
@@ -447,54 +468,29 @@ where
     ended
 }
 
-/// Carries out one batch of the session's store work: a batch that must be durable is applied
-/// (and `fdatasync`ed) on the blocking pool, never on an async worker; one that only writes
-/// is applied here (a `pwrite` to the page cache).
-async fn apply_work(session: &mut Session, store: &mut Option<FileStore>, work: StoreWork) {
-    let result = match store.take() {
-        None => Err("the sequence store is gone after an earlier failure".to_string()),
-        Some(mut s) if work.sync => {
-            let done = tokio::task::spawn_blocking(move || {
-                let r = s.apply(work);
-                (s, r)
-            })
-            .await;
-            match done {
-                Ok((s, r)) => {
-                    *store = Some(s);
-                    r.map_err(|e| e.to_string())
-                }
-                Err(e) => Err(format!("sequence store task failed: {e}")),
-            }
-        }
-        Some(mut s) => {
-            let r = s.apply(work).map_err(|e| e.to_string());
-            *store = Some(s);
-            r
-        }
-    };
-    if let Err(reason) = result {
+/// Carries out one batch of the session's store work: a batch that must be durable is
+/// waited for (applied and `fdatasync`ed on the blocking pool, never on an async worker); one
+/// that is only written is queued to the store's writer and not waited for (see
+/// `store_writer`). A failure, of this batch or of a written one before it, closes the session.
+async fn apply_work(session: &mut Session, store: &StoreWriter, work: StoreWork) {
+    if let Err(reason) = store.apply(work).await {
         session.handle_store_failure(&reason);
     }
 }
 
 /// Carries out what the session asks besides the batch already taken: pending store work,
 /// then at most one resend load (so a huge ResendRequest is read a chunk per write).
-async fn settle(session: &mut Session, store: &mut Option<FileStore>) {
+async fn settle(session: &mut Session, store: &StoreWriter) {
     if let Some(work) = session.poll_store() {
         apply_work(session, store, work).await;
     }
     let Some(req) = session.poll_load() else {
         return;
     };
-    let Some(s) = store.as_mut() else {
-        session.handle_store_failure("the sequence store is gone after an earlier failure");
-        return;
-    };
-    match s.load(req) {
+    match store.load(req).await {
         Ok(msgs) => session.handle_loaded(msgs, std::time::Instant::now()),
         Err(e) => {
-            session.handle_store_failure(&e.to_string());
+            session.handle_store_failure(&e);
             return;
         }
     }

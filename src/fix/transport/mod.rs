@@ -9,6 +9,7 @@ mod drive;
 pub mod from_config;
 pub mod initiator;
 mod refuse;
+mod store_writer;
 
 pub use acceptor::{run_acceptor, run_acceptor_with, AcceptorConfig, SessionBinding};
 pub use credentials::{CredentialSettings, Credentials};
