@@ -15,9 +15,9 @@ use tokio::time::Instant;
 use crate::audit::{AuditLog, AuditRecord, Side};
 use crate::fix::session::{Session, SessionConfig, SessionEvent};
 use crate::fix::store::{FileStore, SeqStore, StoreWork};
+use crate::fix::Field;
 
 use super::store_writer::StoreWriter;
-use crate::fix::Field;
 
 /// Writes that make no progress for this long mean the peer stopped reading.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
