@@ -106,41 +106,42 @@ impl<S: SeqStore + 'static> StoreWriter<S> {
         after: Option<oneshot::Receiver<()>>,
         wait: bool,
     ) -> Result<(), String> {
-        let (tx, rx) = oneshot::channel();
-        let wait = {
-            let mut st = self.lock()?;
-            if let Some(reason) = &st.failed {
-                return Err(reason.clone());
-            }
-            let wait = wait || st.queue.len() >= MAX_QUEUED;
-            st.queue.push_back(Job::Apply {
-                work,
-                after,
-                done: wait.then_some(tx),
+        // A reply channel only for a batch that is waited for: none per written batch.
+        let mut reply = None;
+        self.push(|st| {
+            let done = (wait || st.queue.len() >= MAX_QUEUED).then(|| {
+                let (tx, rx) = oneshot::channel();
+                reply = Some(rx);
+                tx
             });
-            self.start(&mut st);
-            wait
-        };
-        if !wait {
-            return Ok(());
+            Job::Apply { work, after, done }
+        })?;
+        match reply {
+            None => Ok(()),
+            Some(rx) => rx
+                .await
+                .unwrap_or_else(|_| Err("sequence store task failed".into())),
         }
-        rx.await
-            .unwrap_or_else(|_| Err("sequence store task failed".into()))
     }
 
     /// The stored messages a resend asks for, read after every batch queued before it.
     pub(crate) async fn load(&self, req: LoadRequest) -> Result<Loaded, String> {
         let (tx, rx) = oneshot::channel();
-        {
-            let mut st = self.lock()?;
-            if let Some(reason) = &st.failed {
-                return Err(reason.clone());
-            }
-            st.queue.push_back(Job::Load { req, done: tx });
-            self.start(&mut st);
-        }
+        self.push(|_| Job::Load { req, done: tx })?;
         rx.await
             .unwrap_or_else(|_| Err("sequence store task failed".into()))
+    }
+
+    /// Queues the job `make` builds (it sees the queue), unless the store failed already.
+    fn push(&self, make: impl FnOnce(&State<S>) -> Job) -> Result<(), String> {
+        let mut st = self.lock()?;
+        if let Some(reason) = &st.failed {
+            return Err(reason.clone());
+        }
+        let job = make(&st);
+        st.queue.push_back(job);
+        self.start(&mut st);
+        Ok(())
     }
 
     /// Waits for what is queued, then drops the store on the blocking pool (its final sync).
