@@ -17,7 +17,8 @@
 //! monitors); the server then sends MSGS messages of 100 B until every socket has them;
 //! the server's RSS is read idle; the client closes all sockets; the RSS is read again.
 //! Figures: median handshakes/s over the cycles, RSS per idle subscriber after traffic
-//! (idle RSS minus the RSS before the first cycle, over N), and the RSS after each cycle's
+//! (idle RSS minus the RSS before the first cycle, over N; also the same for anonymous memory
+//! alone, since RSS counts the code pages the first connections fault in), and the RSS after each cycle's
 //! close (it must not grow cycle over cycle). Also each server's and the client's CPU time per
 //! handshake over the connect phase (scheduler accounting of every thread): the rate on a
 //! shared 2-core box is bounded by whichever side saturates a core first, and this says which.
@@ -64,10 +65,12 @@ fn main() {
             Results::median(&theirs.client_cpu_us),
         );
         println!(
-            "memory subs={n} msgs={msgs}x100B | fixcurve {:.1} KiB/idle subscriber, RSS after close per cycle {:?} KiB | libzmq {:.1} KiB/idle subscriber, after close {:?} KiB",
+            "memory subs={n} msgs={msgs}x100B | fixcurve {:.1} KiB/idle subscriber (anonymous {:.1}), RSS after close per cycle {:?} KiB | libzmq {:.1} KiB/idle subscriber (anonymous {:.1}), after close {:?} KiB",
             ours.idle_kib_per_sub(n),
+            ours.idle_anon_kib_per_sub(n),
             ours.closed_kib,
             theirs.idle_kib_per_sub(n),
+            theirs.idle_anon_kib_per_sub(n),
             theirs.closed_kib,
         );
     }
@@ -105,6 +108,12 @@ struct Results {
     rates: Vec<f64>,
     base_kib: u64,
     idle_kib: Vec<u64>,
+    /// The same two readings of anonymous memory only (`RssAnon`): VmRSS also counts the
+    /// binary's code pages, faulted in once by the first handshake and the first send
+    /// (about 1 MB of `fixcurve`'s text), which at 10 or 100 subscribers is most of what
+    /// "per subscriber" would show.
+    base_anon_kib: u64,
+    idle_anon_kib: Vec<u64>,
     closed_kib: Vec<u64>,
     /// Per cycle, CPU time per handshake (µs): the server's while the client connected,
     /// and the client process's up to its last handshake (socket set-up included).
@@ -134,10 +143,16 @@ impl Results {
     }
     /// The median over cycles of (idle RSS - RSS before any subscriber) / N.
     fn idle_kib_per_sub(&self, n: usize) -> f64 {
-        let per_sub: Vec<f64> = self
-            .idle_kib
+        Self::per_sub(&self.idle_kib, self.base_kib, n)
+    }
+    /// The same for anonymous memory.
+    fn idle_anon_kib_per_sub(&self, n: usize) -> f64 {
+        Self::per_sub(&self.idle_anon_kib, self.base_anon_kib, n)
+    }
+    fn per_sub(idle: &[u64], base: u64, n: usize) -> f64 {
+        let per_sub: Vec<f64> = idle
             .iter()
-            .map(|&k| k.saturating_sub(self.base_kib) as f64 / n as f64)
+            .map(|&k| k.saturating_sub(base) as f64 / n as f64)
             .collect();
         Self::median(&per_sub)
     }
@@ -245,11 +260,16 @@ fn expect_line(rx: &mpsc::Receiver<String>, prefix: &str, within: Duration) -> S
 }
 
 fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// A `/proc/PID/status` line in KiB (`VmRSS:`, `RssAnon:`), 0 when absent.
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         })
         .unwrap_or(0)
@@ -361,6 +381,7 @@ fn run_target(
     let pid = server.child.id();
     let mut res = Results {
         base_kib: settled_rss_kib(pid),
+        base_anon_kib: status_kib(pid, "RssAnon:"),
         ..Results::default()
     };
     for _ in 0..cycles {
@@ -404,6 +425,7 @@ fn run_target(
             }
         }
         res.idle_kib.push(settled_rss_kib(pid));
+        res.idle_anon_kib.push(status_kib(pid, "RssAnon:"));
         let mut cin = client.stdin.take().expect("client stdin");
         let _ = cin.write_all(b"close\n");
         drop(cin);
