@@ -27,6 +27,9 @@ cargo bench --no-run --quiet 2>&1 | grep -v "^\s*Executable" || true
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
 field() { sed -n "s/.*$1 \([0-9.]*\) msg\/s.*/\1/p" | head -1; }
+# The goals each figure is held to, judged at the end of the run: "name|value|op|target".
+goals=()
+goal() { goals+=("$1|$2|$3|$4"); }
 
 for w in "${what[@]}"; do
 case $w in
@@ -39,6 +42,8 @@ fanout)
     o_min=$(echo "$ours" | field "per-sub min"); o_agg=$(echo "$ours" | field "aggregate")
     printf '  %d sub(s): per subscriber %s vs %s (%s), aggregate %s vs %s (%s)\n' "$subs" \
       "$o_min" "$r_min" "$(ratio "$o_min" "$r_min")" "$o_agg" "$r_agg" "$(ratio "$o_agg" "$r_agg")"
+    want=1.5; [ "$subs" -eq 1 ] || want=2
+    goal "fan-out $subs sub(s), aggregate vs libzmq" "$(ratio "$o_agg" "$r_agg" | tr -d x)" ">=" "$want"
   done
   ;;
 decode)
@@ -55,16 +60,53 @@ decode)
     gbs=$(awk -v b="$bytes" -v t="$one" 'BEGIN { printf "%.2f", b / t }')
     printf '  %s (%d B): fixcurve %s ns (%s GB/s), with groups %s ns | QuickFIX %s ns | %s faster\n' \
       "$name" "$bytes" "$one" "$gbs" "$grp" "$qf" "$(ratio "$qf" "$grp")"
+    goal "decode $name vs QuickFIX" "$(ratio "$qf" "$grp" | tr -d x)" ">=" 15
+    [ "$name" != md_w ] || goal "decode md_w GB/s per core" "$gbs" ">=" 2
   done
   ;;
 e2e)
   echo "== end to end: FIX over mTLS -> subscribers, fixcurve then the glue, same simulator and subscribers"
-  BRIDGE_BENCH_GLUE=1 cargo bench --quiet --bench bridge_e2e 2>/dev/null | grep -v "^$"
+  e2e_out=$(BRIDGE_BENCH_GLUE=1 cargo bench --quiet --bench bridge_e2e 2>/dev/null | grep -v "^$")
+  echo "$e2e_out"
+  # Per-subscriber rate with 4 subscribers, fixcurve's section first, the glue's second.
+  per4() { echo "$e2e_out" | sed -n "/^== $1/,/^== /p" | grep "throughput: 4 subscriber" | sed -n 's/.*per subscriber min \([0-9.]*\) msg\/s.*/\1/p' | head -1; }
+  ours4=$(per4 fixcurve); glue4=$(per4 glue)
+  printf '  4 subscribers, to each: fixcurve %s vs glue %s msg/s (%s)\n' "$ours4" "$glue4" "$(ratio "$ours4" "$glue4")"
+  goal "end to end 4 subscribers vs glue" "$(ratio "$ours4" "$glue4" | tr -d x)" ">=" 10
+  lat=$(echo "$e2e_out" | sed -n "/^== fixcurve/,/^== /p" | grep "^latency" | head -1)
+  # The "FIX send -> subscriber" part only (the line goes on with the stages).
+  e2e_lat=$(echo "$lat" | sed -n 's/.*FIX send -> subscriber \([^;]*\);.*/\1/p')
+  p() { echo "$e2e_lat" | tr ' ' '\n' | sed -n "s/^$1=\([0-9]*\)µs$/\1/p" | head -1; }
+  goal "latency FIX send -> subscriber p99 (µs)" "$(p p99)" "<=" 200
+  goal "latency FIX send -> subscriber p99.9 (µs)" "$(p p99.9)" "<=" 500
   ;;
 handshake)
   echo "== CURVE handshakes and memory per subscriber (stock libzmq clients; fixcurve pub vs libzmq PUB + ZAP)"
-  cargo bench --quiet --bench curve_handshake 2>/dev/null | grep -E "^(handshake|memory)"
+  hs_out=$(cargo bench --quiet --bench curve_handshake 2>/dev/null | grep -E "^(handshake|memory)")
+  echo "$hs_out"
+  big=$(echo "$hs_out" | sed -n 's/^handshakes subs=\([0-9]*\).*/\1/p' | sort -n | tail -1)
+  hs=$(echo "$hs_out" | grep "^handshakes subs=$big ")
+  goal "handshakes/s median, $big clients" "$(echo "$hs" | sed -n 's/.*fixcurve median \([0-9.]*\)\/s.*/\1/p')" ">=" 2000
+  goal "handshakes vs libzmq+ZAP, $big clients" "$(echo "$hs" | sed -n 's/.*ratio \([0-9.]*\)x.*/\1/p')" ">=" 2
+  mem=$(echo "$hs_out" | grep "^memory subs=$big ")
+  goal "KiB RSS per idle subscriber, $big subscribers" "$(echo "$mem" | sed -n 's/.*fixcurve \([0-9.]*\) KiB.*/\1/p')" "<=" 32
+  # No growth over the cycles: the last three closes within 20% of the first three.
+  closes=$(echo "$mem" | sed -n 's/.*fixcurve.*after close per cycle \[\([0-9, ]*\)\].*/\1/p' | tr -d ' ')
+  growth=$(echo "$closes" | awk -F, '{ a = 0; b = 0; for (i = 1; i <= 3 && i <= NF; i++) if ($i > a) a = $i;
+      for (i = NF - 2; i <= NF; i++) if (i >= 1 && $i > b) b = $i; if (a > 0) printf "%.2f", b / a }')
+  goal "RSS after close, last cycles / first cycles" "$growth" "<=" 1.2
   ;;
 *) echo "unknown part: $w (fanout, decode, e2e, handshake)" >&2; exit 2 ;;
 esac
 done
+
+if [ ${#goals[@]} -gt 0 ]; then
+  echo "== goals (each figure above against its target on this machine)"
+  for g in "${goals[@]}"; do
+    IFS='|' read -r name value op target <<<"$g"
+    verdict=$(awk -v v="$value" -v t="$target" -v op="$op" 'BEGIN {
+      if (v == "" || v == "n/a") { print "no figure"; exit }
+      ok = (op == ">=") ? (v + 0 >= t + 0) : (v + 0 <= t + 0); print ok ? "met" : "NOT met" }')
+    printf '  %-48s %10s  (goal %s %s)  %s\n' "$name" "${value:-?}" "$op" "$target" "$verdict"
+  done
+fi
