@@ -17,9 +17,9 @@
 //! monitors); the server then sends MSGS messages of 100 B until every socket has them;
 //! the server's RSS is read idle; the client closes all sockets; the RSS is read again.
 //! Figures: median handshakes/s over the cycles, RSS per idle subscriber after traffic
-//! (idle RSS minus the RSS before the first cycle, over N; also the same for anonymous memory
-//! alone, since RSS counts the code pages the first connections fault in), and the RSS after each cycle's
-//! close (it must not grow cycle over cycle). Also each server's and the client's CPU time per
+//! (idle RSS minus the RSS before the first cycle, over N; also the same for anonymous
+//! memory alone, since RSS counts the code pages the first connections fault in), and the
+//! RSS after each cycle's close (it must not grow cycle over cycle). Also each server's and the client's CPU time per
 //! handshake over the connect phase (scheduler accounting of every thread): the rate on a
 //! shared 2-core box is bounded by whichever side saturates a core first, and this says which.
 
