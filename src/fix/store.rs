@@ -7,10 +7,11 @@
 //! changes as [`StoreWork`], one batch per input: a batch that produced bytes to send is applied
 //! with `sync` (one `write` plus one `fdatasync`, before any of them leaves the process). A
 //! batch that only moved the peer's sequence number forward (market data in, nothing out) is
-//! written (by the transport's store writer, off the reading task) but not waited for on disk.
-//! The session syncs it shortly after (see `Session::poll_timeout`); if the machine itself fails in between,
-//! the restarted session asks the peer again for what it had already received, as after any
-//! gap (subscribers may see some of it twice); a sequence number of ours is never reused.
+//! written (by the transport's store writer, off the reading task) but not waited for on
+//! disk. The session syncs it shortly after (see `Session::poll_timeout`); if the machine
+//! itself fails in between, the restarted session asks the peer again for what it had
+//! already received, as after any gap (subscribers may see some of it twice); a sequence
+//! number of ours is never reused.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
