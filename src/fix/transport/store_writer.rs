@@ -368,6 +368,73 @@ mod tests {
         w.close().await;
     }
 
+    /// A memory store that records, per applied batch, its NextTarget and whether the
+    /// acknowledgement flag was set when it was applied.
+    struct Recording {
+        inner: crate::fix::store::MemoryStore,
+        acked: Arc<std::sync::atomic::AtomicBool>,
+        applied: Arc<Mutex<Vec<(u64, bool)>>>,
+        /// Told each NextTarget as it is applied.
+        told: std::sync::mpsc::Sender<u64>,
+    }
+
+    impl SeqStore for Recording {
+        fn state(&self) -> crate::fix::session::SeqState {
+            SeqStore::state(&self.inner)
+        }
+        fn apply(&mut self, work: StoreWork) -> Result<(), crate::fix::store::StoreError> {
+            let acked = self.acked.load(std::sync::atomic::Ordering::SeqCst);
+            for op in &work.ops {
+                if let StoreOp::NextTarget(n) = op {
+                    self.applied.lock().unwrap().push((*n, acked));
+                    let _ = self.told.send(*n);
+                }
+            }
+            SeqStore::apply(&mut self.inner, work)
+        }
+        fn load(
+            &mut self,
+            req: LoadRequest,
+        ) -> Result<Vec<(u64, Vec<u8>)>, crate::fix::store::StoreError> {
+            SeqStore::load(&mut self.inner, req)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_submitted_sync_and_what_follows_it_wait_for_the_acknowledgement() {
+        let acked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let applied = Arc::new(Mutex::new(Vec::new()));
+        let (told, applied_rx) = std::sync::mpsc::channel();
+        let w = StoreWriter::new(Recording {
+            inner: crate::fix::store::MemoryStore::default(),
+            acked: acked.clone(),
+            applied: applied.clone(),
+            told,
+        });
+        let (ack, after) = oneshot::channel();
+        w.submit(target(7, true), Some(after)).await.unwrap();
+        w.apply(target(8, false)).await.unwrap();
+        // Nothing may be applied before the acknowledgement: give the drainer a bounded
+        // chance to do it wrongly (a writer that skipped the wait would apply 7 and 8 now,
+        // and the assertion below would see them unacknowledged).
+        let early = tokio::task::spawn_blocking(move || {
+            applied_rx
+                .recv_timeout(std::time::Duration::from_millis(200))
+                .ok()
+        })
+        .await
+        .unwrap();
+        assert_eq!(early, None, "applied before the acknowledgement");
+        acked.store(true, std::sync::atomic::Ordering::SeqCst);
+        ack.send(()).unwrap();
+        w.apply(target(9, true)).await.unwrap();
+        assert_eq!(
+            *applied.lock().unwrap(),
+            vec![(7, true), (8, true), (9, true)]
+        );
+        w.close().await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_submitted_sync_waits_for_its_acknowledgement_and_is_dropped_without_it() {
         let dir = tempfile::tempdir().unwrap();
