@@ -323,71 +323,37 @@ mod tests {
         w.close().await;
     }
 
-    /// A memory store whose writes fail once `fail` is set.
-    struct Flaky {
+    /// A memory store for the writer's tests: its writes fail once `fail` is set, and it
+    /// records each applied NextTarget with whether `acked` was set at the time (also sent
+    /// to `told`, when there is one).
+    #[derive(Default)]
+    struct TestStore {
         inner: crate::fix::store::MemoryStore,
         fail: Arc<std::sync::atomic::AtomicBool>,
+        acked: Arc<std::sync::atomic::AtomicBool>,
+        applied: Arc<Mutex<Vec<(u64, bool)>>>,
+        told: Option<std::sync::mpsc::Sender<u64>>,
     }
 
-    impl SeqStore for Flaky {
+    impl SeqStore for TestStore {
         fn state(&self) -> crate::fix::session::SeqState {
             SeqStore::state(&self.inner)
         }
         fn apply(&mut self, work: StoreWork) -> Result<(), crate::fix::store::StoreError> {
-            if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            use std::sync::atomic::Ordering::SeqCst;
+            if self.fail.load(SeqCst) {
                 return Err(crate::fix::store::StoreError::Io {
                     path: "flaky".into(),
                     source: std::io::Error::other("disk gone"),
                 });
             }
-            SeqStore::apply(&mut self.inner, work)
-        }
-        fn load(
-            &mut self,
-            req: LoadRequest,
-        ) -> Result<Vec<(u64, Vec<u8>)>, crate::fix::store::StoreError> {
-            SeqStore::load(&mut self.inner, req)
-        }
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_failed_written_batch_is_reported_to_every_later_call() {
-        let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let w = StoreWriter::new(Flaky {
-            inner: crate::fix::store::MemoryStore::default(),
-            fail: fail.clone(),
-        });
-        w.apply(target(2, false)).await.unwrap();
-        fail.store(true, std::sync::atomic::Ordering::SeqCst);
-        // Not waited for: it fails on the drainer, and the next synced batch hears of it.
-        w.apply(target(3, false)).await.unwrap();
-        let err = w.apply(target(4, true)).await.unwrap_err();
-        assert!(err.contains("disk gone"), "{err}");
-        assert_eq!(w.apply(target(5, false)).await, Err(err.clone()));
-        assert_eq!(w.load(LoadRequest { begin: 1, end: 1 }).await, Err(err));
-        w.close().await;
-    }
-
-    /// A memory store that records, per applied batch, its NextTarget and whether the
-    /// acknowledgement flag was set when it was applied.
-    struct Recording {
-        inner: crate::fix::store::MemoryStore,
-        acked: Arc<std::sync::atomic::AtomicBool>,
-        applied: Arc<Mutex<Vec<(u64, bool)>>>,
-        /// Told each NextTarget as it is applied.
-        told: std::sync::mpsc::Sender<u64>,
-    }
-
-    impl SeqStore for Recording {
-        fn state(&self) -> crate::fix::session::SeqState {
-            SeqStore::state(&self.inner)
-        }
-        fn apply(&mut self, work: StoreWork) -> Result<(), crate::fix::store::StoreError> {
-            let acked = self.acked.load(std::sync::atomic::Ordering::SeqCst);
+            let acked = self.acked.load(SeqCst);
             for op in &work.ops {
                 if let StoreOp::NextTarget(n) = op {
                     self.applied.lock().unwrap().push((*n, acked));
-                    let _ = self.told.send(*n);
+                    if let Some(told) = &self.told {
+                        let _ = told.send(*n);
+                    }
                 }
             }
             SeqStore::apply(&mut self.inner, work)
@@ -401,16 +367,30 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_written_batch_is_reported_to_every_later_call() {
+        let store = TestStore::default();
+        let fail = store.fail.clone();
+        let w = StoreWriter::new(store);
+        w.apply(target(2, false)).await.unwrap();
+        fail.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Not waited for: it fails on the drainer, and the next synced batch hears of it.
+        w.apply(target(3, false)).await.unwrap();
+        let err = w.apply(target(4, true)).await.unwrap_err();
+        assert!(err.contains("disk gone"), "{err}");
+        assert_eq!(w.apply(target(5, false)).await, Err(err.clone()));
+        assert_eq!(w.load(LoadRequest { begin: 1, end: 1 }).await, Err(err));
+        w.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_submitted_sync_and_what_follows_it_wait_for_the_acknowledgement() {
-        let acked = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let applied = Arc::new(Mutex::new(Vec::new()));
         let (told, applied_rx) = std::sync::mpsc::channel();
-        let w = StoreWriter::new(Recording {
-            inner: crate::fix::store::MemoryStore::default(),
-            acked: acked.clone(),
-            applied: applied.clone(),
-            told,
-        });
+        let store = TestStore {
+            told: Some(told),
+            ..TestStore::default()
+        };
+        let (acked, applied) = (store.acked.clone(), store.applied.clone());
+        let w = StoreWriter::new(store);
         let (ack, after) = oneshot::channel();
         w.submit(target(7, true), Some(after)).await.unwrap();
         w.apply(target(8, false)).await.unwrap();
