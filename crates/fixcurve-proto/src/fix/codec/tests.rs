@@ -462,8 +462,18 @@ fn block_pass_agrees_with_byte_loop_on_garbled_frames() {
             d.feed(&raw);
             d.by_ref().collect()
         };
-        assert_eq!(fast, slow, "frame {}", crate::testing::show(&raw));
-        assert_eq!(baseline, slow, "frame {}", crate::testing::show(&raw));
+        assert_eq!(
+            indexed(&fast),
+            indexed(&slow),
+            "frame {}",
+            crate::testing::show(&raw)
+        );
+        assert_eq!(
+            indexed(&baseline),
+            indexed(&slow),
+            "frame {}",
+            crate::testing::show(&raw)
+        );
         match fast.first() {
             Some(Ok(_)) => accepted += 1,
             _ => rejected += 1,
@@ -471,6 +481,18 @@ fn block_pass_agrees_with_byte_loop_on_garbled_frames() {
     }
     // Both outcomes were exercised.
     assert!(accepted > 500 && rejected > 500, "{accepted} / {rejected}");
+}
+
+/// What a decode yielded, field index included: `Message`'s equality compares the frame's
+/// bytes only, which would let two paths that index the same frame differently agree.
+fn indexed(got: &[Result<Message, DecodeError>]) -> Vec<Result<Vec<(u32, Vec<u8>)>, DecodeError>> {
+    got.iter()
+        .map(|r| {
+            r.as_ref()
+                .map(|m| m.fields().map(|f| (f.tag, f.value.to_vec())).collect())
+                .map_err(Clone::clone)
+        })
+        .collect()
 }
 
 /// A deterministic xorshift64 stream for the randomized codec tests (same bodies every run).
@@ -516,8 +538,14 @@ fn tags_aliasing_refused_ones_decode_as_ordinary_fields() {
         d.by_ref().collect()
     };
     let fast = decode(decoder());
-    assert_eq!(fast, decode(decoder().without_block_pass()));
-    assert_eq!(fast, decode(decoder().baseline_block_pass()));
+    assert_eq!(
+        indexed(&fast),
+        indexed(&decode(decoder().without_block_pass()))
+    );
+    assert_eq!(
+        indexed(&fast),
+        indexed(&decode(decoder().baseline_block_pass()))
+    );
     let m = match fast.as_slice() {
         [Ok(m)] => m,
         other => panic!("one message expected, got {other:?}"),
