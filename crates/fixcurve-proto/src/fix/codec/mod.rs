@@ -25,7 +25,7 @@ mod tests;
 
 pub use self::encode::{encode, frame_body, put_field, put_uint, put_uint_field, Encoder};
 pub use self::first::{peek_first, peek_logon, FirstMessage, LogonInfo};
-use self::parse::{locate_frame, parse_frame};
+use self::parse::{locate_frame, parse_frame, Positions};
 pub use self::scan::{checksum, data_tag_for_length};
 
 /// Field delimiter.
@@ -99,6 +99,8 @@ pub struct Decoder {
     /// How well-formed bodies are indexed; other than `Detect` only in differential tests
     /// and fuzzing, which compare the paths.
     block_pass: BlockPass,
+    /// The block pass's field positions, reused frame to frame.
+    positions: Box<Positions>,
 }
 
 /// Which field-index path the decoder takes for well-formed bodies.
@@ -121,6 +123,7 @@ impl Decoder {
             limits,
             garbled: 0,
             block_pass: BlockPass::Detect,
+            positions: Box::default(),
         }
     }
 
@@ -225,6 +228,7 @@ impl Decoder {
             &self.limits,
             self.block_pass,
             &mut fields,
+            &mut self.positions,
         ) {
             return self.fail(e);
         }
