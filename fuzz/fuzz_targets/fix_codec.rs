@@ -5,9 +5,9 @@
 //! same order).
 #![no_main]
 
-use fixcurve_proto::fix::codec::{checksum, peek_logon, DecodeError, Decoder, DecoderLimits};
-use fixcurve_proto::fix::message::Message;
+use fixcurve_proto::fix::codec::{checksum, peek_logon, Decoder, DecoderLimits};
 use fixcurve_proto::fix::groups;
+use fixcurve_proto::testing::indexed;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -72,14 +72,3 @@ fuzz_target!(|data: &[u8]| {
     }
     assert!(d.buffered() <= limits.max_message_size + step + 64);
 });
-
-/// Each result with its field index: (tag, value) per field, or the error.
-fn indexed(got: &[Result<Message, DecodeError>]) -> Vec<Result<Vec<(u32, Vec<u8>)>, DecodeError>> {
-    got.iter()
-        .map(|r| {
-            r.as_ref()
-                .map(|m| m.fields().map(|f| (f.tag, f.value.to_vec())).collect())
-                .map_err(Clone::clone)
-        })
-        .collect()
-}

@@ -38,6 +38,24 @@ pub fn show(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).replace('\x01', "|")
 }
 
+/// One decode result as (tag, value) per field, or its error.
+pub type Indexed = Result<Vec<(u32, Vec<u8>)>, crate::fix::codec::DecodeError>;
+
+/// What a decoder yielded, field index included, for comparing two decode paths: a
+/// `Message`'s equality compares the frame's bytes only, which would let two paths that
+/// index the same frame differently agree.
+pub fn indexed(
+    got: &[Result<crate::fix::Message, crate::fix::codec::DecodeError>],
+) -> Vec<Indexed> {
+    got.iter()
+        .map(|r| {
+            r.as_ref()
+                .map(|m| m.fields().map(|f| (f.tag, f.value.to_vec())).collect())
+                .map_err(Clone::clone)
+        })
+        .collect()
+}
+
 /// A whole frame: `8=<begin>|9=..|<body>10=..|` with BodyLength and CheckSum computed;
 /// `body` starts at `35=` and is written with `|` for SOH.
 pub fn framed(begin: &str, body: &str) -> Vec<u8> {

@@ -524,13 +524,7 @@ fn read_segment(
         return true;
     }
     let len = fields.len();
-    if len + n > room {
-        return false;
-    }
-    // Whole four-wide steps: the slots past the n-th are written but not counted.
-    let padded = n.next_multiple_of(4);
-    fields.reserve(padded);
-    let Some(slots) = fields.spare_capacity_mut().get_mut(..padded) else {
+    let Some(slots) = segment_slots(fields, n, room) else {
         return false;
     };
     let mut refused = false;
@@ -564,8 +558,8 @@ fn read_segment(
     if refused {
         return false;
     }
-    // SAFETY: the capacity past `len` held at least `n` slots (`reserve(padded)`), and the loop
-    // above wrote each of the first `n` (chunks of `..n`, each slot of each).
+    // SAFETY: the capacity past `len` held at least `n` slots (`segment_slots`), and the loop
+    // above wrote each of the first `n` (whole chunks of four, each slot of each).
     #[allow(unsafe_code)]
     unsafe {
         fields.set_len(len + n)
@@ -573,9 +567,26 @@ fn read_segment(
     true
 }
 
+/// The reserved slots a segment of `n` fields is written into, in whole four-wide steps
+/// (the slots past the n-th are written but not counted). `None`: over `room` fields.
+#[inline(always)]
+#[allow(clippy::arithmetic_side_effects)] // field counts bounded by room
+fn segment_slots(
+    fields: &mut Vec<FieldIx>,
+    n: usize,
+    room: usize,
+) -> Option<&mut [std::mem::MaybeUninit<FieldIx>]> {
+    if fields.len() + n > room {
+        return None;
+    }
+    let padded = n.next_multiple_of(4);
+    fields.reserve(padded);
+    fields.spare_capacity_mut().get_mut(..padded)
+}
+
 /// [`read_segment`] for AVX2, every step four fields wide: positions loaded as vectors,
-/// tags combined in lanes, the checks as lane masks (the refused-tag probe one gather), and
-/// the four index entries shuffled into place and written as 48 bytes.
+/// tags combined in lanes, the checks as lane masks (the refused tags through a filter held
+/// in a register), and the four index entries shuffled into place and written as 48 bytes.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
@@ -593,13 +604,7 @@ fn read_segment_avx2(
         return true;
     }
     let len = fields.len();
-    if len + n > room {
-        return false;
-    }
-    // Whole four-wide steps: the slots past the n-th are written but not counted.
-    let padded = n.next_multiple_of(4);
-    fields.reserve(padded);
-    let Some(slots) = fields.spare_capacity_mut().get_mut(..padded) else {
+    let Some(slots) = segment_slots(fields, n, room) else {
         return false;
     };
     let last = frame.len().saturating_sub(8);
@@ -699,8 +704,8 @@ fn read_segment_avx2(
     if _mm_testz_si128(bad, bad) == 0 {
         return false;
     }
-    // SAFETY: the capacity past `len` held at least `padded >= n` slots, and the loop above
-    // wrote all 48 bytes of every four of them.
+    // SAFETY: the capacity past `len` held at least `n` slots (`segment_slots`), and the loop
+    // above wrote all 48 bytes of every four of them.
     #[allow(unsafe_code)]
     unsafe {
         fields.set_len(len + n)

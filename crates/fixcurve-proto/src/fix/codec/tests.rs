@@ -1,7 +1,7 @@
 use super::scan::{in_bitset, LENGTH_TAG_BITS};
 use super::*;
 
-use crate::testing::{framed, soh as wire};
+use crate::testing::{framed, indexed, soh as wire};
 
 fn decoder() -> Decoder {
     Decoder::new(DecoderLimits::default())
@@ -538,21 +538,6 @@ fn block_pass_agrees_with_byte_loop_on_long_messages() {
         }
     }
     assert!(fields_seen > 50_000, "{fields_seen}");
-}
-
-/// One decode result as (tag, value) per field, or its error.
-type Indexed = Result<Vec<(u32, Vec<u8>)>, DecodeError>;
-
-/// What a decode yielded, field index included: `Message`'s equality compares the frame's
-/// bytes only, which would let two paths that index the same frame differently agree.
-fn indexed(got: &[Result<Message, DecodeError>]) -> Vec<Indexed> {
-    got.iter()
-        .map(|r| {
-            r.as_ref()
-                .map(|m| m.fields().map(|f| (f.tag, f.value.to_vec())).collect())
-                .map_err(Clone::clone)
-        })
-        .collect()
 }
 
 /// A deterministic xorshift64 stream for the randomized codec tests (same bodies every run).
