@@ -410,23 +410,22 @@ impl Default for Positions {
 
 /// Writes `base + i` for each set bit i of `bits` into `out` from `at` on, four per step
 /// (one bounds check per four; slots past the last bit get `base + 64`, never read as a
-/// field). Returns the new count.
+/// field). Returns the new count; `None` if the list were too short, which the segment
+/// sizes rule out — stale positions must never be read as fields.
 #[inline(always)]
 #[allow(clippy::arithmetic_side_effects)] // counts below POSITIONS
-fn flatten(mut bits: u64, base: u32, out: &mut [u32; POSITIONS], at: usize) -> usize {
+fn flatten(mut bits: u64, base: u32, out: &mut [u32; POSITIONS], at: usize) -> Option<usize> {
     let count = at + bits.count_ones() as usize;
     let mut i = at;
     while bits != 0 {
-        let Some(dst) = out.get_mut(i..i + 4) else {
-            break;
-        };
+        let dst = out.get_mut(i..i + 4)?;
         for d in dst {
             *d = base.wrapping_add(bits.trailing_zeros());
             bits &= bits.wrapping_sub(1);
         }
         i += 4;
     }
-    count
+    Some(count)
 }
 
 /// Two passes over a segment of the body, as in SIMD JSON parsers: the block masks first
@@ -479,8 +478,13 @@ fn index_fields(
             return false;
         }
         let base = (body_start + block) as u32;
-        n_eq = flatten(ends, base, eqs, n_eq);
-        n_soh = flatten(m.soh, base, sohs, n_soh + 1) - 1;
+        let (Some(e), Some(s)) = (
+            flatten(ends, base, eqs, n_eq),
+            flatten(m.soh, base, sohs, n_soh + 1),
+        ) else {
+            return false;
+        };
+        (n_eq, n_soh) = (e, s - 1);
         // Each field has one '=' before its SOH: at most one field is open.
         if n_eq < n_soh || n_eq > n_soh + 1 {
             return false;
