@@ -353,7 +353,7 @@ fn index_fast(
         room,
         positions,
         super::scan::masks_of,
-        |f, s, e, n, v, r| read_segment(f, s, e, n, v, r, tags4_scalar),
+        |f, s, e, n, slots| read_segment(f, s, e, n, slots, tags4_scalar),
     )
 }
 
@@ -378,7 +378,7 @@ fn index_fast_avx2(
         room,
         positions,
         |c| super::scan::masks_of_avx2(c),
-        |f, s, e, n, v, r| read_segment_avx2(f, s, e, n, v, r),
+        |f, s, e, n, slots| read_segment_avx2(f, s, e, n, slots),
     )
 }
 
@@ -444,8 +444,7 @@ fn index_fields(
     room: usize,
     positions: &mut Positions,
     masks: impl Fn(&[u8; 64]) -> BlockMasks + Copy,
-    read: impl Fn(&[u8], &[u32; POSITIONS], &[u32; POSITIONS], usize, &mut Vec<FieldIx>, usize) -> bool
-        + Copy,
+    read: impl Fn(&[u8], &[u32; POSITIONS], &[u32; POSITIONS], usize, &mut [Slot]) -> bool + Copy,
 ) -> bool {
     let Some(region) = frame.get(body_start..trailer) else {
         return false;
@@ -491,8 +490,21 @@ fn index_fields(
         }
         block += 64;
         if n_soh >= SEGMENT || block >= region.len() {
-            if !read(frame, sohs, eqs, n_soh, fields, room) {
-                return false;
+            if n_soh > 0 {
+                let len = fields.len();
+                let Some(slots) = segment_slots(fields, n_soh, room) else {
+                    return false;
+                };
+                if !read(frame, sohs, eqs, n_soh, slots) {
+                    return false;
+                }
+                // SAFETY: the capacity past `len` held at least `n_soh` slots
+                // (`segment_slots`), and a reader that returns true has written every one
+                // of them (see `read_segment`).
+                #[allow(unsafe_code)]
+                unsafe {
+                    fields.set_len(len + n_soh)
+                };
             }
             // The open field, if any, carries over: its start and its '='.
             sohs[0] = sohs.get(n_soh).copied().unwrap_or(u32::MAX);
@@ -509,10 +521,11 @@ fn index_fields(
 }
 
 /// The second pass of [`index_fields`]: the `n` fields whose SOHs are `sohs[1..=n]` (the
-/// byte before the first at `sohs[0]`) and '=' are `eqs[..n]`, pushed onto `fields`.
-/// `false` for what the byte loop must judge: no room, a tag of no digits or more than
-/// eight, tag 0, CheckSum or a length tag (`tag % 2048` may alias a refused tag, which is
-/// merely slower).
+/// byte before the first at `sohs[0]`) and '=' are `eqs[..n]`, written into `slots` (`n`
+/// rounded up to whole steps of four, from [`segment_slots`]). Returns true only with every
+/// slot written, which `index_fields` relies on to count them; `false` for what the byte
+/// loop must judge: a tag of no digits or more than eight, tag 0, CheckSum or a length tag
+/// (`tag % 2048` may alias a refused tag, which is merely slower).
 #[inline(always)]
 #[allow(clippy::arithmetic_side_effects)] // n < POSITIONS; positions within one frame
 fn read_segment(
@@ -520,17 +533,9 @@ fn read_segment(
     sohs: &[u32; POSITIONS],
     eqs: &[u32; POSITIONS],
     n: usize,
-    fields: &mut Vec<FieldIx>,
-    room: usize,
+    slots: &mut [Slot],
     tags4: impl Fn(&[u8], [u32; 4], [u32; 4]) -> [u32; 4] + Copy,
 ) -> bool {
-    if n == 0 {
-        return true;
-    }
-    let len = fields.len();
-    let Some(slots) = segment_slots(fields, n, room) else {
-        return false;
-    };
     let mut refused = false;
     for (k, chunk) in slots.chunks_exact_mut(4).enumerate() {
         let at = k * 4;
@@ -546,10 +551,7 @@ fn read_segment(
         let tags = tags4(frame, from, lens);
         for i in 0..4 {
             let tag = tags[i];
-            let word = FAST_REFUSED_TAG_BITS[((tag >> 6) & 31) as usize];
-            let bad = ((word >> (tag & 63)) & 1 == 1)
-                | (lens[i].wrapping_sub(1) >= 8)
-                | (s[i + 1] < e[i]);
+            let bad = is_fast_refused(tag) | (lens[i].wrapping_sub(1) >= 8) | (s[i + 1] < e[i]);
             // Lanes past the n-th hold stale positions: their verdicts do not count.
             refused |= bad & (at + i < n);
             chunk[i].write(FieldIx {
@@ -559,27 +561,17 @@ fn read_segment(
             });
         }
     }
-    if refused {
-        return false;
-    }
-    // SAFETY: the capacity past `len` held at least `n` slots (`segment_slots`), and the loop
-    // above wrote each of the first `n` (whole chunks of four, each slot of each).
-    #[allow(unsafe_code)]
-    unsafe {
-        fields.set_len(len + n)
-    };
-    true
+    !refused
 }
+
+/// An index entry not yet written: the block pass fills reserved capacity directly.
+type Slot = std::mem::MaybeUninit<FieldIx>;
 
 /// The reserved slots a segment of `n` fields is written into, in whole four-wide steps
 /// (the slots past the n-th are written but not counted). `None`: over `room` fields.
 #[inline(always)]
 #[allow(clippy::arithmetic_side_effects)] // field counts bounded by room
-fn segment_slots(
-    fields: &mut Vec<FieldIx>,
-    n: usize,
-    room: usize,
-) -> Option<&mut [std::mem::MaybeUninit<FieldIx>]> {
+fn segment_slots(fields: &mut Vec<FieldIx>, n: usize, room: usize) -> Option<&mut [Slot]> {
     if fields.len() + n > room {
         return None;
     }
@@ -600,17 +592,9 @@ fn read_segment_avx2(
     sohs: &[u32; POSITIONS],
     eqs: &[u32; POSITIONS],
     n: usize,
-    fields: &mut Vec<FieldIx>,
-    room: usize,
+    slots: &mut [Slot],
 ) -> bool {
     use std::arch::x86_64::*;
-    if n == 0 {
-        return true;
-    }
-    let len = fields.len();
-    let Some(slots) = segment_slots(fields, n, room) else {
-        return false;
-    };
     let last = frame.len().saturating_sub(8);
     let one = _mm_set1_epi32(1);
     let lane = _mm_setr_epi32(0, 1, 2, 3);
@@ -705,16 +689,8 @@ fn read_segment_avx2(
             _mm_storeu_si128(p.add(32).cast::<__m128i>(), hi);
         }
     }
-    if _mm_testz_si128(bad, bad) == 0 {
-        return false;
-    }
-    // SAFETY: the capacity past `len` held at least `n` slots (`segment_slots`), and the loop
-    // above wrote all 48 bytes of every four of them.
-    #[allow(unsafe_code)]
-    unsafe {
-        fields.set_len(len + n)
-    };
-    true
+    // Every four slots were written in full (48 bytes) above, or the loop returned.
+    _mm_testz_si128(bad, bad) != 0
 }
 
 /// Tags from the eight bytes at each of four field starts (`v`, one per 64-bit lane) and
