@@ -134,6 +134,9 @@ struct State {
     /// Message id of the stream's last message, when it is ours.
     last_id: Option<String>,
     backlog: Option<(Backlog, u64)>,
+    /// The rest of the last batch taken from the channel, when the window filled before all
+    /// of it was sent (they take the next indices, ahead of any later batch).
+    pending: VecDeque<SinkMsg>,
     rx_closed: bool,
 }
 
@@ -160,6 +163,7 @@ async fn run(
         base: 0,
         last_id: None,
         backlog: backlog.map(|b| (b, 0)),
+        pending: VecDeque::new(),
         rx_closed: false,
     };
     let mut first = true;
@@ -447,11 +451,30 @@ async fn step(js: &jetstream::Context, st: &mut State, rx: &mut mpsc::Receiver<S
             return Step::Reconcile(e);
         }
     }
-    if st.rx_closed && st.window.is_empty() && st.backlog.is_none() {
+    // The window never holds more than `max_inflight`: the client's publish permits are
+    // `max_inflight + 16` and a permit comes back only when its acknowledgement is read,
+    // which this task does between sends, never inside one. A whole batch sent at once went
+    // past them and waited for a permit that only its own reading could free (found when
+    // sessions stopped waiting for each batch's acknowledgement before reading the next).
+    if !st.pending.is_empty() && st.window.len() < st.cfg.max_inflight {
+        while st.window.len() < st.cfg.max_inflight {
+            let Some(m) = st.pending.pop_front() else {
+                break;
+            };
+            if let Err(e) = push(js, st, m).await {
+                return Step::Reconcile(e);
+            }
+        }
+        return Step::Continue;
+    }
+    if st.rx_closed && st.window.is_empty() && st.backlog.is_none() && st.pending.is_empty() {
         release(st);
         return Step::Done;
     }
-    let room = st.window.len() < st.cfg.max_inflight && st.backlog.is_none() && !st.rx_closed;
+    let room = st.window.len() < st.cfg.max_inflight
+        && st.pending.is_empty()
+        && st.backlog.is_none()
+        && !st.rx_closed;
     let front = st.window.front_mut().and_then(|e| e.fut.as_mut());
     let has_front = front.is_some();
     let sync_wait = st
@@ -479,12 +502,18 @@ async fn step(js: &jetstream::Context, st: &mut State, rx: &mut mpsc::Receiver<S
             None => { st.rx_closed = true; Step::Continue }
             Some(b) => {
                 let mut r = Step::Continue;
-                for m in b.msgs {
+                // Released once the batch's last envelope is acknowledged: the indices its
+                // envelopes take, whether sent now or from `pending` as the window drains.
+                let upto = (st.next_index + b.msgs.len() as u64).saturating_sub(1);
+                st.pending.extend(b.msgs);
+                while st.window.len() < st.cfg.max_inflight {
+                    let Some(m) = st.pending.pop_front() else { break };
                     if let Err(e) = push(js, st, m).await {
                         r = Step::Reconcile(e);
+                        break;
                     }
                 }
-                st.waiting.push_back(Waiting { upto: st.next_index.saturating_sub(1), acks: b.acks, synced: b.synced });
+                st.waiting.push_back(Waiting { upto, acks: b.acks, synced: b.synced });
                 release(st);
                 r
             }

@@ -310,3 +310,28 @@ def test_nkey_credentials_loose_seed_refused_and_revocation_holds_the_fix_side(s
         assert [ev.body["exec_id"] for ev in more] == [f"R-{i}" for i in range(200)]
         assert [ev.seq for ev in more] == list(range(101, 301)) and sub.gaps == []
     assert seed not in "\n".join(b.proc.stderr_lines + e.proc.stderr_lines)
+
+
+@needs_quickfix
+@needs_nats
+@pytest.mark.timeout(120)
+def test_batches_larger_than_the_publish_window_all_reach_the_stream(spawn, tmp_path):
+    """`max_inflight` far below what one read from the venue carries: every batch the bridge
+    hands the sink is larger than its window (and than the client's publish permits, the
+    window plus 16). A sink that sent a whole batch at once waited for a permit only its own
+    reading of acknowledgements could free, and the feed stopped. All of it must arrive, in
+    order, through the stream and an edge."""
+    node = Node(spawn, tmp_path / "nats", "solo", routes=[], cluster_port=None)
+    b = JsBridge(spawn, tmp_path / "bridge", [node.url], replicas=1, extra="max_inflight = 2")
+    b.dir.mkdir(exist_ok=True)
+    b.start()
+    e = Edge(spawn, tmp_path / "edge", [node.url]).start()
+    _, sec = authorize(e, "alice")
+    venue = b.venue()
+    n = 3000
+    with Subscriber(e.publish, e.server_pub, sec, topics=["exec."], replay=e.replay, since=1) as sub:
+        send(venue, f"execs {n} 0 8")
+        got = drain(sub, n, timeout=60)
+    ids = [ev.body["exec_id"] for ev in got]
+    assert ids == [f"E-{i}" for i in range(n)], f"{len(ids)}\n{nats_metrics(b.metrics)}\n{b.proc.dump()[-3000:]}"
+    assert [ev.seq for ev in got] == list(range(1, n + 1))
