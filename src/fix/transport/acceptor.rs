@@ -66,6 +66,9 @@ pub struct AcceptorConfig {
     pub sessions: Vec<SessionBinding>,
     /// From the end of the TLS handshake to a complete Logon.
     pub logon_timeout: Duration,
+    /// Whether a session hands the bridge its next batch while the last still awaits the
+    /// bridge's acknowledgement (see `drive::Env::read_ahead`): off behind a JetStream sink.
+    pub read_ahead: bool,
 }
 
 impl AcceptorConfig {
@@ -98,6 +101,7 @@ struct Ctx {
     name: String,
     sessions: Vec<SessionBinding>,
     logon_timeout: Duration,
+    read_ahead: bool,
     audit: AuditLog,
     out: mpsc::Sender<FixEvent>,
     state_dir: PathBuf,
@@ -168,6 +172,7 @@ pub async fn run_acceptor_with(
         name: cfg.name.clone(),
         sessions: cfg.sessions.clone(),
         logon_timeout: cfg.logon_timeout,
+        read_ahead: cfg.read_ahead,
         audit: audit.clone(),
         out,
         state_dir,
@@ -409,6 +414,7 @@ async fn handle(
             audit: &ctx.audit,
             after_logon: Vec::new(),
             stop: Some(stop_rx),
+            read_ahead: ctx.read_ahead,
         },
     )
     .await;

@@ -133,6 +133,13 @@ pub(crate) struct Env<'a> {
     /// This connection alone must end (its certificate was revoked): the text goes in our
     /// Logout, then the connection closes as at shutdown.
     pub stop: Option<watch::Receiver<Option<String>>>,
+    /// Hand the bridge the next batch while the last still awaits its acknowledgement (the
+    /// store work waiting for it goes to the store's writer with the acknowledgement): reading
+    /// and publishing overlap. Off, a session reads nothing more until the bridge has
+    /// answered, which is what a JetStream sink wants: there the acknowledgement is the
+    /// stream's, and while the stream is unreachable the sessions stop reading at once rather
+    /// than after the bridge's queues fill.
+    pub read_ahead: bool,
 }
 
 /// Resolves with the text once `stop` carries one; never without a `stop`.
@@ -326,11 +333,15 @@ where
             };
             let _ = env.out.send(barrier).await;
         }
-        // A sync only the session's timer asked for (market data in, nothing of ours leaves
-        // after it) is handed to the store's writer and not waited for, the journal's
-        // acknowledgement included: the writer applies it after that acknowledgement, and a
-        // later sync that does precede our bytes waits behind it (see `store_writer`).
-        let background = sync && !strict_sync && !session.transmit_pending();
+        // When nothing of ours leaves after this batch, a sync only the session's timer asked
+        // for (market data in) and, reading ahead, any store work, is handed to the store's
+        // writer with the bridge's acknowledgement and neither is waited for: the writer
+        // applies it after that acknowledgement, and anything that does precede our bytes (a
+        // synced batch, a resend load) waits behind it in the writer's queue (see
+        // `store_writer`). Waiting here made reading and publishing take turns: the reader
+        // sat idle while the bridge routed its batch, and the bridge while the reader decoded
+        // the next (`Env::read_ahead`).
+        let background = (sync || env.read_ahead) && !strict_sync && !session.transmit_pending();
         match (work, ack_rx) {
             (Some(w), after) if background => {
                 if let Err(reason) = store.submit(w, after).await {
@@ -549,6 +560,7 @@ mod tests {
                 audit: &audit,
                 after_logon: Vec::new(),
                 stop: None,
+                read_ahead: true,
             };
             let conn = Conn {
                 stream: ours,
@@ -601,5 +613,91 @@ mod tests {
         assert!(String::from_utf8_lossy(&reply[..n]).contains("\x0135=A\x01"));
         drop((peer_rd, peer_wr));
         assert!(task.await.unwrap(), "the session logged on");
+    }
+
+    /// The reader does not take turns with the bridge: while the bridge has not yet
+    /// acknowledged (journaled) one batch, the next is read and handed over. The order that
+    /// makes a crash lose nothing still holds without the reader waiting: the store records
+    /// no sequence number past what the bridge acknowledged, so when the bridge stops before
+    /// journaling, the venue is asked for those messages again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reading_goes_on_while_a_batch_awaits_the_journal_and_the_store_waits_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = SessionConfig::new("FIX.4.4", US, PEER, Role::Acceptor);
+        let session_id = cfg.session_id();
+        let (ours, peer) = duplex(64 * 1024);
+        let (mut peer_rd, mut peer_wr) = tokio::io::split(peer);
+        let (tx, mut rx) = mpsc::channel::<FixEvent>(64);
+        let (_stop, shutdown) = watch::channel(false);
+        let state_dir = dir.path().to_path_buf();
+        let task = tokio::spawn(async move {
+            let outbox = Outbox::default();
+            let audit = AuditLog::discard();
+            let env = Env {
+                venue: "V",
+                state_dir: &state_dir,
+                out: &tx,
+                shutdown,
+                outbox: &outbox,
+                audit: &audit,
+                after_logon: Vec::new(),
+                stop: None,
+                read_ahead: true,
+            };
+            let conn = Conn {
+                stream: ours,
+                buffered: Vec::new(),
+                peer: "test".into(),
+            };
+            serve(conn, &cfg, env).await
+        });
+        let wait = Duration::from_secs(10);
+        peer_wr
+            .write_all(&peer_msg(1, "A", "98=0|108=30|"))
+            .await
+            .unwrap();
+        let mut reply = vec![0u8; 4096];
+        let n = tokio::time::timeout(wait, peer_rd.read(&mut reply))
+            .await
+            .expect("Logon answered")
+            .unwrap();
+        assert!(String::from_utf8_lossy(&reply[..n]).contains("\x0135=A\x01"));
+
+        // Each execution in its own write; the bridge keeps every acknowledgement unanswered.
+        let mut held = Vec::new();
+        for seq in 2..=4u64 {
+            let body = format!("37=O{seq}|17=E{seq}|150=0|39=0|55=EUR/USD|54=1|151=100|14=0|6=0|");
+            peer_wr.write_all(&peer_msg(seq, "8", &body)).await.unwrap();
+            loop {
+                let mut ev = tokio::time::timeout(wait, rx.recv())
+                    .await
+                    .unwrap_or_else(|_| {
+                        panic!("execution {seq} not read while an earlier batch awaits the journal")
+                    })
+                    .expect("the session is running");
+                if let Some(a) = ev.ack.take() {
+                    held.push(a);
+                }
+                if let Some(SessionEvent::App(m)) = &ev.event {
+                    assert_eq!(m.seq_num(), Some(seq));
+                    break;
+                }
+            }
+        }
+        // The bridge stops before journaling any of them.
+        drop(held);
+        drop(rx);
+        drop((peer_rd, peer_wr));
+        let ended = tokio::time::timeout(wait, task)
+            .await
+            .expect("the session ended")
+            .unwrap();
+        assert!(ended.was_logged_on);
+        let store = FileStore::open(dir.path(), &session_id).unwrap();
+        assert_eq!(
+            store.next_target_seq(),
+            2,
+            "the store moved past executions the bridge never journaled"
+        );
     }
 }

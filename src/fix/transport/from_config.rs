@@ -113,6 +113,7 @@ pub fn acceptor_config(
         limits: a.limits(),
         sessions,
         logon_timeout: Duration::from_secs(10),
+        read_ahead: cfg.sink.nats.is_none(),
     })
 }
 
@@ -157,5 +158,6 @@ pub fn initiator_config(
             min_ms: i.reconnect_min_ms,
             max_secs: i.reconnect_max_secs,
         },
+        read_ahead: cfg.sink.nats.is_none(),
     })
 }

@@ -59,6 +59,9 @@ pub struct InitiatorConfig {
     /// Symbols for one MarketDataRequest (35=V) sent after each Logon.
     pub subscribe: Vec<String>,
     pub reconnect: Reconnect,
+    /// Whether a session hands the bridge its next batch while the last still awaits the
+    /// bridge's acknowledgement (see `drive::Env::read_ahead`): off behind a JetStream sink.
+    pub read_ahead: bool,
 }
 
 /// The MarketDataRequest for `symbols`: snapshot + updates, full book, incremental refresh,
@@ -190,6 +193,7 @@ pub async fn run_initiator_with(
                         outbox: &outbox,
                         audit: &audit,
                         after_logon,
+                        read_ahead: cfg.read_ahead,
                     },
                 )
                 .await;
