@@ -535,22 +535,18 @@ mod tests {
         out
     }
 
-    /// The bridge stops draining its channel: the session task must stop reading, the peer's
-    /// writes must stall in TCP (here a 4 KiB pipe), and once the bridge drains again every
-    /// message must arrive, in order, none dropped.
-    #[tokio::test(start_paused = true)]
-    async fn a_full_bridge_channel_stalls_the_peer_and_loses_nothing() {
-        const N: u64 = 5_000;
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = SessionConfig::new("FIX.4.4", US, PEER, Role::Acceptor);
-        let (ours, peer) = duplex(4096);
-        let (mut peer_rd, mut peer_wr) = tokio::io::split(peer);
-        let (tx, mut rx) = mpsc::channel::<FixEvent>(4);
-        let (_stop, shutdown) = watch::channel(false);
-        let outbox = Outbox::default();
-        let audit = AuditLog::discard();
-        let state_dir = dir.path().to_path_buf();
-        let task = tokio::spawn(async move {
+    /// One session task over `ours`, reading ahead, its events on `tx`.
+    fn spawn_session(
+        state_dir: &Path,
+        cfg: SessionConfig,
+        ours: tokio::io::DuplexStream,
+        tx: mpsc::Sender<FixEvent>,
+        shutdown: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<Ended> {
+        let state_dir = state_dir.to_path_buf();
+        tokio::spawn(async move {
+            let outbox = Outbox::default();
+            let audit = AuditLog::discard();
             let env = Env {
                 venue: "V",
                 state_dir: &state_dir,
@@ -567,8 +563,23 @@ mod tests {
                 buffered: Vec::new(),
                 peer: "test".into(),
             };
-            serve(conn, &cfg, env).await.was_logged_on
-        });
+            serve(conn, &cfg, env).await
+        })
+    }
+
+    /// The bridge stops draining its channel: the session task must stop reading, the peer's
+    /// writes must stall in TCP (here a 4 KiB pipe), and once the bridge drains again every
+    /// message must arrive, in order, none dropped.
+    #[tokio::test(start_paused = true)]
+    async fn a_full_bridge_channel_stalls_the_peer_and_loses_nothing() {
+        const N: u64 = 5_000;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = SessionConfig::new("FIX.4.4", US, PEER, Role::Acceptor);
+        let (ours, peer) = duplex(4096);
+        let (mut peer_rd, mut peer_wr) = tokio::io::split(peer);
+        let (tx, mut rx) = mpsc::channel::<FixEvent>(4);
+        let (_stop, shutdown) = watch::channel(false);
+        let task = spawn_session(dir.path(), cfg, ours, tx, shutdown);
 
         let mut wire = peer_msg(1, "A", "98=0|108=30|");
         for seq in 2..N + 2 {
@@ -612,7 +623,7 @@ mod tests {
         let n = peer_rd.read(&mut reply).await.unwrap();
         assert!(String::from_utf8_lossy(&reply[..n]).contains("\x0135=A\x01"));
         drop((peer_rd, peer_wr));
-        assert!(task.await.unwrap(), "the session logged on");
+        assert!(task.await.unwrap().was_logged_on, "the session logged on");
     }
 
     /// The reader does not take turns with the bridge: while the bridge has not yet
@@ -629,28 +640,7 @@ mod tests {
         let (mut peer_rd, mut peer_wr) = tokio::io::split(peer);
         let (tx, mut rx) = mpsc::channel::<FixEvent>(64);
         let (_stop, shutdown) = watch::channel(false);
-        let state_dir = dir.path().to_path_buf();
-        let task = tokio::spawn(async move {
-            let outbox = Outbox::default();
-            let audit = AuditLog::discard();
-            let env = Env {
-                venue: "V",
-                state_dir: &state_dir,
-                out: &tx,
-                shutdown,
-                outbox: &outbox,
-                audit: &audit,
-                after_logon: Vec::new(),
-                stop: None,
-                read_ahead: true,
-            };
-            let conn = Conn {
-                stream: ours,
-                buffered: Vec::new(),
-                peer: "test".into(),
-            };
-            serve(conn, &cfg, env).await
-        });
+        let task = spawn_session(dir.path(), cfg, ours, tx, shutdown);
         let wait = Duration::from_secs(10);
         peer_wr
             .write_all(&peer_msg(1, "A", "98=0|108=30|"))
