@@ -539,11 +539,9 @@ fn read_segment(
     let mut refused = false;
     for (k, chunk) in slots.chunks_exact_mut(4).enumerate() {
         let at = k * 4;
-        let (Some(s), Some(e), Some(chunk)) = (
-            sohs.get(at..).and_then(|s| s.first_chunk::<5>()),
-            eqs.get(at..).and_then(|e| e.first_chunk::<4>()),
-            chunk.first_chunk_mut::<4>(),
-        ) else {
+        let (Some((s, e)), Some(chunk)) =
+            (step_positions(sohs, eqs, at), chunk.first_chunk_mut::<4>())
+        else {
             return false;
         };
         let from = [s[0], s[1], s[2], s[3]].map(|p| p.wrapping_add(1));
@@ -562,6 +560,21 @@ fn read_segment(
         }
     }
     !refused
+}
+
+/// One four-wide step's positions in a segment's lists: the SOHs around its four fields
+/// (`at..at + 5`, the one before each and the last one after) and their '=' (`at..at + 4`).
+/// `None` past the lists, which the segment sizes rule out.
+#[inline(always)]
+fn step_positions<'p>(
+    sohs: &'p [u32; POSITIONS],
+    eqs: &'p [u32; POSITIONS],
+    at: usize,
+) -> Option<(&'p [u32; 5], &'p [u32; 4])> {
+    Some((
+        sohs.get(at..)?.first_chunk::<5>()?,
+        eqs.get(at..)?.first_chunk::<4>()?,
+    ))
 }
 
 /// An index entry not yet written: the block pass fills reserved capacity directly.
@@ -611,11 +624,9 @@ fn read_segment_avx2(
     let mut bad = _mm_setzero_si128();
     for (k, chunk) in slots.chunks_exact_mut(4).enumerate() {
         let at = k * 4;
-        let (Some(s), Some(e), Some(chunk)) = (
-            sohs.get(at..).and_then(|s| s.first_chunk::<5>()),
-            eqs.get(at..).and_then(|e| e.first_chunk::<4>()),
-            chunk.first_chunk_mut::<4>(),
-        ) else {
+        let (Some((s, e)), Some(chunk)) =
+            (step_positions(sohs, eqs, at), chunk.first_chunk_mut::<4>())
+        else {
             return false;
         };
         // SAFETY: `s` holds 5 u32 and `e` 4: each load reads 16 bytes inside them.
