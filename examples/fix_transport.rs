@@ -127,7 +127,7 @@ async fn main() -> anyhow::Result<()> {
                 match event {
                     SessionEvent::LoggedOn { .. } => {
                         // As the acceptance tests' `at` server: PossResend memory per logon.
-                        echoed.retain(|(s, _)| *s != ev.session);
+                        echoed.retain(|(s, _)| s.as_str() != &*ev.session);
                         println!("LOGON {}", ev.session)
                     }
                     SessionEvent::App(m) => {

@@ -37,7 +37,7 @@ const MAX_CTX: usize = 4096;
 pub struct Router {
     pipeline: Pipeline,
     registry: Arc<Registry>,
-    ctxs: HashMap<(String, String), SessionCtx>,
+    ctxs: HashMap<(Arc<str>, Arc<str>), SessionCtx>,
     pub totals: Totals,
 }
 
@@ -62,14 +62,15 @@ impl Router {
         };
         let before = out.len();
         let key = (ev.venue, ev.session);
-        if !self.ctxs.contains_key(&key) && self.ctxs.len() >= MAX_CTX {
+        if self.ctxs.len() >= MAX_CTX && !self.ctxs.contains_key(&key) {
             self.ctxs.clear();
         }
         let registry = &self.registry;
+        // One lookup, the key moved in: nothing is copied per message.
         let ctx = self
             .ctxs
-            .entry(key.clone())
-            .or_insert_with(|| SessionCtx::new(&key.0, &key.1, registry));
+            .entry(key)
+            .or_insert_with_key(|k| SessionCtx::new(&k.0, &k.1, registry));
         let c = &ctx.counters;
         let pipeline = &mut self.pipeline;
         match event {

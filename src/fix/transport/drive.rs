@@ -27,10 +27,12 @@ const OUTBOX_DEPTH: usize = 1024;
 /// What the transports hand the bridge.
 #[derive(Debug)]
 pub struct FixEvent {
-    /// The configured VENUE of the session.
-    pub venue: String,
+    /// The configured VENUE of the session (shared by all of a connection's events: a
+    /// `String` each was two allocations per message, and two more where the bridge keyed on
+    /// them).
+    pub venue: Arc<str>,
     /// `SENDER->TARGET` from our side.
-    pub session: String,
+    pub session: Arc<str>,
     /// `None`: only the acknowledgement is wanted (a barrier).
     pub event: Option<SessionEvent>,
     /// Wall-clock receive time, ns since the Unix epoch.
@@ -189,6 +191,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let label = session_label(cfg);
+    let (venue_id, session_id): (Arc<str>, Arc<str>) =
+        (Arc::from(env.venue), Arc::from(label.as_str()));
     let mut ended = Ended {
         was_logged_on: false,
         shutdown: false,
@@ -307,8 +311,8 @@ where
             let is_disconnect = matches!(ev, SessionEvent::Disconnect { .. });
             announced |= is_disconnect;
             let fe = FixEvent {
-                venue: env.venue.to_string(),
-                session: label.clone(),
+                venue: venue_id.clone(),
+                session: session_id.clone(),
                 event: Some(ev),
                 received_ns: batch_ns,
                 ack: None,
@@ -325,8 +329,8 @@ where
         }
         if let Some(a) = ack.take() {
             let barrier = FixEvent {
-                venue: env.venue.to_string(),
-                session: label.clone(),
+                venue: venue_id.clone(),
+                session: session_id.clone(),
                 event: None,
                 received_ns: batch_ns,
                 ack: Some(a),
@@ -459,8 +463,8 @@ where
     // Tell the bridge about connection ends the session itself did not announce.
     if !announced {
         let _ = env.out.try_send(FixEvent {
-            venue: env.venue.to_string(),
-            session: label.clone(),
+            venue: venue_id.clone(),
+            session: session_id.clone(),
             event: Some(SessionEvent::Disconnect {
                 reason: reason.clone(),
             }),
