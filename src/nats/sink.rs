@@ -445,27 +445,33 @@ async fn fill_from_backlog(js: &jetstream::Context, st: &mut State) -> Result<()
     Ok(())
 }
 
+/// Sends what waits in `pending` while the window has room. The window never holds more
+/// than `max_inflight`: the client's publish permits are `max_inflight + 16` and one comes
+/// back only when its acknowledgement is read, which this task does between sends, never
+/// inside one. A whole batch sent at once went past them and waited for a permit only its
+/// own reading could free (found when FIX sessions were let read ahead of the stream's
+/// acknowledgement, which makes such batches common).
+async fn send_pending(js: &jetstream::Context, st: &mut State) -> Result<(), String> {
+    while st.window.len() < st.cfg.max_inflight {
+        let Some(m) = st.pending.pop_front() else {
+            break;
+        };
+        push(js, st, m).await?;
+    }
+    Ok(())
+}
+
 async fn step(js: &jetstream::Context, st: &mut State, rx: &mut mpsc::Receiver<SinkBatch>) -> Step {
     if st.backlog.is_some() {
         if let Err(e) = fill_from_backlog(js, st).await {
             return Step::Reconcile(e);
         }
     }
-    // The window never holds more than `max_inflight`: the client's publish permits are
-    // `max_inflight + 16` and a permit comes back only when its acknowledgement is read,
-    // which this task does between sends, never inside one. A whole batch sent at once went
-    // past them and waited for a permit that only its own reading could free (found when
-    // sessions stopped waiting for each batch's acknowledgement before reading the next).
     if !st.pending.is_empty() && st.window.len() < st.cfg.max_inflight {
-        while st.window.len() < st.cfg.max_inflight {
-            let Some(m) = st.pending.pop_front() else {
-                break;
-            };
-            if let Err(e) = push(js, st, m).await {
-                return Step::Reconcile(e);
-            }
-        }
-        return Step::Continue;
+        return match send_pending(js, st).await {
+            Ok(()) => Step::Continue,
+            Err(e) => Step::Reconcile(e),
+        };
     }
     if st.rx_closed && st.window.is_empty() && st.backlog.is_none() && st.pending.is_empty() {
         release(st);
@@ -506,12 +512,8 @@ async fn step(js: &jetstream::Context, st: &mut State, rx: &mut mpsc::Receiver<S
                 // envelopes take, whether sent now or from `pending` as the window drains.
                 let upto = (st.next_index + b.msgs.len() as u64).saturating_sub(1);
                 st.pending.extend(b.msgs);
-                while st.window.len() < st.cfg.max_inflight {
-                    let Some(m) = st.pending.pop_front() else { break };
-                    if let Err(e) = push(js, st, m).await {
-                        r = Step::Reconcile(e);
-                        break;
-                    }
+                if let Err(e) = send_pending(js, st).await {
+                    r = Step::Reconcile(e);
                 }
                 st.waiting.push_back(Waiting { upto, acks: b.acks, synced: b.synced });
                 release(st);
