@@ -88,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
         if echo {
             for b in &mut ac.sessions {
                 b.session.app_msg_types = Some(ECHOED.iter().map(|t| (*t).to_owned()).collect());
-                b.session.validate_app = None;
+                b.session.normalize_app = None;
             }
         }
         tasks.spawn(run_acceptor_with(
@@ -130,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
                         echoed.retain(|(s, _)| s.as_str() != &*ev.session);
                         println!("LOGON {}", ev.session)
                     }
-                    SessionEvent::App(m) => {
+                    SessionEvent::App { msg: m, .. } => {
                         println!("APP {} {}", ev.session, pretty(m.as_bytes()));
                         if echo {
                             echo_back(&outbox, &ev.session, m, &mut echoed);

@@ -135,7 +135,7 @@ impl Harness {
         self.events()
             .into_iter()
             .filter_map(|e| match e {
-                SessionEvent::App(m) => m.seq_num(),
+                SessionEvent::App { msg: m, .. } => m.seq_num(),
                 _ => None,
             })
             .collect()
@@ -275,7 +275,7 @@ fn seq_too_high_resend_request_then_queued_delivered_in_order() {
     let order: Vec<String> = ev
         .iter()
         .filter_map(|e| match e {
-            SessionEvent::App(m) => Some(m.get_str(11).unwrap().to_owned()),
+            SessionEvent::App { msg: m, .. } => Some(m.get_str(11).unwrap().to_owned()),
             _ => None,
         })
         .collect();
@@ -535,7 +535,7 @@ fn garbled_messages_are_dropped_and_counted() {
     assert_eq!(
         ev.iter()
             .filter_map(|e| match e {
-                SessionEvent::App(m) => m.get_str(11),
+                SessionEvent::App { msg: m, .. } => m.get_str(11),
                 _ => None,
             })
             .collect::<Vec<_>>(),
@@ -1088,28 +1088,39 @@ fn invalid_msg_type_is_rejected_and_unsupported_ones_get_a_business_reject() {
 }
 
 #[test]
-fn a_validator_refusal_is_a_reject_and_nothing_is_delivered() {
-    fn no_bad_prices(m: &fixcurve::fix::Message) -> Result<(), fixcurve::fix::session::Rejection> {
-        match m.get(44) {
-            Some(f) if f.value == b"abc" => Err(fixcurve::fix::session::Rejection {
-                reason: 6,
-                tag: Some(44),
-                text: "Incorrect data format for value".into(),
-            }),
-            _ => Ok(()),
-        }
-    }
+fn a_normalizer_refusal_is_a_reject_and_what_is_delivered_carries_its_events() {
     let mut cfg = acceptor_cfg();
-    cfg.validate_app = Some(no_bad_prices);
+    cfg.normalize_app = Some(fixcurve::normalize::Normalizer::new("V"));
     let mut h = Harness::with(cfg, Box::new(MemoryStore::new())).logged_on();
-    let bad = h.peer(2, "D", 10, "44=abc|");
+    let exec = "37=O|17=E|150=0|39=0|54=1|55=X|";
+    let bad = h.peer(2, "8", 10, &format!("{exec}44=abc|"));
     h.input(&bad, 10);
-    let good = h.peer(3, "D", 20, "44=1.5|");
+    let good = h.peer(3, "8", 20, &format!("{exec}44=1.5|"));
     h.input(&good, 20);
     let out = h.out();
     assert_eq!(out.len(), 1);
-    assert!(out[0].contains("|45=2|371=44|372=D|373=6|"), "{}", out[0]);
-    assert_eq!(h.app_seqs(), vec![3]);
+    assert!(out[0].contains("|45=2|371=44|372=8|373=6|"), "{}", out[0]);
+    let delivered: Vec<_> = h
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            SessionEvent::App { msg, normalized } => Some((msg.seq_num(), normalized)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].0, Some(3));
+    let events = delivered[0].1.as_ref().expect("normalized by the session");
+    assert_eq!(events.len(), 1);
+    assert!(
+        events[0].topic.starts_with("exec.V."),
+        "{}",
+        events[0].topic
+    );
+    let fixcurve::normalize::Event::Execution(e) = &events[0].event else {
+        panic!("{:?}", events[0].event)
+    };
+    assert_eq!(e.price.map(|p| p.to_string()).as_deref(), Some("1.5"));
 }
 
 #[test]

@@ -138,7 +138,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(m.sender_comp_id(), Some(&b"BRIDGE"[..]));
         }
         while let Some(ev) = s.poll_event() {
-            if let SessionEvent::App(m) = ev {
+            if let SessionEvent::App { msg: m, .. } = ev {
                 let seq = m.seq_num().expect("app messages carry a seq");
                 // Strictly increasing unless the peer reset the sequence (Logon 141=Y).
                 assert!(

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::envelope::{Envelope, Sequencer, VERSION};
-use crate::fix::Field;
+use crate::fix::Message;
 use crate::journal::Journal;
 use crate::metrics::{Registry, SessionCounters};
 use crate::normalize::{Event, Normalized, Normalizer, SessionStatus};
@@ -92,17 +92,24 @@ impl Pipeline {
         self.durable.as_mut().map(|(j, _)| j)
     }
 
-    /// An application message. Errors are logged with the session and counted, never fatal.
+    /// An application message, with its events when its session normalized it already (as
+    /// the daemon's sessions do, to refuse what they cannot read); normalized here otherwise.
+    /// Errors are logged with the session and counted, never fatal.
     pub fn on_app(
         &mut self,
         ctx: &SessionCtx,
-        fields: &[Field<'_>],
+        msg: &Message,
+        normalized: Option<Vec<Normalized>>,
         received_ns: u64,
         out: &mut Vec<Outgoing>,
     ) {
-        match ctx.normalizer.normalize(fields) {
+        let events = match normalized {
+            Some(events) => Ok(events),
+            None => ctx.normalizer.normalize_message(msg),
+        };
+        match events {
             Ok(events) => {
-                let fix_seq = crate::normalize::msg_seq_num(fields);
+                let fix_seq = msg.seq_num();
                 for n in events {
                     self.emit(ctx, n, fix_seq, received_ns, out);
                 }
@@ -229,16 +236,24 @@ pub use crate::clock::now_ns;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fix::codec::{Decoder, DecoderLimits, Encoder};
+    use crate::fix::Field;
     use crate::normalize::{Event, SessionState};
 
-    fn fields(msg: &str) -> Vec<(u32, Vec<u8>)> {
-        msg.split('|')
+    /// A framed, decoded message of type `msg_type` with the `|`-separated `body` fields.
+    fn message(msg_type: &str, body: &str) -> Message {
+        let fields: Vec<(u32, &[u8])> = body
+            .split('|')
             .filter(|s| !s.is_empty())
             .map(|kv| {
                 let (k, v) = kv.split_once('=').unwrap();
-                (k.parse().unwrap(), v.as_bytes().to_vec())
+                (k.parse().unwrap(), v.as_bytes())
             })
-            .collect()
+            .collect();
+        let fields: Vec<Field<'_>> = fields.iter().map(|(t, v)| Field::new(*t, v)).collect();
+        let mut d = Decoder::new(DecoderLimits::default());
+        d.feed(&Encoder::new("FIX.4.4").to_vec(msg_type, &fields));
+        d.decode_next().unwrap().unwrap()
     }
 
     #[test]
@@ -247,19 +262,12 @@ mod tests {
         let ctx = SessionCtx::new("V", "B->C", &reg);
         let mut p = Pipeline::new(77, reg.clone());
         let mut out = Vec::new();
-        let quote = |sym: &str, seq: u32| {
-            fields(&format!(
-                "8=FIX.4.4|9=1|35=S|49=C|56=B|34={seq}|55={sym}|132=1.5|10=000|"
-            ))
-        };
         for (i, sym) in ["A", "B", "A", "A"].iter().enumerate() {
-            let o = quote(sym, i as u32 + 1);
-            let f: Vec<Field<'_>> = o.iter().map(|(t, v)| Field::new(*t, v)).collect();
-            p.on_app(&ctx, &f, 1000 + i as u64, &mut out);
+            let m = message("S", &format!("49=C|56=B|34={}|55={sym}|132=1.5|", i + 1));
+            p.on_app(&ctx, &m, None, 1000 + i as u64, &mut out);
         }
-        let bad = fields("8=FIX.4.4|9=1|35=S|49=C|56=B|34=9|10=000|");
-        let f: Vec<Field<'_>> = bad.iter().map(|(t, v)| Field::new(*t, v)).collect();
-        p.on_app(&ctx, &f, 0, &mut out);
+        let bad = message("S", "49=C|56=B|34=9|");
+        p.on_app(&ctx, &bad, None, 0, &mut out);
         p.on_status(
             &ctx,
             SessionStatus {
@@ -298,5 +306,23 @@ mod tests {
         assert!(matches!(last.event, Event::Session(_)));
         assert_eq!(ctx.counters.normalize_errors.load(Ordering::Relaxed), 1);
         assert_eq!(ctx.counters.events_out.load(Ordering::Relaxed), 5);
+    }
+
+    /// Events the session made are published as they are: the message is not read again
+    /// (here they differ from what reading it would give).
+    #[test]
+    fn events_normalized_by_the_session_are_not_made_again() {
+        let reg = Registry::new();
+        let ctx = SessionCtx::new("V", "B->C", &reg);
+        let mut p = Pipeline::new(1, reg.clone());
+        let mut out = Vec::new();
+        let m = message("S", "49=C|56=B|34=3|55=A|132=1.5|");
+        let mut given = ctx.normalizer.normalize_message(&m).unwrap();
+        given[0].topic = "md.V.GIVEN".into();
+        p.on_app(&ctx, &m, Some(given), 0, &mut out);
+        p.on_app(&ctx, &m, Some(Vec::new()), 0, &mut out);
+        let topics: Vec<&[u8]> = out.iter().map(|o| &o.topic[..]).collect();
+        assert_eq!(topics, vec![&b"md.V.GIVEN"[..]]);
+        assert_eq!(Envelope::decode(&out[0].payload).unwrap().fix_seq, Some(3));
     }
 }

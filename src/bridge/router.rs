@@ -74,12 +74,10 @@ impl Router {
         let c = &ctx.counters;
         let pipeline = &mut self.pipeline;
         match event {
-            SessionEvent::App(msg) => {
+            SessionEvent::App { msg, normalized } => {
                 c.messages_in.fetch_add(1, Ordering::Relaxed);
                 self.totals.fix_messages += 1;
-                // One short-lived field index per message (borrowing the message's buffer).
-                let fields: Vec<_> = msg.fields().collect();
-                pipeline.on_app(ctx, &fields, ev.received_ns, out);
+                pipeline.on_app(ctx, &msg, normalized, ev.received_ns, out);
             }
             SessionEvent::LoggedOn { .. } => {
                 // A logon after an earlier one on this session is a reconnect.
@@ -166,7 +164,10 @@ mod tests {
         ];
         let mut d = Decoder::new(DecoderLimits::default());
         d.feed(&Encoder::new("FIX.4.4").to_vec("S", &body));
-        SessionEvent::App(d.decode_next().unwrap().unwrap())
+        SessionEvent::App {
+            msg: d.decode_next().unwrap().unwrap(),
+            normalized: None,
+        }
     }
 
     fn decoded(out: &[Outgoing]) -> Vec<(String, u64, String)> {

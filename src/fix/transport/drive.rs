@@ -250,7 +250,7 @@ where
         let work = session.poll_store();
         let sync = work.as_ref().is_some_and(|w| w.sync);
         let events: Vec<SessionEvent> = std::iter::from_fn(|| session.poll_event()).collect();
-        let has_app = events.iter().any(|e| matches!(e, SessionEvent::App(_)));
+        let has_app = events.iter().any(|e| matches!(e, SessionEvent::App { .. }));
         if has_app {
             crate::stagetrace::mark(crate::stagetrace::Stage::SessionEvents);
         }
@@ -609,7 +609,7 @@ mod tests {
             if let Some(a) = ev.ack.take() {
                 let _ = a.done.send(());
             }
-            if let Some(SessionEvent::App(m)) = ev.event {
+            if let Some(SessionEvent::App { msg: m, .. }) = ev.event {
                 seqs.push(m.seq_num().unwrap_or(0));
             }
         }
@@ -672,7 +672,7 @@ mod tests {
                 if let Some(a) = ev.ack.take() {
                     held.push(a);
                 }
-                if let Some(SessionEvent::App(m)) = &ev.event {
+                if let Some(SessionEvent::App { msg: m, .. }) = &ev.event {
                     assert_eq!(m.seq_num(), Some(seq));
                     break;
                 }

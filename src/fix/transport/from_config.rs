@@ -56,7 +56,7 @@ pub fn session_config(s: &config::Session, role: Role) -> Result<SessionConfig, 
             .map(|t| (*t).to_owned())
             .collect(),
     );
-    c.validate_app = Some(crate::normalize::validate);
+    c.normalize_app = Some(crate::normalize::Normalizer::new(s.venue.clone()));
     c.schedule = s
         .schedule()
         .map_err(|e| format!("session {}: {e}", s.id()))?;

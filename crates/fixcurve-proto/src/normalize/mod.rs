@@ -88,16 +88,6 @@ impl NormalizeError {
     }
 }
 
-/// The session's check before delivery (`SessionConfig::validate_app`): a message the
-/// normalizer cannot read completely is refused with a FIX Reject, so the bridge never
-/// publishes a field it could not validate.
-pub fn validate(msg: &crate::fix::message::Message) -> Result<(), crate::fix::session::Rejection> {
-    Normalizer::new("")
-        .normalize_message(msg)
-        .map(|_| ())
-        .map_err(|e| e.rejection())
-}
-
 /// One normalized event and the topic it is published on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Normalized {

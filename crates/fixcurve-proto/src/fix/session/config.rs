@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use super::super::codec::DecoderLimits;
-use super::super::message::Message;
 
 /// Which side of the TCP connection we are: the initiator sends the first Logon.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,10 +61,12 @@ pub struct SessionConfig {
     /// gets a BusinessMessageReject (35=j, 380=3 unsupported message type). `None`: every
     /// application message is delivered.
     pub app_msg_types: Option<Vec<String>>,
-    /// Checks an application message before it is delivered; a `Rejection` is sent as a
-    /// session Reject (35=3) with its reason and tag, and the message is not delivered.
-    /// The bridge validates what it would publish: a field it cannot read is never published.
-    pub validate_app: Option<Validator>,
+    /// Normalizes an application message before it is delivered: one it cannot read
+    /// completely is refused with a session Reject (35=3) naming the reason and tag, and not
+    /// delivered, so a field the bridge cannot read is never published. The events it made
+    /// go with the message ([`SessionEvent::App`](super::SessionEvent::App)), so the
+    /// application does not read the message a second time.
+    pub normalize_app: Option<crate::normalize::Normalizer>,
     /// A QuickFIX-format data dictionary (`data_dictionary` in the configuration): every
     /// inbound message handled after the header checks is validated against it first
     /// (fields defined and allowed, formats, enumerations, groups, order, required fields).
@@ -88,9 +89,6 @@ pub struct Rejection {
     /// Text (58) of the Reject.
     pub text: String,
 }
-
-/// See [`SessionConfig::validate_app`].
-pub type Validator = fn(&Message) -> Result<(), Rejection>;
 
 /// Largest MsgSeqNum (34) and NewSeqNo (36) accepted: FIX SeqNum is an `int`, and engines
 /// (QuickFIX among them) hold it in 32 bits. A larger value is a hostile or broken peer,
@@ -138,7 +136,7 @@ impl SessionConfig {
             decoder_limits: DecoderLimits::default(),
             inbound_sync_after: Duration::from_millis(50),
             app_msg_types: None,
-            validate_app: None,
+            normalize_app: None,
             dictionary: None,
             schedule: None,
             reset_each_period: true,

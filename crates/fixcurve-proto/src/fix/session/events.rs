@@ -82,7 +82,12 @@ pub enum SessionEvent {
         default_appl_ver_id: Option<String>,
     },
     /// A validated application message, in sequence order, each MsgSeqNum once.
-    App(Message),
+    App {
+        /// The message as received.
+        msg: Message,
+        /// Its events, when the session normalized it ([`SessionConfig::normalize_app`](super::SessionConfig::normalize_app)).
+        normalized: Option<Vec<crate::normalize::Normalized>>,
+    },
     /// The peer skipped ahead: a ResendRequest for `expected..` was sent.
     Gap {
         /// The first missing MsgSeqNum.
@@ -158,7 +163,11 @@ impl std::fmt::Debug for SessionEvent {
                 .field("reset_seq_num", reset_seq_num)
                 .field("default_appl_ver_id", default_appl_ver_id)
                 .finish(),
-            SessionEvent::App(m) => f.debug_tuple("App").field(m).finish(),
+            SessionEvent::App { msg, normalized } => f
+                .debug_struct("App")
+                .field("msg", msg)
+                .field("normalized", normalized)
+                .finish(),
             SessionEvent::Gap { expected, received } => f
                 .debug_struct("Gap")
                 .field("expected", expected)

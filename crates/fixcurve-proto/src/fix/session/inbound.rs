@@ -482,23 +482,24 @@ impl Session {
             }
             _ => {
                 self.incr_target(seq);
-                if let Some(refusal) = self.app_refusal(&msg) {
-                    match refusal {
-                        AppRefusal::Reject(r) => self.reject(&msg, r.reason, r.tag, &r.text),
-                        AppRefusal::Unsupported => self.business_reject(&msg, now),
-                    }
-                    return;
+                match self.app_check(&msg) {
+                    Ok(normalized) => self.events.push_back(SessionEvent::App { msg, normalized }),
+                    Err(AppRefusal::Reject(r)) => self.reject(&msg, r.reason, r.tag, &r.text),
+                    Err(AppRefusal::Unsupported) => self.business_reject(&msg, now),
                 }
-                self.events.push_back(SessionEvent::App(msg));
             }
         }
     }
 
-    /// Why an in-sequence application message is not delivered, if it is not.
-    pub(super) fn app_refusal(&self, msg: &Message) -> Option<AppRefusal> {
+    /// Whether an in-sequence application message is delivered, and with what events (when
+    /// the session normalizes), or why not.
+    pub(super) fn app_check(
+        &self,
+        msg: &Message,
+    ) -> Result<Option<Vec<crate::normalize::Normalized>>, AppRefusal> {
         let t = msg.msg_type();
         if !is_valid_msg_type(t) {
-            return Some(AppRefusal::Reject(Rejection {
+            return Err(AppRefusal::Reject(Rejection {
                 reason: rr::INVALID_MSG_TYPE,
                 tag: None,
                 text: "Invalid MsgType".into(),
@@ -506,11 +507,16 @@ impl Session {
         }
         if let Some(types) = &self.cfg.app_msg_types {
             if !types.iter().any(|x| x.as_bytes() == t) {
-                return Some(AppRefusal::Unsupported);
+                return Err(AppRefusal::Unsupported);
             }
         }
-        let validate = self.cfg.validate_app?;
-        validate(msg).err().map(AppRefusal::Reject)
+        let Some(normalizer) = &self.cfg.normalize_app else {
+            return Ok(None);
+        };
+        normalizer
+            .normalize_message(msg)
+            .map(Some)
+            .map_err(|e| AppRefusal::Reject(e.rejection()))
     }
 
     /// BusinessMessageReject (35=j) with BusinessRejectReason 3, unsupported message type.

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use ::time::OffsetDateTime;
 
-pub use self::config::{is_valid_msg_type, Rejection, Role, SessionConfig, Validator, MAX_SEQ_NUM};
+pub use self::config::{is_valid_msg_type, Rejection, Role, SessionConfig, MAX_SEQ_NUM};
 use self::events::AppRefusal;
 pub use self::events::{reject_reason, SessionError, SessionEvent, SessionState, SessionStats};
 pub use self::persist::{LoadRequest, MemoryStore, SeqState, StoreOp, StoreWork};
