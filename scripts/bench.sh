@@ -87,7 +87,9 @@ handshake)
   big=$(echo "$hs_out" | sed -n 's/^handshakes subs=\([0-9]*\).*/\1/p' | sort -n | tail -1)
   hs=$(echo "$hs_out" | grep "^handshakes subs=$big ")
   goal "handshakes/s median, $big clients" "$(echo "$hs" | sed -n 's/.*fixcurve median \([0-9.]*\)\/s.*/\1/p')" ">=" 2000
-  goal "handshakes vs libzmq+ZAP, $big clients" "$(echo "$hs" | sed -n 's/.*ratio \([0-9.]*\)x.*/\1/p')" ">=" 2
+  # Against the reference as shipped (backlog 100) and with its listen backlog raised.
+  goal "handshakes vs libzmq+ZAP, $big clients" "$(echo "$hs" | sed -n 's/.*| libzmq+ZAP median [^|]*| ratio \([0-9.]*\)x.*/\1/p')" ">=" 2
+  goal "handshakes vs libzmq+ZAP backlog 4096" "$(echo "$hs" | sed -n 's/.*backlog 4096 median [^|]*| ratio \([0-9.]*\)x.*/\1/p')" ">=" 2
   mem=$(echo "$hs_out" | grep "^memory subs=$big ")
   goal "KiB RSS per idle subscriber, $big subscribers" "$(echo "$mem" | sed -n 's/.*fixcurve \([0-9.]*\) KiB.*/\1/p')" "<=" 32
   # No growth over the cycles: the last three closes within 20% of the first three.

@@ -3,15 +3,16 @@
  *
  *   client ENDPOINT SERVER_PUB CLIENT_SECRET N MSGS
  *       Opens N SUB sockets (CURVE client, subscribed to everything) spread over threads of
- *       50, connects them all at once and waits on socket monitors until N handshakes
- *       succeeded. Prints
- *       "HANDSHAKES n secs failed"; then, when MSGS > 0, waits until every socket received
+ *       50, prints "READY" and waits for a line on stdin (so several client processes can
+ *       start together), connects them all at once and waits on socket monitors until N
+ *       handshakes succeeded. Prints "HANDSHAKES n secs failed t0" (t0: when the connects
+ *       began, CLOCK_MONOTONIC seconds, comparable across processes); then, when MSGS > 0, waits until every socket received
  *       MSGS messages and prints "RECEIVED n". Then waits for a line on stdin (the driver
  *       measures the server meanwhile), closes everything and prints "CLOSED".
  *   server SERVER_SECRET CLIENT_PUB
  *       The reference: a libzmq PUB socket, CURVE server, behind a ZAP handler thread that
  *       allows exactly CLIENT_PUB (as pyzmq's authenticator does, keys in a set), bound to a
- *       free loopback port. Prints "ENDPOINT tcp://..."; then reads lines from stdin:
+ *       free loopback port (listen backlog from HANDSHAKE_REF_BACKLOG, else libzmq's 100). Prints "ENDPOINT tcp://..."; then reads lines from stdin:
  *       "send N SIZE" publishes N messages of SIZE bytes, "quit" exits.
  *
  * Build: gcc -O2 -o curve_handshake_bench curve_handshake_bench.c -lzmq -lpthread
@@ -79,7 +80,7 @@ struct share {
     char client_pub[41];
     int first, count, io_threads;
     long msgs;
-    pthread_barrier_t *go, *received, *close;
+    pthread_barrier_t *ready, *go, *received, *close;
     int ok, failed, complete;
     double done_at;
 };
@@ -128,6 +129,7 @@ static void *client_share (void *p)
         items[i].socket = mons[i];
         items[i].events = ZMQ_POLLIN;
     }
+    pthread_barrier_wait (s->ready);
     pthread_barrier_wait (s->go);
     for (int i = 0; i < n; i++)
         if (zmq_connect (subs[i], s->ep) != 0)
@@ -208,7 +210,8 @@ static int run_client (const char *ep, const char *server_pub, const char *clien
         io_threads = 1;
     zmq_ctx_set (ctx, ZMQ_IO_THREADS, io_threads);
     int nt = (n + PER_THREAD - 1) / PER_THREAD;
-    pthread_barrier_t go, received, close;
+    pthread_barrier_t ready, go, received, close;
+    pthread_barrier_init (&ready, NULL, nt + 1);
     pthread_barrier_init (&go, NULL, nt + 1);
     pthread_barrier_init (&received, NULL, nt + 1);
     pthread_barrier_init (&close, NULL, nt + 1);
@@ -226,10 +229,18 @@ static int run_client (const char *ep, const char *server_pub, const char *clien
         s->count = n - s->first < PER_THREAD ? n - s->first : PER_THREAD;
         s->msgs = msgs;
         s->io_threads = io_threads;
+        s->ready = &ready;
         s->go = &go;
         s->received = &received;
         s->close = &close;
         pthread_create (&threads[t], NULL, client_share, s);
+    }
+    pthread_barrier_wait (&ready);
+    printf ("READY\n");
+    fflush (stdout);
+    char go_line[64];
+    if (!fgets (go_line, sizeof go_line, stdin)) {
+        /* the driver went away: go anyway */
     }
     pthread_barrier_wait (&go);
     double t0 = now_s ();
@@ -242,7 +253,7 @@ static int run_client (const char *ep, const char *server_pub, const char *clien
         if (shares[t].done_at > t1)
             t1 = shares[t].done_at;
     }
-    printf ("HANDSHAKES %d %.6f %d\n", ok, t1 - t0, failed);
+    printf ("HANDSHAKES %d %.6f %d %.6f\n", ok, t1 - t0, failed, t0);
     fflush (stdout);
     pthread_barrier_wait (&received);
     if (msgs > 0) {
@@ -324,6 +335,14 @@ static int run_server (const char *server_secret, const char *client_pub)
     zmq_setsockopt (pub, ZMQ_ZAP_DOMAIN, "bench", 5);
     zmq_setsockopt (pub, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt (pub, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    /* HANDSHAKE_REF_BACKLOG: the listen backlog (libzmq's default is 100). A burst of
+     * connects overflows 100, and each dropped SYN waits a second to be sent again: with
+     * it raised the rate times the handshakes rather than TCP's retransmit timer. */
+    const char *backlog_env = getenv ("HANDSHAKE_REF_BACKLOG");
+    if (backlog_env) {
+        int backlog = atoi (backlog_env);
+        zmq_setsockopt (pub, ZMQ_BACKLOG, &backlog, sizeof backlog);
+    }
     if (zmq_bind (pub, "tcp://127.0.0.1:*") != 0)
         die ("bind");
     char ep[256];
