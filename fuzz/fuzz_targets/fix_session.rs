@@ -44,6 +44,8 @@ fuzz_target!(|data: &[u8]| {
     cfg.heartbeat_secs = 5;
     cfg.max_queued = 16;
     cfg.max_msgs_per_sec = Some(200);
+    // As the daemon runs it: application messages normalized before delivery.
+    cfg.normalize_app = Some(fixcurve_proto::normalize::Normalizer::new("V"));
     let mut driver = Driver::new(MemoryStore::new());
     let Ok(mut s) = Session::new(cfg, driver.store.state(), t0, wall0) else {
         return;

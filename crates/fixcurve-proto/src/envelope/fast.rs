@@ -20,10 +20,12 @@ use super::reader::Reader;
 use super::Envelope;
 use crate::normalize::Event;
 
-/// Decodes `bytes` in one pass, or None when the general path must decide.
-pub(super) fn decode(bytes: &[u8]) -> Option<Envelope> {
+/// Decodes `bytes` in one pass, or `Err` when the general path must decide.
+pub(super) fn decode(bytes: &[u8]) -> Result<Envelope, ()> {
     // Like `rmp_serde::from_slice` on the general path: one map read from the front.
-    Reader::new(bytes).deserialize_map(EnvelopeVisitor).ok()
+    Reader::new(bytes)
+        .deserialize_map(EnvelopeVisitor)
+        .map_err(|_| ())
 }
 
 /// The same one-pass read with rmp_serde's deserializer, the reference [`Reader`] is checked

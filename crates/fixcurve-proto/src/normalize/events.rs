@@ -177,10 +177,10 @@ pub struct BookEntry {
     #[serde(default)]
     pub side: Option<EntryType>,
     /// MDEntryPx (270); absent on some deletes.
-    #[serde(default, serialize_with = "crate::normalize::decimal_text::opt")]
+    #[serde(default, with = "crate::normalize::decimal_text::opt")]
     pub price: Option<Decimal>,
     /// MDEntrySize (271).
-    #[serde(default, serialize_with = "crate::normalize::decimal_text::opt")]
+    #[serde(default, with = "crate::normalize::decimal_text::opt")]
     pub size: Option<Decimal>,
     /// MDEntryID (278): present on order-by-order books.
     #[serde(default)]
@@ -233,10 +233,10 @@ pub struct Trade {
     /// Symbol (55).
     pub symbol: String,
     /// MDEntryPx (270).
-    #[serde(serialize_with = "crate::normalize::decimal_text::plain")]
+    #[serde(with = "crate::normalize::decimal_text::plain")]
     pub price: Decimal,
     /// MDEntrySize (271), if sent.
-    #[serde(default, serialize_with = "crate::normalize::decimal_text::opt")]
+    #[serde(default, with = "crate::normalize::decimal_text::opt")]
     pub size: Option<Decimal>,
     /// MDEntryID (278) or the trade's own id if the venue sends one.
     #[serde(default)]
@@ -271,25 +271,25 @@ pub struct Execution {
     /// Symbol (55).
     pub symbol: String,
     /// LastPx (31): price of this fill.
-    #[serde(default, serialize_with = "crate::normalize::decimal_text::opt")]
+    #[serde(default, with = "crate::normalize::decimal_text::opt")]
     pub last_px: Option<Decimal>,
     /// LastQty (32): quantity of this fill.
-    #[serde(default, serialize_with = "crate::normalize::decimal_text::opt")]
+    #[serde(default, with = "crate::normalize::decimal_text::opt")]
     pub last_qty: Option<Decimal>,
     /// CumQty (14): filled so far.
-    #[serde(default, serialize_with = "crate::normalize::decimal_text::opt")]
+    #[serde(default, with = "crate::normalize::decimal_text::opt")]
     pub cum_qty: Option<Decimal>,
     /// LeavesQty (151): still open.
-    #[serde(default, serialize_with = "crate::normalize::decimal_text::opt")]
+    #[serde(default, with = "crate::normalize::decimal_text::opt")]
     pub leaves_qty: Option<Decimal>,
     /// AvgPx (6): average fill price so far.
-    #[serde(default, serialize_with = "crate::normalize::decimal_text::opt")]
+    #[serde(default, with = "crate::normalize::decimal_text::opt")]
     pub avg_px: Option<Decimal>,
     /// Price (44): the order's limit price.
-    #[serde(default, serialize_with = "crate::normalize::decimal_text::opt")]
+    #[serde(default, with = "crate::normalize::decimal_text::opt")]
     pub price: Option<Decimal>,
     /// OrderQty (38).
-    #[serde(default, serialize_with = "crate::normalize::decimal_text::opt")]
+    #[serde(default, with = "crate::normalize::decimal_text::opt")]
     pub order_qty: Option<Decimal>,
     /// Account (1): also the last topic component, which ACLs key on.
     #[serde(default)]
@@ -314,16 +314,16 @@ pub struct Quote {
     #[serde(default)]
     pub quote_id: Option<String>,
     /// BidPx (132).
-    #[serde(default, serialize_with = "crate::normalize::decimal_text::opt")]
+    #[serde(default, with = "crate::normalize::decimal_text::opt")]
     pub bid_px: Option<Decimal>,
     /// OfferPx (133).
-    #[serde(default, serialize_with = "crate::normalize::decimal_text::opt")]
+    #[serde(default, with = "crate::normalize::decimal_text::opt")]
     pub offer_px: Option<Decimal>,
     /// BidSize (134).
-    #[serde(default, serialize_with = "crate::normalize::decimal_text::opt")]
+    #[serde(default, with = "crate::normalize::decimal_text::opt")]
     pub bid_size: Option<Decimal>,
     /// OfferSize (135).
-    #[serde(default, serialize_with = "crate::normalize::decimal_text::opt")]
+    #[serde(default, with = "crate::normalize::decimal_text::opt")]
     pub offer_size: Option<Decimal>,
     /// TransactTime (60) verbatim.
     #[serde(default)]
@@ -345,13 +345,13 @@ pub struct SecurityStatus {
     #[serde(default)]
     pub halt_reason: Option<String>,
     /// HighPx (332).
-    #[serde(default, serialize_with = "crate::normalize::decimal_text::opt")]
+    #[serde(default, with = "crate::normalize::decimal_text::opt")]
     pub high_px: Option<Decimal>,
     /// LowPx (333).
-    #[serde(default, serialize_with = "crate::normalize::decimal_text::opt")]
+    #[serde(default, with = "crate::normalize::decimal_text::opt")]
     pub low_px: Option<Decimal>,
     /// LastPx (31).
-    #[serde(default, serialize_with = "crate::normalize::decimal_text::opt")]
+    #[serde(default, with = "crate::normalize::decimal_text::opt")]
     pub last_px: Option<Decimal>,
     /// Text (58).
     #[serde(default)]

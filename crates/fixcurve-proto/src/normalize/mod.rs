@@ -193,10 +193,13 @@ pub fn parse_decimal(v: &[u8]) -> Option<Decimal> {
     if !any_digit || dots > 1 || v.len() > 40 {
         return None;
     }
+    // Prices and sizes as venues send them take the shortcut (same value and scale).
+    if let Some(d) = decimal_text::parse_simple(v) {
+        return Some(d);
+    }
     let s = std::str::from_utf8(v).ok()?;
-    let d = Decimal::from_str_exact(s).ok()?;
-    // from_str_exact refuses to round; double-check nothing was lost by comparing digits.
-    Some(d)
+    // from_str_exact refuses to round.
+    Decimal::from_str_exact(s).ok()
 }
 
 pub(crate) fn field_u32(
