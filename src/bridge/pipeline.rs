@@ -256,11 +256,18 @@ mod tests {
         d.decode_next().unwrap().unwrap()
     }
 
+    /// A pipeline of `epoch` and the context of session `B->C` of venue `V`.
+    fn pipeline(epoch: u64) -> (SessionCtx, Pipeline) {
+        let reg = Registry::new();
+        (
+            SessionCtx::new("V", "B->C", &reg),
+            Pipeline::new(epoch, reg),
+        )
+    }
+
     #[test]
     fn sequences_rise_per_topic_and_errors_are_counted() {
-        let reg = Registry::new();
-        let ctx = SessionCtx::new("V", "B->C", &reg);
-        let mut p = Pipeline::new(77, reg.clone());
+        let (ctx, mut p) = pipeline(77);
         let mut out = Vec::new();
         for (i, sym) in ["A", "B", "A", "A"].iter().enumerate() {
             let m = message("S", &format!("49=C|56=B|34={}|55={sym}|132=1.5|", i + 1));
@@ -312,9 +319,7 @@ mod tests {
     /// (here they differ from what reading it would give).
     #[test]
     fn events_normalized_by_the_session_are_not_made_again() {
-        let reg = Registry::new();
-        let ctx = SessionCtx::new("V", "B->C", &reg);
-        let mut p = Pipeline::new(1, reg.clone());
+        let (ctx, mut p) = pipeline(1);
         let mut out = Vec::new();
         let m = message("S", "49=C|56=B|34=3|55=A|132=1.5|");
         let mut given = ctx.normalizer.normalize_message(&m).unwrap();
