@@ -92,8 +92,8 @@ impl Envelope {
 
     /// Reads an envelope from MessagePack, refusing other schema versions.
     pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
-        // Matched in place: each conversion between `Result` and `Option` of an envelope (a
-        // few hundred bytes) was a `memmove`, a third of a quote's decode.
+        // Matched as it comes: a conversion to `Option` and back copied the envelope (a few
+        // hundred bytes) once more (quote decode 295 -> 285 ns with the decimal shortcut).
         match fast::decode(bytes) {
             Ok(env) if env.version == VERSION => return Ok(env),
             Ok(env) => return Err(EnvelopeError::Version(env.version)),

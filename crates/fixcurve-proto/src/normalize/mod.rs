@@ -222,15 +222,6 @@ pub(crate) fn field_u32(
         })
 }
 
-/// MsgSeqNum (34) of a message, if present and numeric.
-pub fn msg_seq_num(fields: &[Field<'_>]) -> Option<u64> {
-    fields
-        .iter()
-        .find(|f| f.tag == tag::MSG_SEQ_NUM)
-        .and_then(|f| f.as_str())
-        .and_then(|s| s.parse().ok())
-}
-
 /// Normalizes messages of one upstream session.
 #[derive(Clone, Debug)]
 pub struct Normalizer {
