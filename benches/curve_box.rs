@@ -31,7 +31,7 @@ fn boxes() -> (MessageKeys, MessageKeys, PrecomputedBox) {
 }
 
 fn bench(c: &mut Criterion) {
-    let (server, client, crypto_box) = boxes();
+    let (mut server, mut client, crypto_box) = boxes();
     // 101: a 100-byte payload plus the inner flags byte, as the fan-out bench sends.
     for len in [101usize, 1001] {
         let mut g = c.benchmark_group(format!("curve_box/{len}B"));
@@ -66,5 +66,27 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// Eight Salsa20 blocks in one pass (`curve::keystream`), what a topic box and a payload box
+/// of up to seven blocks cost together.
+fn lanes(c: &mut Criterion) {
+    use fixcurve::curve::keystream::{blocks, BLOCK, LANES};
+    let key = [7u8; 32];
+    let mut out = [[0u8; BLOCK]; LANES];
+    let mut n = 0u64;
+    c.bench_function("curve_keystream/8_blocks", |bn| {
+        bn.iter(|| {
+            n += 1;
+            let nonce = n.to_be_bytes();
+            blocks(
+                black_box(&key),
+                &[nonce; LANES],
+                &core::array::from_fn(|i| i as u64),
+                &mut out,
+            );
+            black_box(out[7][63])
+        })
+    });
+}
+
+criterion_group!(benches, bench, lanes);
 criterion_main!(benches);

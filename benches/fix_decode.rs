@@ -10,6 +10,11 @@ use std::path::Path;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use fixcurve::fix::codec::{Decoder, DecoderLimits};
 
+// The allocator the `fixcurve` binary runs with, so the figure is the daemon's.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn samples() -> Vec<(String, Vec<u8>)> {
     let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/fix-samples");
     let mut out = Vec::new();

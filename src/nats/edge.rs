@@ -381,7 +381,7 @@ impl Follower {
                 }
                 Verdict::Malformed(why) => {
                     let n = self.registry.nats.malformed.fetch_add(1, Ordering::Relaxed);
-                    if n < LOG_MALFORMED || n % 1000 == 0 {
+                    if n < LOG_MALFORMED || n.is_multiple_of(1000) {
                         tracing::warn!(reason = %why, malformed = n + 1, "edge: stream message skipped");
                     }
                 }

@@ -202,7 +202,10 @@ impl ReplayClient {
             endpoint: self.endpoint.clone(),
             reason: reason.into(),
         };
-        if reply.first().map(|f| &f[..]) != Some(b"OK") || reply.len() < 4 || reply.len() % 2 != 0 {
+        if reply.first().map(|f| &f[..]) != Some(b"OK")
+            || reply.len() < 4
+            || !reply.len().is_multiple_of(2)
+        {
             return Err(bad("malformed reply"));
         }
         let num = |i: usize| {

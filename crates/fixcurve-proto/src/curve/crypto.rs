@@ -14,6 +14,8 @@ use crypto_box::SalsaBox;
 use crypto_secretbox::XSalsa20Poly1305;
 use zeroize::Zeroize;
 
+#[cfg(feature = "sodium")]
+use super::keystream::{self, BLOCK, LANES};
 use super::CurveError;
 
 /// Poly1305 tag bytes in front of every box.
@@ -199,26 +201,23 @@ const ONE_CALL_MAX: usize = 1024 - 32;
 ///
 /// XSalsa20 begins with HSalsa20 over the key and the nonce's first 16 bytes, and every
 /// MESSAGE nonce of one direction shares those 16 bytes ("CurveZMQMESSAGES" or "...C", then
-/// the counter). With libsodium the step is done once here, so a message costs one Salsa20
-/// keystream call and one Poly1305: the same bytes as `crypto_box_detached_afternm`, which
+/// the counter). With libsodium the step is done once here, so a message costs Salsa20
+/// keystream and one Poly1305: the same bytes as `crypto_box_detached_afternm`, which
 /// redoes HSalsa20 for every message and splits the keystream into two calls (three when
 /// opening, which generates block 0 twice). On 100-byte messages that was about a third of
 /// the crypto time on each side.
+///
+/// Where the CPU has AVX2 the keystream comes from [`keystream::blocks`], eight blocks per
+/// pass: those of this box, and in the lanes left over the first blocks of the next nonce,
+/// kept for the next box. A message is a topic box and a payload box under consecutive
+/// nonces, so one pass usually serves both: one box's keystream used to take a pass of
+/// libsodium's one block at a time (as long as the whole pass here).
 pub struct MessageKeys(KeysBackend);
 
 #[cfg(feature = "sodium")]
 struct KeysBackend {
-    /// HSalsa20(k, tx prefix), HSalsa20(k, rx prefix).
-    tx: [u8; 32],
-    rx: [u8; 32],
-}
-
-#[cfg(feature = "sodium")]
-impl Drop for KeysBackend {
-    fn drop(&mut self) {
-        self.tx.zeroize();
-        self.rx.zeroize();
-    }
+    tx: Direction,
+    rx: Direction,
 }
 
 #[cfg(not(feature = "sodium"))]
@@ -226,6 +225,148 @@ struct KeysBackend {
     key: PrecomputedBox,
     tx: [u8; 16],
     rx: [u8; 16],
+}
+
+/// One direction's MESSAGE boxes: the Salsa20 key and the last keystream pass.
+#[cfg(feature = "sodium")]
+struct Direction {
+    /// HSalsa20(k, the direction's 16-byte nonce prefix).
+    subkey: [u8; 32],
+    /// The last eight-lane pass: the blocks of the box it was made for, then blocks
+    /// `0..ahead_count` of nonce `ahead_nonce` from lane `ahead_at` on. Allocated at the
+    /// first box: most connections use one direction for data and the other for a few
+    /// commands, and a session's handshake states stay small beside it.
+    lanes: Option<Box<[[u8; BLOCK]; LANES]>>,
+    ahead_nonce: u64,
+    ahead_at: usize,
+    ahead_count: usize,
+}
+
+#[cfg(feature = "sodium")]
+impl Drop for Direction {
+    fn drop(&mut self) {
+        self.subkey.zeroize();
+        if let Some(lanes) = &mut self.lanes {
+            wipe(lanes.as_flattened_mut());
+        }
+    }
+}
+
+#[cfg(feature = "sodium")]
+impl Direction {
+    fn new(subkey: [u8; 32]) -> Direction {
+        Direction {
+            subkey,
+            lanes: None,
+            ahead_nonce: 0,
+            ahead_at: 0,
+            ahead_count: 0,
+        }
+    }
+
+    /// The keystream of nonce `counter` from block 0, and how many blocks that is:
+    /// the blocks kept from the last pass if they are this nonce's, else a new pass with
+    /// up to eight blocks of it and the rest of the lanes for the nonce after.
+    #[allow(clippy::arithmetic_side_effects)] // lane counts <= LANES
+    fn lanes_for(&mut self, counter: u64, need: usize) -> (&mut [u8], usize) {
+        let lanes = self
+            .lanes
+            .get_or_insert_with(|| Box::new([[0; BLOCK]; LANES]));
+        let (first, count) = if self.ahead_count > 0 && self.ahead_nonce == counter {
+            let got = (self.ahead_at, self.ahead_count);
+            self.ahead_count = 0;
+            got
+        } else {
+            let want = need.div_ceil(BLOCK).clamp(1, LANES);
+            let (this, next) = (counter.to_be_bytes(), counter.wrapping_add(1).to_be_bytes());
+            let nonces = core::array::from_fn(|i| if i < want { this } else { next });
+            let counters = core::array::from_fn(|i| if i < want { i } else { i - want } as u64);
+            keystream::blocks(&self.subkey, &nonces, &counters, lanes);
+            self.ahead_nonce = counter.wrapping_add(1);
+            self.ahead_at = want;
+            self.ahead_count = LANES - want;
+            (0, want)
+        };
+        let used = lanes
+            .as_flattened_mut()
+            .get_mut(first * BLOCK..(first + count) * BLOCK)
+            .unwrap_or_default();
+        (used, count)
+    }
+
+    /// Seals or opens `buf` in place under nonce `counter` from the lanes: `tag` None seals
+    /// and returns the tag; Some opens, leaving `buf` untouched if the tag is wrong.
+    #[allow(clippy::arithmetic_side_effects)] // offsets within the 512-byte lanes
+    fn apply(
+        &mut self,
+        counter: u64,
+        buf: &mut [u8],
+        tag: Option<&[u8; TAG_LEN]>,
+    ) -> Result<[u8; TAG_LEN], CurveError> {
+        let need = buf.len().saturating_add(32);
+        let subkey = self.subkey;
+        let (used, count) = self.lanes_for(counter, need);
+        let (poly, stream) = used.split_at_mut(32.min(used.len()));
+        let poly: &[u8; 32] = (&*poly).try_into().unwrap_or(&[0u8; 32]);
+        let result = match tag {
+            Some(tag) if !poly1305_verify(tag, buf, poly) => Err(CurveError::BadBox),
+            _ => {
+                let (head, tail) = buf.split_at_mut(stream.len().min(buf.len()));
+                xor(head, stream);
+                if !tail.is_empty() {
+                    // Beyond the lanes: libsodium from the next block (its long path).
+                    salsa20_xor_from(&subkey, &counter.to_be_bytes(), count, tail);
+                }
+                Ok(match tag {
+                    Some(tag) => *tag,
+                    None => poly1305(buf, poly),
+                })
+            }
+        };
+        wipe(used);
+        let mut subkey = subkey;
+        subkey.zeroize();
+        result
+    }
+
+    fn seal(&mut self, counter: u64, buf: &mut [u8]) -> [u8; TAG_LEN] {
+        if keystream::is_fast() {
+            // Sealing never fails.
+            return self.apply(counter, buf, None).unwrap_or([0u8; TAG_LEN]);
+        }
+        let n = counter.to_be_bytes();
+        let sealed = with_keystream(&self.subkey, &n, buf.len(), |poly, stream| {
+            xor(buf, stream);
+            poly1305(buf, poly)
+        });
+        match sealed {
+            Some(tag) => tag,
+            None => seal_long(&self.subkey, counter, buf),
+        }
+    }
+
+    fn open(
+        &mut self,
+        counter: u64,
+        buf: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), CurveError> {
+        if keystream::is_fast() {
+            return self.apply(counter, buf, Some(tag)).map(|_| ());
+        }
+        let n = counter.to_be_bytes();
+        let opened = with_keystream(&self.subkey, &n, buf.len(), |poly, stream| {
+            if !poly1305_verify(tag, buf, poly) {
+                return Err(CurveError::BadBox);
+            }
+            xor(buf, stream);
+            Ok(())
+        });
+        match opened {
+            Some(r) => r,
+            None => open_long(&self.subkey, counter, buf, tag),
+        }
+    }
 }
 
 impl MessageKeys {
@@ -257,14 +398,14 @@ impl MessageKeys {
                 out
             };
             MessageKeys(KeysBackend {
-                tx: sub(tx_prefix),
-                rx: sub(rx_prefix),
+                tx: Direction::new(sub(tx_prefix)),
+                rx: Direction::new(sub(rx_prefix)),
             })
         }
     }
 
     /// Encrypts `buf` in place under nonce `tx_prefix || counter`; returns the tag.
-    pub fn seal(&self, counter: u64, buf: &mut [u8]) -> [u8; TAG_LEN] {
+    pub fn seal(&mut self, counter: u64, buf: &mut [u8]) -> [u8; TAG_LEN] {
         #[cfg(not(feature = "sodium"))]
         {
             self.0
@@ -273,22 +414,14 @@ impl MessageKeys {
         }
         #[cfg(feature = "sodium")]
         {
-            let n = counter.to_be_bytes();
-            let sealed = with_keystream(&self.0.tx, &n, buf.len(), |poly, stream| {
-                xor(buf, stream);
-                poly1305(buf, poly)
-            });
-            match sealed {
-                Some(tag) => tag,
-                None => self.seal_long(counter, buf),
-            }
+            self.0.tx.seal(counter, buf)
         }
     }
 
     /// Authenticates and decrypts `buf` in place (nonce `rx_prefix || counter`); `buf` is
     /// untouched when the tag does not match.
     pub fn open(
-        &self,
+        &mut self,
         counter: u64,
         buf: &mut [u8],
         tag: &[u8; TAG_LEN],
@@ -301,54 +434,66 @@ impl MessageKeys {
         }
         #[cfg(feature = "sodium")]
         {
-            let n = counter.to_be_bytes();
-            let opened = with_keystream(&self.0.rx, &n, buf.len(), |poly, stream| {
-                if !poly1305_verify(tag, buf, poly) {
-                    return Err(CurveError::BadBox);
-                }
-                xor(buf, stream);
-                Ok(())
-            });
-            match opened {
-                Some(r) => r,
-                None => self.open_long(counter, buf, tag),
-            }
+            self.0.rx.open(counter, buf, tag)
         }
     }
+}
 
-    /// Boxes longer than one stack keystream: the same XSalsa20 stream (Salsa20 under the
-    /// subkey), with block 0 generated alone and the rest in one call from block 1.
-    #[cfg(feature = "sodium")]
-    fn seal_long(&self, counter: u64, buf: &mut [u8]) -> [u8; TAG_LEN] {
-        let n = counter.to_be_bytes();
-        let mut b0 = block0(&self.0.tx, &n);
-        xor_long(&self.0.tx, &n, &b0, buf);
-        let tag = poly1305(buf, poly_key(&b0));
-        // SAFETY: wipes our own 64-byte array.
-        unsafe { libsodium_sys::sodium_memzero(b0.as_mut_ptr().cast(), b0.len()) };
-        tag
+/// Boxes longer than one stack keystream: the same XSalsa20 stream (Salsa20 under the
+/// subkey), with block 0 generated alone and the rest in one call from block 1.
+#[cfg(feature = "sodium")]
+fn seal_long(subkey: &[u8; 32], counter: u64, buf: &mut [u8]) -> [u8; TAG_LEN] {
+    let n = counter.to_be_bytes();
+    let mut b0 = block0(subkey, &n);
+    xor_long(subkey, &n, &b0, buf);
+    let tag = poly1305(buf, poly_key(&b0));
+    wipe(&mut b0);
+    tag
+}
+
+#[cfg(feature = "sodium")]
+fn open_long(
+    subkey: &[u8; 32],
+    counter: u64,
+    buf: &mut [u8],
+    tag: &[u8; TAG_LEN],
+) -> Result<(), CurveError> {
+    let n = counter.to_be_bytes();
+    let mut b0 = block0(subkey, &n);
+    let ok = poly1305_verify(tag, buf, poly_key(&b0));
+    if ok {
+        xor_long(subkey, &n, &b0, buf);
     }
+    wipe(&mut b0);
+    if ok {
+        Ok(())
+    } else {
+        Err(CurveError::BadBox)
+    }
+}
 
-    #[cfg(feature = "sodium")]
-    fn open_long(
-        &self,
-        counter: u64,
-        buf: &mut [u8],
-        tag: &[u8; TAG_LEN],
-    ) -> Result<(), CurveError> {
-        let n = counter.to_be_bytes();
-        let mut b0 = block0(&self.0.rx, &n);
-        let ok = poly1305_verify(tag, buf, poly_key(&b0));
-        if ok {
-            xor_long(&self.0.rx, &n, &b0, buf);
-        }
-        // SAFETY: wipes our own 64-byte array.
-        unsafe { libsodium_sys::sodium_memzero(b0.as_mut_ptr().cast(), b0.len()) };
-        if ok {
-            Ok(())
-        } else {
-            Err(CurveError::BadBox)
-        }
+/// Wipes keystream: sodium_memzero is a memset the optimizer keeps, where the zeroize
+/// crate writes a byte at a time.
+#[cfg(feature = "sodium")]
+fn wipe(bytes: &mut [u8]) {
+    // SAFETY: the length is the slice's own.
+    unsafe { libsodium_sys::sodium_memzero(bytes.as_mut_ptr().cast(), bytes.len()) };
+}
+
+/// XORs `buf` with the Salsa20 stream under (`subkey`, `n`) from block `block` on.
+#[cfg(feature = "sodium")]
+fn salsa20_xor_from(subkey: &[u8; 32], n: &[u8; 8], block: usize, buf: &mut [u8]) {
+    let p = buf.as_mut_ptr();
+    // SAFETY: in place (c == m) is allowed; 8-byte nonce, 32-byte key, the slice's length.
+    unsafe {
+        libsodium_sys::crypto_stream_salsa20_xor_ic(
+            p,
+            p,
+            buf.len() as u64,
+            n.as_ptr(),
+            block as u64,
+            subkey.as_ptr(),
+        );
     }
 }
 
@@ -370,18 +515,7 @@ fn xor_long(subkey: &[u8; 32], n: &[u8; 8], b0: &[u8; 64], buf: &mut [u8]) {
     let (head, rest) = buf.split_at_mut(32.min(buf.len()));
     xor(head, b0.get(32..).unwrap_or_default());
     if !rest.is_empty() {
-        let p = rest.as_mut_ptr();
-        // SAFETY: in place (c == m) is allowed; block counter 1 continues after block 0.
-        unsafe {
-            libsodium_sys::crypto_stream_salsa20_xor_ic(
-                p,
-                p,
-                rest.len() as u64,
-                n.as_ptr(),
-                1,
-                subkey.as_ptr(),
-            );
-        }
+        salsa20_xor_from(subkey, n, 1, rest);
     }
 }
 
@@ -666,12 +800,12 @@ mod tests {
         let b: [u8; 32] = core::array::from_fn(|i| i as u8 + 33);
         let b_pub = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(b)).to_bytes();
         let a_pub = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(a)).to_bytes();
-        let ours = MessageKeys::new(
+        let mut ours = MessageKeys::new(
             PrecomputedBox::new(&b_pub, &a).unwrap(),
             b"CurveZMQMESSAGES",
             b"CurveZMQMESSAGEC",
         );
-        let theirs = MessageKeys::new(
+        let mut theirs = MessageKeys::new(
             PrecomputedBox::new(&a_pub, &b).unwrap(),
             b"CurveZMQMESSAGEC",
             b"CurveZMQMESSAGES",
@@ -710,6 +844,67 @@ mod tests {
                     "direction keys differ"
                 );
             }
+        }
+    }
+
+    /// Boxes under consecutive nonces, as a connection sends them: the keystream kept from
+    /// one box's pass for the next must be exactly that nonce's, whatever the lengths (the
+    /// next box shorter, as long as, or longer than what was kept; past eight blocks;
+    /// empty), on both sides, and a refused box must not upset the boxes after it.
+    #[test]
+    fn consecutive_boxes_match_crypto_box() {
+        let a: [u8; 32] = core::array::from_fn(|i| i as u8 + 1);
+        let b: [u8; 32] = core::array::from_fn(|i| i as u8 + 33);
+        let b_pub = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(b)).to_bytes();
+        let a_pub = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(a)).to_bytes();
+        let mut ours = MessageKeys::new(
+            PrecomputedBox::new(&b_pub, &a).unwrap(),
+            b"CurveZMQMESSAGES",
+            b"CurveZMQMESSAGEC",
+        );
+        let mut theirs = MessageKeys::new(
+            PrecomputedBox::new(&a_pub, &b).unwrap(),
+            b"CurveZMQMESSAGEC",
+            b"CurveZMQMESSAGES",
+        );
+        let reference = PrecomputedBox::new(&b_pub, &a).unwrap();
+        // Topic/payload pairs, then lengths around the seven blocks a one-block box leaves
+        // for the next (7 * 64 - 32 = 416 bytes), around eight, beyond, and empty ones.
+        let mut lengths = vec![21usize, 250, 21, 250, 3, 416, 3, 417, 3, 480, 0, 481, 0, 0];
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..400 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            lengths.push(match x % 4 {
+                0 => (x >> 8) as usize % 64,
+                1 => (x >> 8) as usize % 600,
+                2 => 20 + (x >> 8) as usize % 8,
+                _ => (x >> 8) as usize % 2_000,
+            });
+        }
+        for (i, &len) in lengths.iter().enumerate() {
+            let counter = 7 + i as u64;
+            let plain: Vec<u8> = (0..len).map(|j| (j * 31 + i) as u8).collect();
+            let mut buf = plain.clone();
+            let tag = ours.seal(counter, &mut buf);
+            let mut expect = plain.clone();
+            let expect_tag =
+                reference.seal_detached(&short_nonce(b"CurveZMQMESSAGES", counter), &mut expect);
+            assert_eq!((tag, &buf), (expect_tag, &expect), "box {i}: length {len}");
+            if i % 50 == 25 && len > 0 {
+                // A forged box under this nonce is refused and left as it was; the genuine
+                // one after it (same nonce) and the next nonce still open.
+                let mut forged = buf.clone();
+                forged[0] ^= 1;
+                assert_eq!(
+                    theirs.open(counter, &mut forged, &tag),
+                    Err(CurveError::BadBox)
+                );
+                assert_eq!(forged[0], buf[0] ^ 1);
+            }
+            theirs.open(counter, &mut buf, &tag).unwrap();
+            assert_eq!(buf, plain, "box {i}: length {len}");
         }
     }
 

@@ -10,6 +10,7 @@
 #[allow(unsafe_code)]
 pub mod crypto;
 pub mod handshake;
+pub mod keystream;
 pub mod message;
 pub mod session;
 

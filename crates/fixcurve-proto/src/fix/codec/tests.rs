@@ -442,7 +442,7 @@ fn block_pass_agrees_with_byte_loop_on_garbled_frames() {
             let at = 16 + (next() as usize) % span;
             raw[at] = damage[(next() % damage.len() as u64) as usize];
         }
-        if next() % 2 == 0 {
+        if next().is_multiple_of(2) {
             let n = raw.len();
             let sum = format!("{:03}", checksum(&raw[..n - 7]));
             raw[n - 4..n - 1].copy_from_slice(sum.as_bytes());
@@ -496,7 +496,7 @@ fn block_pass_agrees_with_byte_loop_on_long_messages() {
         let count = 40 + next() % 360;
         for _ in 0..count {
             // Nine-digit tags, rare: any one sends the frame to the byte loop.
-            let digits = if next() % 2000 == 0 {
+            let digits = if next().is_multiple_of(2000) {
                 9
             } else {
                 1 + next() % 8
