@@ -455,8 +455,9 @@ const IDLE: Duration = Duration::from_secs(20);
 
 /// Events per second at each subscriber, with `msgs` FIX messages sent flat out.
 /// Returns the end-to-end rate (messages sent / send start to last receipt), each
-/// subscriber's own rate, and events lost (received gaps) over all subscribers.
-async fn throughput(target: Target, n_subs: usize, msgs: u64) -> (f64, Vec<f64>, u64) {
+/// subscriber's own rate, events lost (received gaps) over all subscribers, and the longest
+/// wait any subscriber had between two events.
+async fn throughput(target: Target, n_subs: usize, msgs: u64) -> (f64, Vec<f64>, u64, Duration) {
     let s = setup(n_subs, target).await;
     let subs = connect_all(&s).await;
     // Every FIX message of the stamped feed is one Quote → one event.
@@ -467,6 +468,8 @@ async fn throughput(target: Target, n_subs: usize, msgs: u64) -> (f64, Vec<f64>,
             let mut last = Instant::now();
             let mut n = 0u64;
             let mut gaps = 0u64;
+            // The longest wait between two events: a stall shows here, a slow run does not.
+            let mut longest = Duration::ZERO;
             // One idle timer, pushed back every 256 updates, rather than a `timeout` around
             // each `recv()`: that moved the receive future into a new timer entry per event,
             // a cost of this harness (~3% of the profile), not of the subscriber.
@@ -486,7 +489,11 @@ async fn throughput(target: Target, n_subs: usize, msgs: u64) -> (f64, Vec<f64>,
                 }
                 match update {
                     Some(Update::Event(r)) if matches!(r.envelope.event, Event::Quote(_)) => {
-                        last = Instant::now();
+                        let now = Instant::now();
+                        if first.is_some() {
+                            longest = longest.max(now - last);
+                        }
+                        last = now;
                         first.get_or_insert(last);
                         n += 1;
                     }
@@ -497,22 +504,24 @@ async fn throughput(target: Target, n_subs: usize, msgs: u64) -> (f64, Vec<f64>,
             }
             // From its first event to its last: a timeout waiting for lost ones is not counted.
             let secs = first.map(|f| (last - f).as_secs_f64()).unwrap_or(f64::NAN);
-            (n as f64 / secs, n, gaps)
+            (n as f64 / secs, n, gaps, longest)
         }));
     }
     let t0 = Instant::now();
     let (sim, _stop) = start_sim(sim_config(&s, 10_000_000, msgs, true)).await;
     let mut rates = Vec::new();
     let mut gaps = 0;
+    let mut longest = Duration::ZERO;
     for t in tasks {
-        let (rate, _, g) = t.await.unwrap();
+        let (rate, _, g, l) = t.await.unwrap();
         rates.push(rate);
         gaps += g;
+        longest = longest.max(l);
     }
     let wall = t0.elapsed().as_secs_f64();
     let _ = sim.await;
     s.stop().await;
-    (msgs as f64 / wall, rates, gaps)
+    (msgs as f64 / wall, rates, gaps, longest)
 }
 
 /// Latency percentiles (µs) at `rate` messages per second for `secs` seconds.
@@ -661,15 +670,16 @@ fn main() {
             );
             let sizes: Vec<usize> = if latency_only { Vec::new() } else { subs_list.clone() };
             for &n in &sizes {
-                let (overall, rates, lost) = throughput(target, n, msgs).await;
+                let (overall, rates, lost, longest) = throughput(target, n, msgs).await;
                 let min = rates.iter().cloned().fold(f64::INFINITY, f64::min);
                 println!(
-                    "throughput: {n} subscriber(s), {msgs} FIX quotes over mTLS: {overall:.0} msg/s end to end (send start to last receipt); per subscriber min {min:.0} msg/s; {lost} lost"
+                    "throughput: {n} subscriber(s), {msgs} FIX quotes over mTLS: {overall:.0} msg/s end to end (send start to last receipt); per subscriber min {min:.0} msg/s; {lost} lost; longest pause {:.1} ms",
+                    longest.as_secs_f64() * 1e3
                 );
             }
             if target == Target::JetStream && !quick && !latency_only {
                 let m = (msgs / 20).max(1000);
-                let (overall, rates, lost) = throughput(target, fanout, m).await;
+                let (overall, rates, lost, _) = throughput(target, fanout, m).await;
                 let min = rates.iter().cloned().fold(f64::INFINITY, f64::min);
                 println!(
                     "edge fan-out: {fanout} subscribers, {m} FIX quotes: {overall:.0} msg/s end to end ({:.0} deliveries/s); per subscriber min {min:.0} msg/s; {lost} lost",
