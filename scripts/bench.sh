@@ -3,6 +3,7 @@
 #   fan-out       fixcurve CURVE PUB -> SUB vs libzmq (shared/bench/libzmq_pubsub_bench.c)
 #   decode        fixcurve FIX decoder vs QuickFIX C++ (shared/bench/quickfix_decode_bench.cpp)
 #   end to end    FIX -> bridge -> CURVE subscribers vs the stunnel + QuickFIX + pyzmq glue
+#                 (E2E_ROUNDS rounds, default 3, each judged goal the median round)
 #   handshakes    fixcurve pub vs libzmq PUB + ZAP, both driven by stock libzmq clients,
 #                 and RSS per idle subscriber / after 1,000 subscribers leave
 # Needs what the test command installs (libzmq3-dev, libquickfix-dev, stunnel, the .venv):
@@ -65,20 +66,31 @@ decode)
   done
   ;;
 e2e)
-  echo "== end to end: FIX over mTLS -> subscribers, fixcurve then the glue, same simulator and subscribers"
-  e2e_out=$(BRIDGE_BENCH_GLUE=1 cargo bench --quiet --bench bridge_e2e 2>/dev/null | grep -v "^$")
-  echo "$e2e_out"
-  # Per-subscriber rate with 4 subscribers, fixcurve's section first, the glue's second.
-  per4() { echo "$e2e_out" | sed -n "/^== $1/,/^== /p" | grep "throughput: 4 subscriber" | sed -n 's/.*per subscriber min \([0-9.]*\) msg\/s.*/\1/p' | head -1; }
-  ours4=$(per4 fixcurve); glue4=$(per4 glue)
-  printf '  4 subscribers, to each: fixcurve %s vs glue %s msg/s (%s)\n' "$ours4" "$glue4" "$(ratio "$ours4" "$glue4")"
-  goal "end to end 4 subscribers vs glue" "$(ratio "$ours4" "$glue4" | tr -d x)" ">=" 10
-  lat=$(echo "$e2e_out" | sed -n "/^== fixcurve/,/^== /p" | grep "^latency" | head -1)
-  # The "FIX send -> subscriber" part only (the line goes on with the stages).
-  e2e_lat=$(echo "$lat" | sed -n 's/.*FIX send -> subscriber \([^;]*\);.*/\1/p')
-  p() { echo "$e2e_lat" | tr ' ' '\n' | sed -n "s/^$1=\([0-9]*\)µs$/\1/p" | head -1; }
-  goal "latency FIX send -> subscriber p99 (µs)" "$(p p99)" "<=" 200
-  goal "latency FIX send -> subscriber p99.9 (µs)" "$(p p99.9)" "<=" 500
+  # Several rounds, fixcurve then the glue in each, judged by the median round: on a shared
+  # 2-core machine one round of either swings by a quarter (E2E_ROUNDS=1 for a quick look).
+  rounds=${E2E_ROUNDS:-3}
+  echo "== end to end: FIX over mTLS -> subscribers, fixcurve then the glue, same simulator and subscribers ($rounds rounds)"
+  median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
+  ratios=""; p99s=""; p999s=""
+  for r in $(seq 1 "$rounds"); do
+    echo "-- round $r"
+    e2e_out=$(BRIDGE_BENCH_GLUE=1 cargo bench --quiet --bench bridge_e2e 2>/dev/null | grep -v "^$")
+    echo "$e2e_out"
+    # Per-subscriber rate with 4 subscribers, fixcurve's section first, the glue's second.
+    per4() { echo "$e2e_out" | sed -n "/^== $1/,/^== /p" | grep "throughput: 4 subscriber" | sed -n 's/.*per subscriber min \([0-9.]*\) msg\/s.*/\1/p' | head -1; }
+    ours4=$(per4 fixcurve); glue4=$(per4 glue)
+    printf '  4 subscribers, to each: fixcurve %s vs glue %s msg/s (%s)\n' "$ours4" "$glue4" "$(ratio "$ours4" "$glue4")"
+    ratios="$ratios $(ratio "$ours4" "$glue4" | tr -d x)"
+    lat=$(echo "$e2e_out" | sed -n "/^== fixcurve/,/^== /p" | grep "^latency" | head -1)
+    # The "FIX send -> subscriber" part only (the line goes on with the stages).
+    e2e_lat=$(echo "$lat" | sed -n 's/.*FIX send -> subscriber \([^;]*\);.*/\1/p')
+    p() { echo "$e2e_lat" | tr ' ' '\n' | sed -n "s/^$1=\([0-9]*\)µs$/\1/p" | head -1; }
+    p99s="$p99s $(p p99)"; p999s="$p999s $(p p99.9)"
+  done
+  echo "  rounds: 4 subscribers vs glue [$ratios ], latency p99 [$p99s ] µs, p99.9 [$p999s ] µs"
+  goal "end to end 4 subscribers vs glue (median of $rounds)" "$(echo "$ratios" | median)" ">=" 10
+  goal "latency FIX send -> subscriber p99 (µs, median of $rounds)" "$(echo "$p99s" | median)" "<=" 200
+  goal "latency FIX send -> subscriber p99.9 (µs, median of $rounds)" "$(echo "$p999s" | median)" "<=" 500
   ;;
 handshake)
   echo "== CURVE handshakes and memory per subscriber (stock libzmq clients; fixcurve pub vs libzmq PUB + ZAP)"
@@ -109,6 +121,6 @@ if [ ${#goals[@]} -gt 0 ]; then
     verdict=$(awk -v v="$value" -v t="$target" -v op="$op" 'BEGIN {
       if (v == "" || v == "n/a") { print "no figure"; exit }
       ok = (op == ">=") ? (v + 0 >= t + 0) : (v + 0 <= t + 0); print ok ? "met" : "NOT met" }')
-    printf '  %-48s %10s  (goal %s %s)  %s\n' "$name" "${value:-?}" "$op" "$target" "$verdict"
+    printf '  %-58s %10s  (goal %s %s)  %s\n' "$name" "${value:-?}" "$op" "$target" "$verdict"
   done
 fi

@@ -240,6 +240,8 @@ struct Direction {
     ahead_nonce: u64,
     ahead_at: usize,
     ahead_count: usize,
+    /// Keystreams from [`keystream::blocks`] (AVX2 seen), else from libsodium alone.
+    use_lanes: bool,
 }
 
 #[cfg(feature = "sodium")]
@@ -261,6 +263,7 @@ impl Direction {
             ahead_nonce: 0,
             ahead_at: 0,
             ahead_count: 0,
+            use_lanes: keystream::is_fast(),
         }
     }
 
@@ -330,7 +333,7 @@ impl Direction {
     }
 
     fn seal(&mut self, counter: u64, buf: &mut [u8]) -> [u8; TAG_LEN] {
-        if keystream::is_fast() {
+        if self.use_lanes {
             // Sealing never fails.
             return self.apply(counter, buf, None).unwrap_or([0u8; TAG_LEN]);
         }
@@ -351,7 +354,7 @@ impl Direction {
         buf: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<(), CurveError> {
-        if keystream::is_fast() {
+        if self.use_lanes {
             return self.apply(counter, buf, Some(tag)).map(|_| ());
         }
         let n = counter.to_be_bytes();
@@ -402,6 +405,21 @@ impl MessageKeys {
                 rx: Direction::new(sub(rx_prefix)),
             })
         }
+    }
+
+    /// The same keys taking every keystream from libsodium, as on CPUs without AVX2: tests
+    /// and benches check that path on machines that would otherwise never take it.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn without_lanes(self) -> Self {
+        #[cfg(feature = "sodium")]
+        {
+            let mut keys = self;
+            keys.0.tx.use_lanes = false;
+            keys.0.rx.use_lanes = false;
+            keys
+        }
+        #[cfg(not(feature = "sodium"))]
+        self
     }
 
     /// Encrypts `buf` in place under nonce `tx_prefix || counter`; returns the tag.
@@ -792,25 +810,53 @@ mod tests {
     const LIBSODIUM_BOX_HEX: &str = "51bcbf455d0988b39741956f559957e7749ca33a2f4f0bb7";
     const LIBSODIUM_SECRETBOX_HEX: &str = "9475036846e88a8b14536f250822517aa4e4af2ad19a040a";
 
-    /// The one-HSalsa20-per-connection path gives crypto_box's bytes at every length: across
-    /// the 32-byte head of block 0, block edges, and the one-call limit into the long path.
-    #[test]
-    fn message_keys_match_crypto_box() {
+    /// Server-side and client-side traffic keys of one connection, each taking its
+    /// keystreams from the eight-lane pass or from libsodium alone, and a `crypto_box`
+    /// reference for the server's direction.
+    fn traffic_keys(
+        ours_lanes: bool,
+        theirs_lanes: bool,
+    ) -> (MessageKeys, MessageKeys, PrecomputedBox) {
         let a: [u8; 32] = core::array::from_fn(|i| i as u8 + 1);
         let b: [u8; 32] = core::array::from_fn(|i| i as u8 + 33);
         let b_pub = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(b)).to_bytes();
         let a_pub = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(a)).to_bytes();
-        let mut ours = MessageKeys::new(
+        let keys = |lanes: bool, k: MessageKeys| if lanes { k } else { k.without_lanes() };
+        let ours = MessageKeys::new(
             PrecomputedBox::new(&b_pub, &a).unwrap(),
             b"CurveZMQMESSAGES",
             b"CurveZMQMESSAGEC",
         );
-        let mut theirs = MessageKeys::new(
+        let theirs = MessageKeys::new(
             PrecomputedBox::new(&a_pub, &b).unwrap(),
             b"CurveZMQMESSAGEC",
             b"CurveZMQMESSAGES",
         );
-        let reference = PrecomputedBox::new(&b_pub, &a).unwrap();
+        (
+            keys(ours_lanes, ours),
+            keys(theirs_lanes, theirs),
+            PrecomputedBox::new(&b_pub, &a).unwrap(),
+        )
+    }
+
+    /// Both keystream sources, and each sealing for the other.
+    const PATHS: [(bool, bool); 4] = [(true, true), (false, false), (true, false), (false, true)];
+
+    /// The one-HSalsa20-per-connection path gives crypto_box's bytes at every length: across
+    /// the 32-byte head of block 0, block edges, and the one-call limit into the long path.
+    #[test]
+    fn message_keys_match_crypto_box() {
+        for (ours_lanes, theirs_lanes) in PATHS {
+            let (mut ours, mut theirs, reference) = traffic_keys(ours_lanes, theirs_lanes);
+            message_keys_case(&mut ours, &mut theirs, &reference);
+        }
+    }
+
+    fn message_keys_case(
+        ours: &mut MessageKeys,
+        theirs: &mut MessageKeys,
+        reference: &PrecomputedBox,
+    ) {
         for len in [
             0usize, 1, 31, 32, 33, 63, 64, 65, 100, 127, 128, 991, 992, 993, 1500, 70_000,
         ] {
@@ -853,21 +899,17 @@ mod tests {
     /// empty), on both sides, and a refused box must not upset the boxes after it.
     #[test]
     fn consecutive_boxes_match_crypto_box() {
-        let a: [u8; 32] = core::array::from_fn(|i| i as u8 + 1);
-        let b: [u8; 32] = core::array::from_fn(|i| i as u8 + 33);
-        let b_pub = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(b)).to_bytes();
-        let a_pub = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(a)).to_bytes();
-        let mut ours = MessageKeys::new(
-            PrecomputedBox::new(&b_pub, &a).unwrap(),
-            b"CurveZMQMESSAGES",
-            b"CurveZMQMESSAGEC",
-        );
-        let mut theirs = MessageKeys::new(
-            PrecomputedBox::new(&a_pub, &b).unwrap(),
-            b"CurveZMQMESSAGEC",
-            b"CurveZMQMESSAGES",
-        );
-        let reference = PrecomputedBox::new(&b_pub, &a).unwrap();
+        for (ours_lanes, theirs_lanes) in PATHS {
+            let (mut ours, mut theirs, reference) = traffic_keys(ours_lanes, theirs_lanes);
+            consecutive_case(&mut ours, &mut theirs, &reference);
+        }
+    }
+
+    fn consecutive_case(
+        ours: &mut MessageKeys,
+        theirs: &mut MessageKeys,
+        reference: &PrecomputedBox,
+    ) {
         // Topic/payload pairs, then lengths around the seven blocks a one-block box leaves
         // for the next (7 * 64 - 32 = 416 bytes), around eight, beyond, and empty ones.
         let mut lengths = vec![21usize, 250, 21, 250, 3, 416, 3, 417, 3, 480, 0, 481, 0, 0];
