@@ -75,6 +75,70 @@ pub fn is_fast() -> bool {
     }
 }
 
+/// The sixteen input words of the state, in any lane representation: `splat` puts one
+/// value in every lane, `per_lane` builds a word from each lane's own value.
+#[inline(always)]
+fn initial_state<V>(
+    key: &[u8; 32],
+    nonces: &[[u8; 8]; LANES],
+    counters: &[u64; LANES],
+    splat: impl Fn(u32) -> V,
+    per_lane: impl Fn(&dyn Fn(usize) -> u32) -> V,
+) -> [V; 16] {
+    [
+        splat(SIGMA[0]),
+        splat(word(key, 0)),
+        splat(word(key, 1)),
+        splat(word(key, 2)),
+        splat(word(key, 3)),
+        splat(SIGMA[1]),
+        per_lane(&|i| word(&nonces[i], 0)),
+        per_lane(&|i| word(&nonces[i], 1)),
+        // Low and high halves of the 64-bit block counter.
+        per_lane(&|i| counters[i] as u32),
+        per_lane(&|i| (counters[i] >> 32) as u32),
+        splat(SIGMA[2]),
+        splat(word(key, 4)),
+        splat(word(key, 5)),
+        splat(word(key, 6)),
+        splat(word(key, 7)),
+        splat(SIGMA[3]),
+    ]
+}
+
+/// The four steps of a quarter-round on (y0, y1, y2, y3).
+macro_rules! quarter {
+    ($step:ident; $y0:ident, $y1:ident, $y2:ident, $y3:ident) => {
+        $step!($y1, $y0, $y3, 7, 25);
+        $step!($y2, $y1, $y0, 9, 23);
+        $step!($y3, $y2, $y1, 13, 19);
+        $step!($y0, $y3, $y2, 18, 14);
+    };
+}
+
+/// Salsa20's ten double rounds over the state words `x0`..`x15`, where `$step!(t, a, b, r,
+/// 32 - r)` is `t ^= (a + b) <<< r` in the lanes' representation. The words are sixteen
+/// locals, not an array: indexed as an array the state stayed in memory, a load and a store
+/// around every step (four times slower).
+macro_rules! double_rounds {
+    ($step:ident; $x0:ident, $x1:ident, $x2:ident, $x3:ident, $x4:ident, $x5:ident,
+     $x6:ident, $x7:ident, $x8:ident, $x9:ident, $x10:ident, $x11:ident, $x12:ident,
+     $x13:ident, $x14:ident, $x15:ident) => {
+        for _ in 0..10 {
+            // Column round.
+            quarter!($step; $x0, $x4, $x8, $x12);
+            quarter!($step; $x5, $x9, $x13, $x1);
+            quarter!($step; $x10, $x14, $x2, $x6);
+            quarter!($step; $x15, $x3, $x7, $x11);
+            // Row round.
+            quarter!($step; $x0, $x1, $x2, $x3);
+            quarter!($step; $x5, $x6, $x7, $x4);
+            quarter!($step; $x10, $x11, $x8, $x9);
+            quarter!($step; $x15, $x12, $x13, $x14);
+        }
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
 use self::x86::{blocks_avx2, blocks_avx512};
 
@@ -84,7 +148,7 @@ use self::x86::{blocks_avx2, blocks_avx512};
 mod x86 {
     use core::arch::x86_64::*;
 
-    use super::{word, BLOCK, LANES, SIGMA};
+    use super::{initial_state, BLOCK, LANES};
 
     /// One vector Salsa20 for each rotate: `$rol!(v, r, 32 - r)`.
     macro_rules! vector_salsa {
@@ -96,31 +160,17 @@ mod x86 {
                 counters: &[u64; LANES],
                 out: &mut [[u8; BLOCK]; LANES],
             ) {
-                let lanes = |f: &dyn Fn(usize) -> u32| -> __m256i {
-                    let v: [u32; LANES] = core::array::from_fn(f);
-                    // SAFETY: an unaligned 32-byte load from a 32-byte array.
-                    unsafe { _mm256_loadu_si256(v.as_ptr().cast()) }
-                };
-                let splat = |v: u32| _mm256_set1_epi32(v as i32);
-                let input: [__m256i; 16] = [
-                    splat(SIGMA[0]),
-                    splat(word(key, 0)),
-                    splat(word(key, 1)),
-                    splat(word(key, 2)),
-                    splat(word(key, 3)),
-                    splat(SIGMA[1]),
-                    lanes(&|i| word(&nonces[i], 0)),
-                    lanes(&|i| word(&nonces[i], 1)),
-                    // Low and high halves of the 64-bit block counter.
-                    lanes(&|i| counters[i] as u32),
-                    lanes(&|i| (counters[i] >> 32) as u32),
-                    splat(SIGMA[2]),
-                    splat(word(key, 4)),
-                    splat(word(key, 5)),
-                    splat(word(key, 6)),
-                    splat(word(key, 7)),
-                    splat(SIGMA[3]),
-                ];
+                let input = initial_state(
+                    key,
+                    nonces,
+                    counters,
+                    |v| _mm256_set1_epi32(v as i32),
+                    |f| {
+                        let v: [u32; LANES] = core::array::from_fn(f);
+                        // SAFETY: an unaligned 32-byte load from a 32-byte array.
+                        unsafe { _mm256_loadu_si256(v.as_ptr().cast()) }
+                    },
+                );
                 let [mut x0, mut x1, mut x2, mut x3, mut x4, mut x5, mut x6, mut x7, mut x8, mut x9, mut x10, mut x11, mut x12, mut x13, mut x14, mut x15] =
                     input;
                 macro_rules! step {
@@ -128,26 +178,7 @@ mod x86 {
                         $t = _mm256_xor_si256($t, $rol!(_mm256_add_epi32($a, $b), $r, $l));
                     };
                 }
-                macro_rules! quarter {
-                    ($y0:ident, $y1:ident, $y2:ident, $y3:ident) => {
-                        step!($y1, $y0, $y3, 7, 25);
-                        step!($y2, $y1, $y0, 9, 23);
-                        step!($y3, $y2, $y1, 13, 19);
-                        step!($y0, $y3, $y2, 18, 14);
-                    };
-                }
-                for _ in 0..10 {
-                    // Column round.
-                    quarter!(x0, x4, x8, x12);
-                    quarter!(x5, x9, x13, x1);
-                    quarter!(x10, x14, x2, x6);
-                    quarter!(x15, x3, x7, x11);
-                    // Row round.
-                    quarter!(x0, x1, x2, x3);
-                    quarter!(x5, x6, x7, x4);
-                    quarter!(x10, x11, x8, x9);
-                    quarter!(x15, x12, x13, x14);
-                }
+                double_rounds!(step; x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15);
                 let x = [
                     x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15,
                 ];
@@ -225,11 +256,6 @@ fn word<const N: usize>(bytes: &[u8; N], i: usize) -> u32 {
     u32::from_le_bytes(w)
 }
 
-#[inline(always)]
-fn splat(v: u32) -> Lanes {
-    [v; LANES]
-}
-
 /// `t ^ ((a + b) <<< r)`, lane by lane: one step of a quarter-round.
 #[inline(always)]
 fn step(t: Lanes, a: Lanes, b: Lanes, r: u32) -> Lanes {
@@ -249,18 +275,6 @@ fn add(a: Lanes, b: Lanes) -> Lanes {
     out
 }
 
-/// The four steps of a quarter-round on (y0, y1, y2, y3). The state lives in sixteen
-/// separate locals, not an array: indexed as an array it stayed in memory, a load and a
-/// store around every step (four times slower).
-macro_rules! quarter {
-    ($y0:ident, $y1:ident, $y2:ident, $y3:ident) => {
-        $y1 = step($y1, $y0, $y3, 7);
-        $y2 = step($y2, $y1, $y0, 9);
-        $y3 = step($y3, $y2, $y1, 13);
-        $y0 = step($y0, $y3, $y2, 18);
-    };
-}
-
 #[inline(always)]
 fn blocks_generic(
     key: &[u8; 32],
@@ -268,49 +282,21 @@ fn blocks_generic(
     counters: &[u64; LANES],
     out: &mut [[u8; BLOCK]; LANES],
 ) {
-    let mut n0 = [0u32; LANES];
-    let mut n1 = [0u32; LANES];
-    let mut c0 = [0u32; LANES];
-    let mut c1 = [0u32; LANES];
-    for i in 0..LANES {
-        n0[i] = word(&nonces[i], 0);
-        n1[i] = word(&nonces[i], 1);
-        // Low and high halves of the 64-bit block counter.
-        c0[i] = counters[i] as u32;
-        c1[i] = (counters[i] >> 32) as u32;
-    }
-    let input: [Lanes; 16] = [
-        splat(SIGMA[0]),
-        splat(word(key, 0)),
-        splat(word(key, 1)),
-        splat(word(key, 2)),
-        splat(word(key, 3)),
-        splat(SIGMA[1]),
-        n0,
-        n1,
-        c0,
-        c1,
-        splat(SIGMA[2]),
-        splat(word(key, 4)),
-        splat(word(key, 5)),
-        splat(word(key, 6)),
-        splat(word(key, 7)),
-        splat(SIGMA[3]),
-    ];
+    let input: [Lanes; 16] = initial_state(
+        key,
+        nonces,
+        counters,
+        |v| [v; LANES],
+        |f| core::array::from_fn(f),
+    );
     let [mut x0, mut x1, mut x2, mut x3, mut x4, mut x5, mut x6, mut x7, mut x8, mut x9, mut x10, mut x11, mut x12, mut x13, mut x14, mut x15] =
         input;
-    for _ in 0..10 {
-        // Column round.
-        quarter!(x0, x4, x8, x12);
-        quarter!(x5, x9, x13, x1);
-        quarter!(x10, x14, x2, x6);
-        quarter!(x15, x3, x7, x11);
-        // Row round.
-        quarter!(x0, x1, x2, x3);
-        quarter!(x5, x6, x7, x4);
-        quarter!(x10, x11, x8, x9);
-        quarter!(x15, x12, x13, x14);
+    macro_rules! lane_step {
+        ($t:ident, $a:ident, $b:ident, $r:literal, $l:literal) => {
+            $t = step($t, $a, $b, $r);
+        };
     }
+    double_rounds!(lane_step; x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15);
     let x = [
         x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15,
     ];
