@@ -232,14 +232,12 @@ struct KeysBackend {
 struct Direction {
     /// HSalsa20(k, the direction's 16-byte nonce prefix).
     subkey: [u8; 32],
-    /// The last eight-lane pass: the blocks of the box it was made for, then blocks
-    /// `0..ahead_count` of nonce `ahead_nonce` from lane `ahead_at` on. Allocated at the
-    /// first box: most connections use one direction for data and the other for a few
-    /// commands, and a session's handshake states stay small beside it.
+    /// The last eight-lane pass: the blocks of the box it was made for, then the blocks
+    /// `ahead` describes. Allocated at the first box: most connections use one direction for
+    /// data and the other for a few commands, and a session's handshake states stay small
+    /// beside it.
     lanes: Option<Box<[[u8; BLOCK]; LANES]>>,
-    ahead_nonce: u64,
-    ahead_at: usize,
-    ahead_count: usize,
+    ahead: Ahead,
     /// Keystreams from [`keystream::blocks`] (AVX2 seen), else from libsodium alone.
     use_lanes: bool,
 }
@@ -254,40 +252,45 @@ impl Drop for Direction {
     }
 }
 
+/// Which blocks of the last pass belong to the next nonce.
 #[cfg(feature = "sodium")]
-impl Direction {
-    fn new(subkey: [u8; 32]) -> Direction {
-        Direction {
-            subkey,
-            lanes: None,
-            ahead_nonce: 0,
-            ahead_at: 0,
-            ahead_count: 0,
-            use_lanes: keystream::is_fast(),
-        }
-    }
+#[derive(Default)]
+struct Ahead {
+    /// Blocks `0..count` of nonce `nonce` sit in lanes `at..at + count`.
+    nonce: u64,
+    at: usize,
+    count: usize,
+}
 
-    /// The keystream of nonce `counter` from block 0, and how many blocks that is:
-    /// the blocks kept from the last pass if they are this nonce's, else a new pass with
-    /// up to eight blocks of it and the rest of the lanes for the nonce after.
+#[cfg(feature = "sodium")]
+impl Ahead {
+    /// The keystream of nonce `counter` from block 0 in `lanes`, and how many blocks that
+    /// is: the blocks kept from the last pass if they are this nonce's, else a new pass with
+    /// up to eight blocks of it (enough for `need` bytes) and the rest of the lanes for the
+    /// nonce after.
     #[allow(clippy::arithmetic_side_effects)] // lane counts <= LANES
-    fn lanes_for(&mut self, counter: u64, need: usize) -> (&mut [u8], usize) {
-        let lanes = self
-            .lanes
-            .get_or_insert_with(|| Box::new([[0; BLOCK]; LANES]));
-        let (first, count) = if self.ahead_count > 0 && self.ahead_nonce == counter {
-            let got = (self.ahead_at, self.ahead_count);
-            self.ahead_count = 0;
+    fn lanes_for<'l>(
+        &mut self,
+        subkey: &[u8; 32],
+        lanes: &'l mut [[u8; BLOCK]; LANES],
+        counter: u64,
+        need: usize,
+    ) -> (&'l mut [u8], usize) {
+        let (first, count) = if self.count > 0 && self.nonce == counter {
+            let got = (self.at, self.count);
+            self.count = 0;
             got
         } else {
             let want = need.div_ceil(BLOCK).clamp(1, LANES);
             let (this, next) = (counter.to_be_bytes(), counter.wrapping_add(1).to_be_bytes());
             let nonces = core::array::from_fn(|i| if i < want { this } else { next });
             let counters = core::array::from_fn(|i| if i < want { i } else { i - want } as u64);
-            keystream::blocks(&self.subkey, &nonces, &counters, lanes);
-            self.ahead_nonce = counter.wrapping_add(1);
-            self.ahead_at = want;
-            self.ahead_count = LANES - want;
+            keystream::blocks(subkey, &nonces, &counters, lanes);
+            *self = Ahead {
+                nonce: counter.wrapping_add(1),
+                at: want,
+                count: LANES - want,
+            };
             (0, want)
         };
         let used = lanes
@@ -295,6 +298,18 @@ impl Direction {
             .get_mut(first * BLOCK..(first + count) * BLOCK)
             .unwrap_or_default();
         (used, count)
+    }
+}
+
+#[cfg(feature = "sodium")]
+impl Direction {
+    fn new(subkey: [u8; 32]) -> Direction {
+        Direction {
+            subkey,
+            lanes: None,
+            ahead: Ahead::default(),
+            use_lanes: keystream::is_fast(),
+        }
     }
 
     /// Seals or opens `buf` in place under nonce `counter` from the lanes: `tag` None seals
@@ -307,8 +322,10 @@ impl Direction {
         tag: Option<&[u8; TAG_LEN]>,
     ) -> Result<[u8; TAG_LEN], CurveError> {
         let need = buf.len().saturating_add(32);
-        let subkey = self.subkey;
-        let (used, count) = self.lanes_for(counter, need);
+        let lanes = self
+            .lanes
+            .get_or_insert_with(|| Box::new([[0; BLOCK]; LANES]));
+        let (used, count) = self.ahead.lanes_for(&self.subkey, lanes, counter, need);
         let (poly, stream) = used.split_at_mut(32.min(used.len()));
         let poly: &[u8; 32] = (&*poly).try_into().unwrap_or(&[0u8; 32]);
         let result = match tag {
@@ -318,7 +335,7 @@ impl Direction {
                 xor(head, stream);
                 if !tail.is_empty() {
                     // Beyond the lanes: libsodium from the next block (its long path).
-                    salsa20_xor_from(&subkey, &counter.to_be_bytes(), count, tail);
+                    salsa20_xor_from(&self.subkey, &counter.to_be_bytes(), count, tail);
                 }
                 Ok(match tag {
                     Some(tag) => *tag,
@@ -327,8 +344,6 @@ impl Direction {
             }
         };
         wipe(used);
-        let mut subkey = subkey;
-        subkey.zeroize();
         result
     }
 
