@@ -180,27 +180,32 @@ impl<'de> serde::de::Visitor<'de> for ReadVisitor {
     }
 
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Read, E> {
-        if let Some(d) = parse_simple(v.as_bytes()) {
-            return Ok(Read(d));
+        match parse_simple(v.as_bytes()) {
+            Some(d) => Ok(Read(d)),
+            None => as_rust_decimal(v),
         }
-        use serde::de::IntoDeserializer;
-        <Decimal as serde::Deserialize>::deserialize(v.into_deserializer()).map(Read)
     }
 
     fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Read, E> {
-        use serde::de::IntoDeserializer;
-        <Decimal as serde::Deserialize>::deserialize(v.into_deserializer()).map(Read)
+        as_rust_decimal(v)
     }
 
     fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Read, E> {
-        use serde::de::IntoDeserializer;
-        <Decimal as serde::Deserialize>::deserialize(v.into_deserializer()).map(Read)
+        as_rust_decimal(v)
     }
 
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Read, E> {
-        use serde::de::IntoDeserializer;
-        <Decimal as serde::Deserialize>::deserialize(v.into_deserializer()).map(Read)
+        as_rust_decimal(v)
     }
+}
+
+/// `v` read by rust_decimal's own `Deserialize`: what it accepts, and its errors.
+fn as_rust_decimal<'de, T, E>(v: T) -> Result<Read, E>
+where
+    T: serde::de::IntoDeserializer<'de, E>,
+    E: serde::de::Error,
+{
+    <Decimal as serde::Deserialize>::deserialize(v.into_deserializer()).map(Read)
 }
 
 #[cfg(test)]

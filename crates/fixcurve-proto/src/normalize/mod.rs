@@ -180,6 +180,11 @@ pub(crate) fn field_decimal(
 /// `+`, blanks, `NaN` and anything else `Decimal::from_str` might tolerate, and values that do
 /// not fit 28 significant digits (no silent rounding).
 pub fn parse_decimal(v: &[u8]) -> Option<Decimal> {
+    // Prices and sizes as venues send them take the shortcut (same value and scale); what
+    // it takes is a subset of the syntax checked below.
+    if let Some(d) = decimal_text::parse_simple(v) {
+        return Some(d);
+    }
     let digits = v.strip_prefix(b"-").unwrap_or(v);
     let mut dots: u32 = 0;
     let mut any_digit = false;
@@ -192,10 +197,6 @@ pub fn parse_decimal(v: &[u8]) -> Option<Decimal> {
     }
     if !any_digit || dots > 1 || v.len() > 40 {
         return None;
-    }
-    // Prices and sizes as venues send them take the shortcut (same value and scale).
-    if let Some(d) = decimal_text::parse_simple(v) {
-        return Some(d);
     }
     let s = std::str::from_utf8(v).ok()?;
     // from_str_exact refuses to round.
