@@ -91,8 +91,15 @@ impl FrameDecoder {
             return;
         };
         let topic_s = String::from_utf8_lossy(topic).into_owned();
-        let envelope = match Envelope::decode(payload) {
-            Ok(e) => e,
+        // Boxed where it is decoded (see `Envelope::decode_with`); the topic goes in after.
+        let boxed = Envelope::decode_with(payload, |envelope| {
+            Box::new(Received {
+                topic: String::new(),
+                envelope,
+            })
+        });
+        let mut received = match boxed {
+            Ok(r) => r,
             Err(e) => {
                 out.push(Update::Undecodable {
                     topic: topic_s,
@@ -101,7 +108,10 @@ impl FrameDecoder {
                 return;
             }
         };
-        match self.gaps.check(topic, envelope.epoch, envelope.seq) {
+        match self
+            .gaps
+            .check(topic, received.envelope.epoch, received.envelope.seq)
+        {
             SeqCheck::InOrder => {}
             SeqCheck::Duplicate => return,
             SeqCheck::Restart => out.push(Update::Restart {
@@ -113,10 +123,8 @@ impl FrameDecoder {
                 missing,
             }),
         }
-        out.push(Update::Event(Box::new(Received {
-            topic: topic_s,
-            envelope,
-        })));
+        received.topic = topic_s;
+        out.push(Update::Event(received));
     }
 }
 

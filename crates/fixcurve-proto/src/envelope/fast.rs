@@ -20,12 +20,25 @@ use super::reader::Reader;
 use super::Envelope;
 use crate::normalize::Event;
 
-/// Decodes `bytes` in one pass, or `Err` when the general path must decide.
-pub(super) fn decode(bytes: &[u8]) -> Result<Envelope, ()> {
+/// Decodes `bytes` in one pass and hands the envelope to `wrap` (only one of our schema
+/// version), or `Err` when the general path must decide (another version included).
+///
+/// `wrap` is called where the envelope is built, so a caller that boxes it gets it boxed
+/// there rather than moved out through each `Result` on the way: the envelope is a few
+/// hundred bytes, and those moves were ~3% of the CPU with 4 subscribers end to end.
+#[inline]
+pub(super) fn decode_with<T>(bytes: &[u8], wrap: impl FnOnce(Envelope) -> T) -> Result<T, ()> {
     // Like `rmp_serde::from_slice` on the general path: one map read from the front.
-    Reader::new(bytes)
-        .deserialize_map(EnvelopeVisitor)
-        .map_err(|_| ())
+    match Reader::new(bytes).deserialize_map(EnvelopeVisitor(wrap)) {
+        Ok(t) => Ok(t),
+        Err(_) => Err(()),
+    }
+}
+
+/// [`decode_with`], the envelope itself.
+#[cfg(any(test, feature = "test-support"))]
+pub(super) fn decode(bytes: &[u8]) -> Result<Envelope, ()> {
+    decode_with(bytes, |e| e)
 }
 
 /// The same one-pass read with rmp_serde's deserializer, the reference [`Reader`] is checked
@@ -33,7 +46,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Envelope, ()> {
 #[cfg(any(test, feature = "test-support"))]
 pub(super) fn decode_with_rmp_serde(bytes: &[u8]) -> Option<Envelope> {
     let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
-    (&mut de).deserialize_map(EnvelopeVisitor).ok()
+    (&mut de).deserialize_map(EnvelopeVisitor(|e| e)).ok()
 }
 
 /// A map key as its bytes (the reader gives identifiers without a UTF-8 check).
@@ -58,16 +71,18 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
-struct EnvelopeVisitor;
+/// Reads the map and hands the envelope to its closure.
+struct EnvelopeVisitor<W>(W);
 
-impl<'de> Visitor<'de> for EnvelopeVisitor {
-    type Value = Envelope;
+impl<'de, T, W: FnOnce(Envelope) -> T> Visitor<'de> for EnvelopeVisitor<W> {
+    type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a fixcurve envelope map with kind before body")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
+    #[inline]
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
         let (mut version, mut epoch, mut seq, mut received_ns) = (None, None, None, None);
         let (mut venue, mut session, mut fix_seq) = (None, None, None);
         let mut kind: Option<&'de str> = None;
@@ -105,8 +120,13 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
             }
         }
         let missing = |f: &'static str| de::Error::missing_field(f);
-        Ok(Envelope {
-            version: version.ok_or_else(|| missing("version"))?,
+        let version = version.ok_or_else(|| missing("version"))?;
+        if version != super::VERSION {
+            // The general path names the version.
+            return Err(de::Error::custom("another schema version"));
+        }
+        Ok((self.0)(Envelope {
+            version,
             epoch: epoch.ok_or_else(|| missing("epoch"))?,
             seq: seq.ok_or_else(|| missing("seq"))?,
             received_ns: received_ns.ok_or_else(|| missing("received_ns"))?,
@@ -114,6 +134,6 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
             session: session.ok_or_else(|| missing("session"))?,
             fix_seq,
             event: event.ok_or_else(|| missing("body"))?,
-        })
+        }))
     }
 }
