@@ -555,6 +555,10 @@ async fn latency(
                         lat_ns.push(now.saturating_sub(sent));
                         inner_ns.push(now.saturating_sub(r.envelope.received_ns));
                         wire_ns.push(r.envelope.received_ns.saturating_sub(sent));
+                        // The stage trace leaves out the warm-up second too.
+                        if lat_ns.len() == rate as usize {
+                            let _ = fixcurve::stagetrace::take();
+                        }
                     }
                 }
             }
@@ -568,7 +572,7 @@ async fn latency(
     for r in fixcurve::stagetrace::take() {
         let [p50, p90, p99, p999] = r.us;
         println!(
-            "  stage {:<22} {:>7} samples: p50={p50}µs p90={p90}µs p99={p99}µs p99.9={p999}µs since the FIX read",
+            "  stage {:<22} {:>7} samples: p50={p50}µs p90={p90}µs p99={p99}µs p99.9={p999}µs since its FIX read",
             r.stage.name(),
             r.samples
         );

@@ -1,11 +1,14 @@
 //! Where a message's time goes between the bridge reading it and a subscriber having it:
 //! a timestamp at each hand-over (session, publish loop, subscriber task, socket, the
-//! client's read, decrypt and delivery), relative to the last FIX read.
+//! client's read, decrypt and delivery), as that message's age: now less the time its FIX
+//! bytes were read, the envelope's `received_ns`, read back from the message itself where
+//! only bytes are at hand. (Ages counted from the last read instead, as this did first,
+//! cannot show the tail: a message still on its way when the next is read was timed from
+//! that one.)
 //!
 //! Built only with `--features stage-trace`; without it every call is an empty inline
 //! function. It is a profiling aid for the single-subscriber latency run of the
-//! `bridge_e2e` bench (paced input, about one message per read), where "time since the last
-//! read" is that message's age; with many messages per read it blurs.
+//! `bridge_e2e` bench.
 
 /// The hand-overs, in path order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -43,7 +46,7 @@ impl Stage {
     }
 }
 
-/// Percentiles of one stage, in µs since the read.
+/// Percentiles of one stage, in µs since the message's FIX read.
 #[derive(Clone, Debug)]
 pub struct StageReport {
     pub stage: Stage,
@@ -55,29 +58,31 @@ pub struct StageReport {
 #[cfg(feature = "stage-trace")]
 mod imp {
     use super::{Stage, StageReport};
-    use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Mutex;
 
     /// Bounded: a long run keeps its first samples.
     const CAP: usize = 4_000_000;
-    static BASE: AtomicU64 = AtomicU64::new(0);
     static LOG: Mutex<Vec<(Stage, u64)>> = Mutex::new(Vec::new());
 
-    pub fn read_at(ns: u64) {
-        BASE.store(ns, Ordering::Relaxed);
+    pub fn now() -> u64 {
+        crate::clock::now_ns()
     }
 
-    pub fn mark(stage: Stage) {
-        let base = BASE.load(Ordering::Relaxed);
-        if base == 0 {
+    pub fn mark_at(stage: Stage, at_ns: u64, read_ns: u64) {
+        if read_ns == 0 {
             return;
         }
-        let age = crate::clock::now_ns().saturating_sub(base);
         if let Ok(mut l) = LOG.lock() {
             if l.len() < CAP {
-                l.push((stage, age));
+                l.push((stage, at_ns.saturating_sub(read_ns)));
             }
         }
+    }
+
+    pub fn received_ns(payload: Option<&[u8]>) -> u64 {
+        payload
+            .and_then(crate::envelope::Envelope::peek_received_ns)
+            .unwrap_or(0)
     }
 
     pub fn take() -> Vec<StageReport> {
@@ -111,19 +116,43 @@ mod imp {
     use super::{Stage, StageReport};
 
     #[inline(always)]
-    pub fn read_at(_ns: u64) {}
+    pub fn now() -> u64 {
+        0
+    }
 
     #[inline(always)]
-    pub fn mark(_stage: Stage) {}
+    pub fn mark_at(_stage: Stage, _at_ns: u64, _read_ns: u64) {}
+
+    #[inline(always)]
+    pub fn received_ns(_payload: Option<&[u8]>) -> u64 {
+        0
+    }
 
     pub fn take() -> Vec<StageReport> {
         Vec::new()
     }
 }
 
-/// Records that a message passed `stage` now.
-pub use imp::mark;
-/// The FIX transport read input at `ns` (Unix ns): later marks are ages since then.
-pub use imp::read_at;
+/// Records that the message whose FIX bytes were read at `read_ns` passed `stage` at
+/// `at_ns` (ignored when `read_ns` is 0, unknown).
+pub use imp::mark_at;
+/// The clock the ages are taken with (0 without the feature: nothing is recorded).
+pub use imp::now;
+/// A published payload's `received_ns`, 0 when it has none (or without the feature, so
+/// nothing is parsed in a normal build).
+pub use imp::received_ns;
 /// Percentiles per stage since the last call, emptying the log (empty without the feature).
 pub use imp::take;
+
+/// Records that the message read at `read_ns` passed `stage` now.
+#[inline(always)]
+pub fn mark(stage: Stage, read_ns: u64) {
+    mark_at(stage, now(), read_ns);
+}
+
+/// Records that the published message `payload` (an envelope) passed `stage` now.
+#[inline(always)]
+pub fn mark_payload(stage: Stage, payload: Option<&[u8]>) {
+    let read_ns = received_ns(payload);
+    mark_at(stage, now(), read_ns);
+}

@@ -356,7 +356,7 @@ async fn publish_loop(
     let mut out: Vec<Outgoing> = Vec::with_capacity(16);
     let mut acks = Vec::new();
     while let Some(first) = rx.recv().await {
-        crate::stagetrace::mark(crate::stagetrace::Stage::PublishLoop);
+        crate::stagetrace::mark(crate::stagetrace::Stage::PublishLoop, first.received_ns);
         // Take what is queued (bounded) as one batch: one journal write for all of it.
         let mut next = Some(first);
         let mut taken = 0;
@@ -407,10 +407,8 @@ async fn publish_loop(
                 let _ = a.done.send(());
             }
         }
-        if !out.is_empty() {
-            crate::stagetrace::mark(crate::stagetrace::Stage::Routed);
-        }
         for o in out.drain(..) {
+            crate::stagetrace::mark_payload(crate::stagetrace::Stage::Routed, Some(&o.payload));
             publisher.publish(o.topic, o.payload);
         }
         let any_durable = acks.iter().any(|a| a.durable);

@@ -367,7 +367,10 @@ impl Subscriber {
                 }
                 SubEvent::Disconnected { reason } => return Some(Update::Disconnected { reason }),
                 SubEvent::Message(frames) => {
-                    crate::stagetrace::mark(crate::stagetrace::Stage::Delivered);
+                    crate::stagetrace::mark_payload(
+                        crate::stagetrace::Stage::Delivered,
+                        frames.get(1).map(|p| &p[..]),
+                    );
                     let mut out = Vec::with_capacity(2);
                     self.decoder.push(&frames, &mut out);
                     for u in out {

@@ -810,6 +810,8 @@ where
     let mut denied_audited: HashSet<Bytes> = HashSet::new();
     // The most `out` has held since it was last given back (see `release_if_idle`).
     let mut out_peak = out.len();
+    // The read time of the last message sealed (stage trace only).
+    let mut traced_ns = 0u64;
     let ttl_ds = (inner.cfg.heartbeat_timeout.as_millis() / 100).min(u128::from(u16::MAX)) as u16;
     loop {
         tokio::select! {
@@ -886,7 +888,7 @@ where
                 shrink_input(session.input());
             }
             r = wr.write_buf(&mut out), if !out.is_empty() => {
-                crate::stagetrace::mark(crate::stagetrace::Stage::SocketWrite);
+                crate::stagetrace::mark(crate::stagetrace::Stage::SocketWrite, traced_ns);
                 match r {
                     Ok(0) => return Close::Eof,
                     Ok(_) => {}
@@ -896,7 +898,9 @@ where
             }
             m = rx.recv(), if out.len() < OUT_HIGH_WATER => {
                 let Some(msg) = m else { return Close::Shutdown };
-                crate::stagetrace::mark(crate::stagetrace::Stage::SubscriberTask);
+                // (0, and nothing parsed, without the stage-trace feature.)
+                traced_ns = crate::stagetrace::received_ns(msg.get(1).map(|p| &p[..]));
+                crate::stagetrace::mark(crate::stagetrace::Stage::SubscriberTask, traced_ns);
                 seal_message(session, handle, &msg, &mut out);
                 // Batch: seal what else is queued, up to the buffer budget.
                 while out.len() < OUT_HIGH_WATER {

@@ -247,7 +247,7 @@ where
                     Ok(_) => {}
                 }
                 last_rx = Instant::now();
-                crate::stagetrace::mark(crate::stagetrace::Stage::ClientRead);
+                let read_at = crate::stagetrace::now();
                 let mut batch = Vec::new();
                 let ended = loop {
                     match s.poll(&mut out) {
@@ -260,7 +260,9 @@ where
                             batch.push(SubEvent::Connected);
                         }
                         Ok(Some(ClientEvent::Message(parts))) => {
-                            crate::stagetrace::mark(crate::stagetrace::Stage::ClientDecrypted);
+                            let traced = crate::stagetrace::received_ns(parts.get(1).map(|p| &p[..]));
+                            crate::stagetrace::mark_at(crate::stagetrace::Stage::ClientRead, read_at, traced);
+                            crate::stagetrace::mark(crate::stagetrace::Stage::ClientDecrypted, traced);
                             let wanted = parts.first().map(|t| subs.matches(t)).unwrap_or(false);
                             if wanted {
                                 batch.push(SubEvent::Message(parts));

@@ -252,7 +252,7 @@ where
         let events: Vec<SessionEvent> = std::iter::from_fn(|| session.poll_event()).collect();
         let has_app = events.iter().any(|e| matches!(e, SessionEvent::App { .. }));
         if has_app {
-            crate::stagetrace::mark(crate::stagetrace::Stage::SessionEvents);
+            crate::stagetrace::mark(crate::stagetrace::Stage::SessionEvents, batch_ns);
         }
         unsynced_app |= has_app;
         let (mut ack, ack_rx) = if has_app || (sync && unsynced_app) {
@@ -427,7 +427,6 @@ where
                 }
                 Ok(n) => {
                     batch_ns = super::now_ns();
-                    crate::stagetrace::read_at(batch_ns);
                     session.handle_input(rbuf.get(..n).unwrap_or_default(), std::time::Instant::now());
                 }
                 Err(e) => {

@@ -185,6 +185,23 @@ impl Envelope {
         fast
     }
 
+    /// `received_ns` of an envelope as this crate writes it (the integers `version`,
+    /// `epoch` and `seq` before it), without decoding the rest: for tracing a message's age
+    /// along the path from its bytes alone. `None` for anything else.
+    pub fn peek_received_ns(mut bytes: &[u8]) -> Option<u64> {
+        let entries = rmp::decode::read_map_len(&mut bytes).ok()?;
+        for _ in 0..entries.min(4) {
+            let len = rmp::decode::read_str_len(&mut bytes).ok()?;
+            let (key, rest) = bytes.split_at_checked(len as usize)?;
+            bytes = rest;
+            let value: u64 = rmp::decode::read_int(&mut bytes).ok()?;
+            if key == b"received_ns" {
+                return Some(value);
+            }
+        }
+        None
+    }
+
     /// The event kind as on the wire (`execution`, `book_update`...).
     pub fn kind(&self) -> &'static str {
         self.event.kind()
@@ -457,6 +474,19 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn received_ns_is_read_from_the_bytes_alone() {
+        for mut env in every_kind() {
+            env.received_ns = 1_765_000_000_123_456_789;
+            let bytes = env.encode().unwrap();
+            assert_eq!(Envelope::peek_received_ns(&bytes), Some(env.received_ns));
+            // Cut short, or not an envelope: none, and no panic.
+            assert_eq!(Envelope::peek_received_ns(&bytes[..20]), None);
+        }
+        assert_eq!(Envelope::peek_received_ns(b""), None);
+        assert_eq!(Envelope::peek_received_ns(&[0x81, 0xa1, b'x', 0xc0]), None);
     }
 
     #[test]
