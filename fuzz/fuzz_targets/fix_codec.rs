@@ -1,7 +1,7 @@
 //! Arbitrary bytes, cut into arbitrary reads, through the streaming FIX decoder, the group
 //! parser and `peek_logon`: nothing may panic, every decoded message must re-validate, a
-//! frame never exceeds the size limit, and the block pass (AVX2 where the CPU has it, and the
-//! SSE2 baseline) yields exactly what the byte loop alone yields (same messages, same errors,
+//! frame never exceeds the size limit, and the block pass (AVX-512 or AVX2 where the CPU has
+//! it, AVX2 alone, and the SSE2 baseline) yields exactly what the byte loop alone yields (same messages, same errors,
 //! same order).
 #![no_main]
 
@@ -22,6 +22,7 @@ fuzz_target!(|data: &[u8]| {
     let mut d = Decoder::new(limits);
     let mut reference = Decoder::new(limits).without_block_pass();
     let mut baseline = Decoder::new(limits).baseline_block_pass();
+    let mut avx2 = Decoder::new(limits).avx2_block_pass();
     // Read sizes cycle through 1..=ctl%31+1 bytes so partial frames are everywhere.
     let step = usize::from(ctl % 31) + 1;
     let mut fed = 0;
@@ -31,6 +32,7 @@ fuzz_target!(|data: &[u8]| {
         d.feed(&rest[fed..fed + n]);
         reference.feed(&rest[fed..fed + n]);
         baseline.feed(&rest[fed..fed + n]);
+        avx2.feed(&rest[fed..fed + n]);
         fed += n;
         read = read % step + 1;
         let got: Vec<_> = d.by_ref().collect();
@@ -39,6 +41,8 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(indexed(&got), indexed(&want));
         let sse2: Vec<_> = baseline.by_ref().collect();
         assert_eq!(indexed(&sse2), indexed(&want));
+        let narrow: Vec<_> = avx2.by_ref().collect();
+        assert_eq!(indexed(&narrow), indexed(&want));
         for r in got {
             let Ok(m) = r else { continue };
             let raw = m.as_bytes();

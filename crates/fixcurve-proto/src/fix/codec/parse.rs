@@ -320,7 +320,8 @@ pub(super) fn parse_frame(
 /// for a segment of blocks, then reads the fields from the two lists, four at a time; only
 /// a field whose SOH lies past the segment is carried over.
 ///
-/// Kept out of line (the baseline body is inlined here, the AVX2 one in `index_fast_avx2`).
+/// Kept out of line (the baseline body is inlined here, the wider ones in `index_fast_avx2`
+/// and `index_fast_avx512`, chosen by what the CPU reports).
 #[inline(never)]
 fn index_fast(
     frame: &[u8],
@@ -333,6 +334,21 @@ fn index_fast(
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
     if pass == BlockPass::Detect
+        && std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512vl")
+        && std::is_x86_feature_detected!("avx512vbmi2")
+        && std::is_x86_feature_detected!("avx2")
+        && std::is_x86_feature_detected!("bmi1")
+        && std::is_x86_feature_detected!("popcnt")
+    {
+        // SAFETY: the CPU has every feature `index_fast_avx512` is compiled for (checked
+        // just above).
+        #[allow(unsafe_code)]
+        return unsafe { index_fast_avx512(frame, body_start, trailer, fields, room, positions) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if matches!(pass, BlockPass::Detect | BlockPass::Avx2)
         && std::is_x86_feature_detected!("avx2")
         && std::is_x86_feature_detected!("bmi1")
         && std::is_x86_feature_detected!("popcnt")
@@ -353,6 +369,8 @@ fn index_fast(
         room,
         positions,
         super::scan::masks_of,
+        flatten,
+        4,
         |f, s, e, n, slots| read_segment(f, s, e, n, slots, tags4_scalar),
     )
 }
@@ -378,8 +396,83 @@ fn index_fast_avx2(
         room,
         positions,
         |c| super::scan::masks_of_avx2(c),
+        flatten,
+        4,
         |f, s, e, n, slots| read_segment_avx2(f, s, e, n, slots),
     )
+}
+
+/// [`index_fast`] with AVX-512: one compare per class per block, and each block's
+/// positions written by a compress of its bit mask rather than bit by bit.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi2,avx2,bmi1,popcnt")]
+#[inline(never)]
+fn index_fast_avx512(
+    frame: &[u8],
+    body_start: usize,
+    trailer: usize,
+    fields: &mut Vec<FieldIx>,
+    room: usize,
+    positions: &mut Positions,
+) -> bool {
+    index_fields(
+        frame,
+        body_start,
+        trailer,
+        fields,
+        room,
+        positions,
+        |c| super::scan::masks_of_avx512(c),
+        |bits, base, out, at| flatten_avx512(bits, base, out, at),
+        8,
+        |f, s, e, n, slots| read_segment_avx512(f, s, e, n, slots),
+    )
+}
+
+/// [`flatten`] with VBMI2: the set bits' indexes compressed into bytes in one instruction,
+/// widened to u32 and offset by `base`, sixteen per store. Slots past the last bit get
+/// `base`, never read as a field (see [`flatten`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi2")]
+#[inline]
+#[allow(clippy::arithmetic_side_effects)] // counts below POSITIONS
+fn flatten_avx512(bits: u64, base: u32, out: &mut [u32; POSITIONS], at: usize) -> Option<usize> {
+    use std::arch::x86_64::*;
+    static IOTA: [u8; 64] = {
+        let mut a = [0u8; 64];
+        let mut i = 0;
+        while i < 64 {
+            a[i] = i as u8;
+            i += 1;
+        }
+        a
+    };
+    let n = bits.count_ones() as usize;
+    // SAFETY: a 64-byte load of a 64-byte static.
+    #[allow(unsafe_code)]
+    let iota = unsafe { _mm512_loadu_si512(IOTA.as_ptr().cast()) };
+    let packed = _mm512_maskz_compress_epi8(bits, iota);
+    let base = _mm512_set1_epi32(base as i32);
+    let quarter = |q: usize| {
+        let b = match q {
+            0 => _mm512_castsi512_si128(packed),
+            1 => _mm512_extracti32x4_epi32::<1>(packed),
+            2 => _mm512_extracti32x4_epi32::<2>(packed),
+            _ => _mm512_extracti32x4_epi32::<3>(packed),
+        };
+        _mm512_add_epi32(_mm512_cvtepu8_epi32(b), base)
+    };
+    let mut q = 0;
+    while q * 16 < n {
+        let dst = out.get_mut(at + q * 16..at + q * 16 + 16)?;
+        // SAFETY: `dst` is sixteen u32, the 64 bytes stored.
+        #[allow(unsafe_code)]
+        unsafe {
+            _mm512_storeu_si512(dst.as_mut_ptr().cast(), quarter(q))
+        };
+        q += 1;
+    }
+    Some(at + n)
 }
 
 /// Fields whose positions [`index_fields`] gathers before it reads their tags: a segment is
@@ -444,6 +537,8 @@ fn index_fields(
     room: usize,
     positions: &mut Positions,
     masks: impl Fn(&[u8; 64]) -> BlockMasks + Copy,
+    flat: impl Fn(u64, u32, &mut [u32; POSITIONS], usize) -> Option<usize> + Copy,
+    step: usize,
     read: impl Fn(&[u8], &[u32; POSITIONS], &[u32; POSITIONS], usize, &mut [Slot]) -> bool + Copy,
 ) -> bool {
     let Some(region) = frame.get(body_start..trailer) else {
@@ -478,8 +573,8 @@ fn index_fields(
         }
         let base = (body_start + block) as u32;
         let (Some(e), Some(s)) = (
-            flatten(ends, base, eqs, n_eq),
-            flatten(m.soh, base, sohs, n_soh + 1),
+            flat(ends, base, eqs, n_eq),
+            flat(m.soh, base, sohs, n_soh + 1),
         ) else {
             return false;
         };
@@ -492,7 +587,7 @@ fn index_fields(
         if n_soh >= SEGMENT || block >= region.len() {
             if n_soh > 0 {
                 let len = fields.len();
-                let Some(slots) = segment_slots(fields, n_soh, room) else {
+                let Some(slots) = segment_slots(fields, n_soh, room, step) else {
                     return false;
                 };
                 if !read(frame, sohs, eqs, n_soh, slots) {
@@ -584,11 +679,16 @@ type Slot = std::mem::MaybeUninit<FieldIx>;
 /// (the slots past the n-th are written but not counted). `None`: over `room` fields.
 #[inline(always)]
 #[allow(clippy::arithmetic_side_effects)] // field counts bounded by room
-fn segment_slots(fields: &mut Vec<FieldIx>, n: usize, room: usize) -> Option<&mut [Slot]> {
+fn segment_slots(
+    fields: &mut Vec<FieldIx>,
+    n: usize,
+    room: usize,
+    step: usize,
+) -> Option<&mut [Slot]> {
     if fields.len() + n > room {
         return None;
     }
-    let padded = n.next_multiple_of(4);
+    let padded = n.next_multiple_of(step);
     fields.reserve(padded);
     fields.spare_capacity_mut().get_mut(..padded)
 }
@@ -702,6 +802,173 @@ fn read_segment_avx2(
     }
     // Every four slots were written in full (48 bytes) above, or the loop returned.
     _mm_testz_si128(bad, bad) != 0
+}
+
+/// [`read_segment_avx2`] eight fields per step: the eight tag words gathered into one
+/// 512-bit vector, positions and checks in 256-bit lanes, and the eight index entries
+/// interleaved by two two-source permutes and written as 96 bytes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2")]
+#[inline]
+#[allow(clippy::arithmetic_side_effects)] // n < POSITIONS; positions within one frame
+fn read_segment_avx512(
+    frame: &[u8],
+    sohs: &[u32; POSITIONS],
+    eqs: &[u32; POSITIONS],
+    n: usize,
+    slots: &mut [Slot],
+) -> bool {
+    use std::arch::x86_64::*;
+    // Every tag word is the eight bytes at a field start, clamped into the frame (a lane
+    // past the n-th may point anywhere; its verdict is dropped).
+    let Some(last) = frame.len().checked_sub(8) else {
+        return false;
+    };
+    let Ok(last) = i32::try_from(last) else {
+        return false;
+    };
+    let one = _mm256_set1_epi32(1);
+    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let filter = _mm256_setr_epi32(
+        REFUSED_FILTER[0] as i32,
+        REFUSED_FILTER[1] as i32,
+        REFUSED_FILTER[2] as i32,
+        REFUSED_FILTER[3] as i32,
+        REFUSED_FILTER[4] as i32,
+        REFUSED_FILTER[5] as i32,
+        REFUSED_FILTER[6] as i32,
+        REFUSED_FILTER[7] as i32,
+    );
+    // (tag, start, end) × 8 from [tags | starts] (0..16) and ends (16..24).
+    let interleave = |i: i32| [i / 3, 8 + i / 3, 16 + i / 3][(i % 3) as usize];
+    let lo_ix = _mm512_setr_epi32(
+        interleave(0),
+        interleave(1),
+        interleave(2),
+        interleave(3),
+        interleave(4),
+        interleave(5),
+        interleave(6),
+        interleave(7),
+        interleave(8),
+        interleave(9),
+        interleave(10),
+        interleave(11),
+        interleave(12),
+        interleave(13),
+        interleave(14),
+        interleave(15),
+    );
+    let hi_ix = _mm512_setr_epi32(
+        interleave(16),
+        interleave(17),
+        interleave(18),
+        interleave(19),
+        interleave(20),
+        interleave(21),
+        interleave(22),
+        interleave(23),
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    );
+    let mut bad = _mm256_setzero_si256();
+    for (k, chunk) in slots.chunks_exact_mut(8).enumerate() {
+        let at = k * 8;
+        let (Some(s), Some(e), Some(chunk)) = (
+            sohs.get(at..).and_then(|s| s.first_chunk::<9>()),
+            eqs.get(at..).and_then(|e| e.first_chunk::<8>()),
+            chunk.first_chunk_mut::<8>(),
+        ) else {
+            return false;
+        };
+        // SAFETY: `s` holds 9 u32 and `e` 8: each load reads 32 bytes inside them.
+        #[allow(unsafe_code)]
+        let (prev, end, eq) = unsafe {
+            (
+                _mm256_loadu_si256(s.as_ptr().cast::<__m256i>()),
+                _mm256_loadu_si256(s.as_ptr().add(1).cast::<__m256i>()),
+                _mm256_loadu_si256(e.as_ptr().cast::<__m256i>()),
+            )
+        };
+        let from = _mm256_add_epi32(prev, one);
+        let lens = _mm256_sub_epi32(eq, from);
+        // Unsigned minimum: a stale lane, whatever it holds, clamps to `last` (at most
+        // i32::MAX, so the gather reads it as a positive offset).
+        let offs = _mm256_min_epu32(from, _mm256_set1_epi32(last));
+        // SAFETY: every offset is at most `frame.len() - 8`, so each gathered u64 lies
+        // inside `frame`.
+        #[allow(unsafe_code)]
+        let v = unsafe { _mm512_i32gather_epi64::<1>(offs, frame.as_ptr().cast()) };
+        let tags = tags_in_lanes8(v, lens);
+        let filter_word = _mm256_permutevar8x32_epi32(filter, _mm256_srli_epi32::<5>(tags));
+        let hit = _mm256_and_si256(
+            _mm256_srlv_epi32(filter_word, _mm256_and_si256(tags, _mm256_set1_epi32(31))),
+            one,
+        );
+        let live = _mm256_cmpgt_epi32(_mm256_set1_epi32((n - at) as i32), lane);
+        let mut refused = _mm256_setzero_si256();
+        if _mm256_testz_si256(hit, live) == 0 {
+            let mut t = [0u32; 8];
+            // SAFETY: `t` is eight u32, the 32 bytes stored.
+            #[allow(unsafe_code)]
+            unsafe {
+                _mm256_storeu_si256(t.as_mut_ptr().cast::<__m256i>(), tags)
+            };
+            let r = t.map(|t| -i32::from(is_fast_refused(t)));
+            refused = _mm256_setr_epi32(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+        }
+        // Tags of 1..=8 digits, each '=' before its SOH.
+        let lm1 = _mm256_sub_epi32(lens, one);
+        let len_ok = _mm256_cmpeq_epi32(_mm256_min_epu32(lm1, _mm256_set1_epi32(7)), lm1);
+        let start = _mm256_add_epi32(eq, one);
+        let order_ok = _mm256_cmpeq_epi32(_mm256_min_epu32(start, end), start);
+        let ok = _mm256_andnot_si256(refused, _mm256_and_si256(len_ok, order_ok));
+        bad = _mm256_or_si256(bad, _mm256_andnot_si256(ok, live));
+        let ts = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(tags), start);
+        let ee = _mm512_castsi256_si512(end);
+        let lo = _mm512_permutex2var_epi32(ts, lo_ix, ee);
+        let hi = _mm512_castsi512_si256(_mm512_permutex2var_epi32(ts, hi_ix, ee));
+        // SAFETY: `chunk` is eight `FieldIx` slots, 96 bytes (`FieldIx` is `repr(C)`, three
+        // u32): the stores write bytes 0..64 and 64..96 of it, unaligned.
+        #[allow(unsafe_code)]
+        unsafe {
+            let p = chunk.as_mut_ptr().cast::<u8>();
+            _mm512_storeu_si512(p.cast(), lo);
+            _mm256_storeu_si256(p.add(64).cast::<__m256i>(), hi);
+        }
+    }
+    // Every eight slots were written in full (96 bytes) above, or the loop returned.
+    _mm256_testz_si256(bad, bad) != 0
+}
+
+/// [`tags_in_lanes`] for eight fields: the words in 64-bit lanes of `v`, their digit counts
+/// in `lens`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[inline]
+fn tags_in_lanes8(
+    v: std::arch::x86_64::__m512i,
+    lens: std::arch::x86_64::__m256i,
+) -> std::arch::x86_64::__m256i {
+    use std::arch::x86_64::*;
+    let shift = _mm512_slli_epi64::<3>(_mm512_sub_epi64(
+        _mm512_set1_epi64(8),
+        _mm512_cvtepu32_epi64(lens),
+    ));
+    let digits = _mm512_sllv_epi64(_mm512_sub_epi8(v, _mm512_set1_epi8(b'0' as i8)), shift);
+    let pairs = _mm512_maddubs_epi16(digits, _mm512_set1_epi16(0x010A));
+    let quads = _mm512_madd_epi16(pairs, _mm512_set1_epi32(0x0001_0064));
+    let eights = _mm512_add_epi32(
+        _mm512_mullo_epi32(quads, _mm512_set1_epi64(10_000)),
+        _mm512_srli_epi64::<32>(quads),
+    );
+    _mm512_cvtepi64_epi32(eights)
 }
 
 /// Tags from the eight bytes at each of four field starts (`v`, one per 64-bit lane) and
@@ -852,7 +1119,7 @@ mod tests {
             let Ok(Some(h)) = locate_frame(&raw, &limits) else {
                 panic!("frame not located");
             };
-            for pass in [BlockPass::Detect, BlockPass::Baseline] {
+            for pass in [BlockPass::Detect, BlockPass::Avx2, BlockPass::Baseline] {
                 let mut fields = Vec::new();
                 let mut positions = Positions::default();
                 let trailer = h.total - 7;

@@ -300,6 +300,29 @@ pub(super) fn masks_of_avx2(c: &[u8; 64]) -> BlockMasks {
     m
 }
 
+/// [`masks_of`] with 64-byte compares straight into mask registers. Only called from code
+/// compiled for AVX-512BW after runtime detection (see `parse::index_fast`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+#[allow(unsafe_code)]
+pub(super) fn masks_of_avx512(c: &[u8; 64]) -> BlockMasks {
+    use std::arch::x86_64::{
+        _mm512_cmpeq_epi8_mask, _mm512_cmplt_epu8_mask, _mm512_loadu_si512, _mm512_set1_epi8,
+        _mm512_sub_epi8,
+    };
+    // SAFETY: one unaligned 64-byte load of exactly the 64 bytes of `c`.
+    let v = unsafe { _mm512_loadu_si512(c.as_ptr().cast()) };
+    BlockMasks {
+        soh: _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(SOH as i8)),
+        eq: _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'=' as i8)),
+        digit: _mm512_cmplt_epu8_mask(
+            _mm512_sub_epi8(v, _mm512_set1_epi8(b'0' as i8)),
+            _mm512_set1_epi8(10),
+        ),
+    }
+}
+
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
 pub(super) fn masks_of(c: &[u8; 64]) -> BlockMasks {

@@ -413,7 +413,7 @@ fn random_bodies_index_exactly() {
     }
 }
 
-/// The block pass (with the widest compares the CPU has, and with the SSE2 baseline) and
+/// The block pass (with the widest compares the CPU has, with AVX2 and with the SSE2 baseline) and
 /// the byte loop agree on every frame, garbled ones included: the same
 /// messages and the same errors, in the same order, over valid frames with bytes replaced by
 /// the characters the block pass keys on (SOH, '=', digits) and by others.
@@ -462,6 +462,11 @@ fn block_pass_agrees_with_byte_loop_on_garbled_frames() {
             d.feed(&raw);
             d.by_ref().collect()
         };
+        let avx2: Vec<_> = {
+            let mut d = decoder().avx2_block_pass();
+            d.feed(&raw);
+            d.by_ref().collect()
+        };
         assert_eq!(
             indexed(&fast),
             indexed(&slow),
@@ -470,6 +475,12 @@ fn block_pass_agrees_with_byte_loop_on_garbled_frames() {
         );
         assert_eq!(
             indexed(&baseline),
+            indexed(&slow),
+            "frame {}",
+            crate::testing::show(&raw)
+        );
+        assert_eq!(
+            indexed(&avx2),
             indexed(&slow),
             "frame {}",
             crate::testing::show(&raw)
@@ -532,6 +543,10 @@ fn block_pass_agrees_with_byte_loop_on_long_messages() {
             indexed(&decode(Decoder::new(limits).baseline_block_pass())),
             slow
         );
+        assert_eq!(
+            indexed(&decode(Decoder::new(limits).avx2_block_pass())),
+            slow
+        );
         match slow.as_slice() {
             [Ok(f)] => fields_seen += f.len(),
             other => panic!("one message expected, got {other:?}"),
@@ -590,6 +605,10 @@ fn tags_aliasing_refused_ones_decode_as_ordinary_fields() {
     assert_eq!(
         indexed(&fast),
         indexed(&decode(decoder().baseline_block_pass()))
+    );
+    assert_eq!(
+        indexed(&fast),
+        indexed(&decode(decoder().avx2_block_pass()))
     );
     let m = match fast.as_slice() {
         [Ok(m)] => m,
