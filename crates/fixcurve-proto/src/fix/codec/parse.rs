@@ -711,16 +711,7 @@ fn read_segment_avx2(
     let last = frame.len().saturating_sub(8);
     let one = _mm_set1_epi32(1);
     let lane = _mm_setr_epi32(0, 1, 2, 3);
-    let filter = _mm256_setr_epi32(
-        REFUSED_FILTER[0] as i32,
-        REFUSED_FILTER[1] as i32,
-        REFUSED_FILTER[2] as i32,
-        REFUSED_FILTER[3] as i32,
-        REFUSED_FILTER[4] as i32,
-        REFUSED_FILTER[5] as i32,
-        REFUSED_FILTER[6] as i32,
-        REFUSED_FILTER[7] as i32,
-    );
+    let filter = refused_filter();
     let mut bad = _mm_setzero_si128();
     for (k, chunk) in slots.chunks_exact_mut(4).enumerate() {
         let at = k * 4;
@@ -804,6 +795,18 @@ fn read_segment_avx2(
     _mm_testz_si128(bad, bad) != 0
 }
 
+/// [`REFUSED_FILTER`] in a register, for the vector readers' `vpermd` probe.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn refused_filter() -> std::arch::x86_64::__m256i {
+    // SAFETY: one unaligned 32-byte load of the eight u32 of the filter.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::arch::x86_64::_mm256_loadu_si256(REFUSED_FILTER.as_ptr().cast())
+    }
+}
+
 /// [`read_segment_avx2`] eight fields per step: the eight tag words gathered into one
 /// 512-bit vector, positions and checks in 256-bit lanes, and the eight index entries
 /// interleaved by two two-source permutes and written as 96 bytes.
@@ -829,16 +832,7 @@ fn read_segment_avx512(
     };
     let one = _mm256_set1_epi32(1);
     let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    let filter = _mm256_setr_epi32(
-        REFUSED_FILTER[0] as i32,
-        REFUSED_FILTER[1] as i32,
-        REFUSED_FILTER[2] as i32,
-        REFUSED_FILTER[3] as i32,
-        REFUSED_FILTER[4] as i32,
-        REFUSED_FILTER[5] as i32,
-        REFUSED_FILTER[6] as i32,
-        REFUSED_FILTER[7] as i32,
-    );
+    let filter = refused_filter();
     // (tag, start, end) × 8 from [tags | starts] (0..16) and ends (16..24).
     let interleave = |i: i32| [i / 3, 8 + i / 3, 16 + i / 3][(i % 3) as usize];
     let lo_ix = _mm512_setr_epi32(
