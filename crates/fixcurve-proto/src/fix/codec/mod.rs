@@ -4,8 +4,9 @@
 //! and yields whole validated messages. It is a single pass per frame: BeginString and
 //! BodyLength locate the frame, the checksum is one vectorisable byte sum, and the field index
 //! is built from SOH/'='/digit bitmasks of 64 bytes at a time (`parse::index_fast`, with
-//! SSE2, AVX2 or AVX-512 as the CPU has them; the byte loop judges what it declines) — no allocation per field, one `Vec` per message. The frame
-//! itself is split off the input buffer as a refcounted `Bytes`, so messages are zero-copy.
+//! SSE2, AVX2 or AVX-512 as the CPU has them; the byte loop judges what it declines) — no
+//! allocation per field, one `Vec` per message. The frame itself is split off the input
+//! buffer as a refcounted `Bytes`, so messages are zero-copy.
 //!
 //! A frame that fails validation is reported once as a [`DecodeError`] and skipped: the decoder
 //! resynchronises on the next `8=FIX`, as the FIX session spec asks for garbled messages.

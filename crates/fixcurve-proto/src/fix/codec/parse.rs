@@ -523,10 +523,10 @@ fn flatten(mut bits: u64, base: u32, out: &mut [u32; POSITIONS], at: usize) -> O
 
 /// Two passes over a segment of the body, as in SIMD JSON parsers: the block masks first
 /// give every field's '=' and SOH position (a few instructions per field, no per-field
-/// branch), then the tags are read four fields at a time from those positions. Reading
-/// the tags block by block instead left most four-wide steps part empty and reloaded
-/// positions just stored, which stalls store forwarding.
-#[allow(clippy::too_many_arguments)] // the two per-CPU steps come in as closures
+/// branch), then the tags are read `step` fields at a time (four, or eight with AVX-512)
+/// from those positions. Reading the tags block by block instead left most four-wide steps
+/// part empty and reloaded positions just stored, which stalls store forwarding.
+#[allow(clippy::too_many_arguments)] // the per-CPU steps (masks, flatten, read) come in as closures
 #[inline(always)]
 #[allow(clippy::arithmetic_side_effects)] // positions within one frame (< max_message_size)
 fn index_fields(
