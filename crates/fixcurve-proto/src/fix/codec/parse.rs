@@ -807,6 +807,24 @@ fn refused_filter() -> std::arch::x86_64::__m256i {
     }
 }
 
+/// The `vpermt2d` indexes that interleave eight index entries, (tag, start, end) each, from
+/// `[tags | starts]` (indexes 0..16) and `ends` (16..24): the first 16 words in the first
+/// half, the last 8 in the second (its tail unused).
+const INTERLEAVE8: [i32; 32] = {
+    let mut ix = [0i32; 32];
+    let mut i = 0;
+    while i < 24 {
+        let field = (i / 3) as i32;
+        ix[i] = match i % 3 {
+            0 => field,
+            1 => 8 + field,
+            _ => 16 + field,
+        };
+        i += 1;
+    }
+    ix
+};
+
 /// [`read_segment_avx2`] eight fields per step: the eight tag words gathered into one
 /// 512-bit vector, positions and checks in 256-bit lanes, and the eight index entries
 /// interleaved by two two-source permutes and written as 96 bytes.
@@ -833,44 +851,14 @@ fn read_segment_avx512(
     let one = _mm256_set1_epi32(1);
     let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     let filter = refused_filter();
-    // (tag, start, end) × 8 from [tags | starts] (0..16) and ends (16..24).
-    let interleave = |i: i32| [i / 3, 8 + i / 3, 16 + i / 3][(i % 3) as usize];
-    let lo_ix = _mm512_setr_epi32(
-        interleave(0),
-        interleave(1),
-        interleave(2),
-        interleave(3),
-        interleave(4),
-        interleave(5),
-        interleave(6),
-        interleave(7),
-        interleave(8),
-        interleave(9),
-        interleave(10),
-        interleave(11),
-        interleave(12),
-        interleave(13),
-        interleave(14),
-        interleave(15),
-    );
-    let hi_ix = _mm512_setr_epi32(
-        interleave(16),
-        interleave(17),
-        interleave(18),
-        interleave(19),
-        interleave(20),
-        interleave(21),
-        interleave(22),
-        interleave(23),
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-    );
+    // SAFETY: two unaligned 64-byte loads of the 32 i32 of `INTERLEAVE8`.
+    #[allow(unsafe_code)]
+    let (lo_ix, hi_ix) = unsafe {
+        (
+            _mm512_loadu_si512(INTERLEAVE8.as_ptr().cast()),
+            _mm512_loadu_si512(INTERLEAVE8.as_ptr().add(16).cast()),
+        )
+    };
     let mut bad = _mm256_setzero_si256();
     for (k, chunk) in slots.chunks_exact_mut(8).enumerate() {
         let at = k * 8;
@@ -906,8 +894,7 @@ fn read_segment_avx512(
             one,
         );
         let live = _mm256_cmpgt_epi32(_mm256_set1_epi32((n - at) as i32), lane);
-        let mut refused = _mm256_setzero_si256();
-        if _mm256_testz_si256(hit, live) == 0 {
+        let refused = if _mm256_testz_si256(hit, live) == 0 {
             let mut t = [0u32; 8];
             // SAFETY: `t` is eight u32, the 32 bytes stored.
             #[allow(unsafe_code)]
@@ -915,8 +902,14 @@ fn read_segment_avx512(
                 _mm256_storeu_si256(t.as_mut_ptr().cast::<__m256i>(), tags)
             };
             let r = t.map(|t| -i32::from(is_fast_refused(t)));
-            refused = _mm256_setr_epi32(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
-        }
+            // SAFETY: `r` is eight i32, the 32 bytes loaded.
+            #[allow(unsafe_code)]
+            unsafe {
+                _mm256_loadu_si256(r.as_ptr().cast::<__m256i>())
+            }
+        } else {
+            _mm256_setzero_si256()
+        };
         // Tags of 1..=8 digits, each '=' before its SOH.
         let lm1 = _mm256_sub_epi32(lens, one);
         let len_ok = _mm256_cmpeq_epi32(_mm256_min_epu32(lm1, _mm256_set1_epi32(7)), lm1);
