@@ -78,6 +78,22 @@ fn bench(c: &mut Criterion) {
                 black_box(n)
             })
         });
+        // The group walk alone, on a message decoded once (no stores of the index pending).
+        g.bench_function("walk_only", |b| {
+            let mut d = Decoder::new(DecoderLimits::default());
+            d.feed(&raw);
+            let m = d.decode_next().unwrap().unwrap();
+            b.iter(|| {
+                let m = black_box(&m);
+                let mut n = 0usize;
+                if let Ok(Some(grp)) = fixcurve::fix::groups::group(m, 268) {
+                    for e in grp.entries() {
+                        n += e.get(270).map(|f| f.value.len()).unwrap_or(0);
+                    }
+                }
+                black_box(n)
+            })
+        });
         g.finish();
 
         // 64 messages per read, the shape of a busy feed.
