@@ -4,7 +4,7 @@
 #   decode        fixcurve FIX decoder vs QuickFIX C++ (shared/bench/quickfix_decode_bench.cpp)
 #                 (DECODE_ROUNDS rounds, default 3, each goal judged by the median round)
 #   end to end    FIX -> bridge -> CURVE subscribers vs the stunnel + QuickFIX + pyzmq glue
-#                 (E2E_ROUNDS rounds, default 3, each judged goal the median round)
+#                 (E2E_ROUNDS rounds, default 3, each goal judged by the median round)
 #   handshakes    fixcurve pub vs libzmq PUB + ZAP, both driven by stock libzmq clients,
 #                 and RSS per idle subscriber / after 1,000 subscribers leave
 # Needs what the test command installs (libzmq3-dev, libquickfix-dev, stunnel, the .venv):
@@ -56,6 +56,10 @@ decode)
   rounds=${DECODE_ROUNDS:-3}
   echo "== FIX decode (ns per message; QuickFIX C++ with its FIX 4.4 dictionary, fixcurve decode + group walk; $rounds rounds)"
   dict=$ROOT/.venv/share/quickfix/FIX44.xml
+  # The criterion figure of case $1 for sample $name in this round's output ($crit), in ns:
+  # criterion prints "time:   [low mid high]" after the benchmark's name.
+  ns() { echo "$crit" | grep -A1 "fix_decode/$name/$1" | sed -n 's/.*time: *\[[^ ]* [^ ]* \([0-9.]*\) \([nµ]s\).*/\1 \2/p' | head -1 |
+         awk '{ v = $1; if ($2 == "µs") v *= 1000; print v }'; }
   declare -A dec_ratios=() dec_gbs=()
   for r in $(seq 1 "$rounds"); do
     echo "-- round $r"
@@ -63,9 +67,6 @@ decode)
     for f in "$REFS"/fix-samples/*.fix; do
       name=$(basename "$f" .fix); bytes=$(stat -c %s "$f")
       qf=$("$OUT/quickfix_decode_bench" "$f" "$dict" | sed -n 's/.*with DataDictionary.* \([0-9.]*\) ns\/msg.*/\1/p')
-      # criterion prints "time:   [low mid high]" after the benchmark's name.
-      ns() { echo "$crit" | grep -A1 "fix_decode/$name/$1" | sed -n 's/.*time: *\[[^ ]* [^ ]* \([0-9.]*\) \([nµ]s\).*/\1 \2/p' | head -1 |
-             awk '{ v = $1; if ($2 == "µs") v *= 1000; print v }'; }
       one=$(ns one_per_read); grp=$(ns with_groups)
       gbs=$(awk -v b="$bytes" -v t="$one" 'BEGIN { printf "%.2f", b / t }')
       printf '  %s (%d B): fixcurve %s ns (%s GB/s), with groups %s ns | QuickFIX %s ns | %s faster\n' \
