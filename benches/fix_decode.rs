@@ -91,6 +91,25 @@ fn bench(c: &mut Criterion) {
             let m = d.decode_next().unwrap().unwrap();
             b.iter(|| black_box(walk_book(black_box(&m))))
         });
+        // The same two with the byte loop alone (no block pass; its index written by scalar
+        // stores): whether the walk's extra cost straight after a decode follows the vector
+        // stores (it does not; see the README).
+        g.bench_function("byte_loop_one", |b| {
+            let mut d = Decoder::new(DecoderLimits::default()).without_block_pass();
+            b.iter(|| {
+                d.feed(black_box(&raw));
+                let m = d.decode_next().unwrap().unwrap();
+                black_box(m.msg_type().len())
+            })
+        });
+        g.bench_function("byte_loop_groups", |b| {
+            let mut d = Decoder::new(DecoderLimits::default()).without_block_pass();
+            b.iter(|| {
+                d.feed(black_box(&raw));
+                let m = d.decode_next().unwrap().unwrap();
+                black_box(walk_book(&m))
+            })
+        });
         g.finish();
 
         // 64 messages per read, the shape of a busy feed.

@@ -1,8 +1,8 @@
 //! Arbitrary bytes, cut into arbitrary reads, through the streaming FIX decoder, the group
 //! parser and `peek_logon`: nothing may panic, every decoded message must re-validate, a
 //! frame never exceeds the size limit, and the block pass (AVX-512 or AVX2 where the CPU has
-//! it, AVX2 alone, and the SSE2 baseline) yields exactly what the byte loop alone yields (same messages, same errors,
-//! same order).
+//! it, AVX2 alone, and the SSE2 baseline) yields exactly what the byte loop alone yields
+//! (same messages, same errors, same order).
 #![no_main]
 
 use fixcurve_proto::fix::codec::{checksum, peek_logon, Decoder, DecoderLimits};

@@ -7,6 +7,22 @@ fn decoder() -> Decoder {
     Decoder::new(DecoderLimits::default())
 }
 
+/// Everything `d` yields for `raw` fed as one read.
+fn decode_all(mut d: Decoder, raw: &[u8]) -> Vec<Result<Message, DecodeError>> {
+    d.feed(raw);
+    d.by_ref().collect()
+}
+
+/// `d` on each block-pass path the differential tests hold to the byte loop: the widest
+/// the CPU has, at most AVX2, and the SSE2 baseline.
+fn block_pass_paths(d: impl Fn() -> Decoder) -> [(&'static str, Decoder); 3] {
+    [
+        ("detected", d()),
+        ("avx2", d().avx2_block_pass()),
+        ("sse2", d().baseline_block_pass()),
+    ]
+}
+
 /// Computed independently (Python: sum of bytes mod 256).
 const HB: &str = "8=FIX.4.4|9=54|35=0|49=VENUE|56=BRIDGE|34=2|52=20261122-09:30:10.846|10=005|";
 
@@ -413,8 +429,8 @@ fn random_bodies_index_exactly() {
     }
 }
 
-/// The block pass (with the widest compares the CPU has, with AVX2 and with the SSE2 baseline) and
-/// the byte loop agree on every frame, garbled ones included: the same
+/// The block pass (with the widest compares the CPU has, with AVX2 and with the SSE2
+/// baseline) and the byte loop agree on every frame, garbled ones included: the same
 /// messages and the same errors, in the same order, over valid frames with bytes replaced by
 /// the characters the block pass keys on (SOH, '=', digits) and by others.
 #[test]
@@ -447,45 +463,16 @@ fn block_pass_agrees_with_byte_loop_on_garbled_frames() {
             let sum = format!("{:03}", checksum(&raw[..n - 7]));
             raw[n - 4..n - 1].copy_from_slice(sum.as_bytes());
         }
-        let fast: Vec<_> = {
-            let mut d = decoder();
-            d.feed(&raw);
-            d.by_ref().collect()
-        };
-        let slow: Vec<_> = {
-            let mut d = decoder().without_block_pass();
-            d.feed(&raw);
-            d.by_ref().collect()
-        };
-        let baseline: Vec<_> = {
-            let mut d = decoder().baseline_block_pass();
-            d.feed(&raw);
-            d.by_ref().collect()
-        };
-        let avx2: Vec<_> = {
-            let mut d = decoder().avx2_block_pass();
-            d.feed(&raw);
-            d.by_ref().collect()
-        };
-        assert_eq!(
-            indexed(&fast),
-            indexed(&slow),
-            "frame {}",
-            crate::testing::show(&raw)
-        );
-        assert_eq!(
-            indexed(&baseline),
-            indexed(&slow),
-            "frame {}",
-            crate::testing::show(&raw)
-        );
-        assert_eq!(
-            indexed(&avx2),
-            indexed(&slow),
-            "frame {}",
-            crate::testing::show(&raw)
-        );
-        match fast.first() {
+        let slow = decode_all(decoder().without_block_pass(), &raw);
+        for (path, d) in block_pass_paths(decoder) {
+            assert_eq!(
+                indexed(&decode_all(d, &raw)),
+                indexed(&slow),
+                "{path}: frame {}",
+                crate::testing::show(&raw)
+            );
+        }
+        match slow.first() {
             Some(Ok(_)) => accepted += 1,
             _ => rejected += 1,
         }
@@ -529,24 +516,14 @@ fn block_pass_agrees_with_byte_loop_on_long_messages() {
         }
         let mut raw = Vec::new();
         frame_body("FIX.4.4", &body, &mut raw);
-        let decode = |mut d: Decoder| -> Vec<_> {
-            d.feed(&raw);
-            d.by_ref().collect()
-        };
         let limits = DecoderLimits {
             max_message_size: 1 << 20,
             max_fields: 1 << 14,
         };
-        let slow = indexed(&decode(Decoder::new(limits).without_block_pass()));
-        assert_eq!(indexed(&decode(Decoder::new(limits))), slow);
-        assert_eq!(
-            indexed(&decode(Decoder::new(limits).baseline_block_pass())),
-            slow
-        );
-        assert_eq!(
-            indexed(&decode(Decoder::new(limits).avx2_block_pass())),
-            slow
-        );
+        let slow = indexed(&decode_all(Decoder::new(limits).without_block_pass(), &raw));
+        for (path, d) in block_pass_paths(|| Decoder::new(limits)) {
+            assert_eq!(indexed(&decode_all(d, &raw)), slow, "{path}");
+        }
         match slow.as_slice() {
             [Ok(f)] => fields_seen += f.len(),
             other => panic!("one message expected, got {other:?}"),
@@ -592,25 +569,11 @@ fn checksum_matches_a_plain_byte_sum() {
 fn tags_aliasing_refused_ones_decode_as_ordinary_fields() {
     let body = "35=8|49=VENUE|56=BRIDGE|34=7|2058=AB|2143=4|96=xyz|55=BTC-USD|";
     let raw = with_checksum(&format!("8=FIX.4.4|9={}|{body}", body.len()));
-    let decode = |d: Decoder| -> Vec<_> {
-        let mut d = d;
-        d.feed(&raw);
-        d.by_ref().collect()
-    };
-    let fast = decode(decoder());
-    assert_eq!(
-        indexed(&fast),
-        indexed(&decode(decoder().without_block_pass()))
-    );
-    assert_eq!(
-        indexed(&fast),
-        indexed(&decode(decoder().baseline_block_pass()))
-    );
-    assert_eq!(
-        indexed(&fast),
-        indexed(&decode(decoder().avx2_block_pass()))
-    );
-    let m = match fast.as_slice() {
+    let slow = decode_all(decoder().without_block_pass(), &raw);
+    for (path, d) in block_pass_paths(decoder) {
+        assert_eq!(indexed(&decode_all(d, &raw)), indexed(&slow), "{path}");
+    }
+    let m = match slow.as_slice() {
         [Ok(m)] => m,
         other => panic!("one message expected, got {other:?}"),
     };
