@@ -54,7 +54,7 @@ decode)
   # 2-core machine one round of either swings by a fifth or more (DECODE_ROUNDS=1 for a
   # quick look).
   rounds=${DECODE_ROUNDS:-3}
-  echo "== FIX decode (ns per message; QuickFIX C++ with its FIX 4.4 dictionary, fixcurve decode + group walk; $rounds rounds)"
+  echo "== FIX decode (ns per message; QuickFIX C++ with its FIX 4.4 dictionary, fixcurve decode + group walk on the message where it is returned; $rounds rounds)"
   dict=$ROOT/.venv/share/quickfix/FIX44.xml
   # The criterion figure of case $1 for sample $name in this round's output ($crit), in ns:
   # criterion prints "time:   [low mid high]" after the benchmark's name.
