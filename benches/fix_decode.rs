@@ -106,9 +106,9 @@ fn bench(c: &mut Criterion) {
             let m = d.decode_next().unwrap().unwrap();
             b.iter(|| black_box(walk_book(black_box(&m))))
         });
-        // The same two with the byte loop alone (no block pass; its index written by scalar
-        // stores): whether the walk's extra cost straight after a decode follows the vector
-        // stores (it does not; see the README).
+        // `one_per_read` and `with_groups_moved` with the byte loop alone (no block pass; its
+        // index written by scalar stores): the walk's extra cost straight after a decode
+        // does not follow the vector stores (it is the move; see the README).
         g.bench_function("byte_loop_one", |b| {
             let mut d = Decoder::new(DecoderLimits::default()).without_block_pass();
             b.iter(|| {
