@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{black_box, criterion_group, criterion_main, Bencher, Criterion, Throughput};
 use fixcurve::fix::codec::{Decoder, DecoderLimits};
 use fixcurve::fix::Message;
 
@@ -62,24 +62,30 @@ fn walk_book(m: &Message) -> usize {
     n
 }
 
+/// Feeds `raw` to `d` and runs `then` on the message, moved out of what `decode_next`
+/// returns (`let m = ..unwrap().unwrap()`), once per iteration.
+fn decode_then(b: &mut Bencher<'_>, mut d: Decoder, raw: &[u8], then: impl Fn(&Message) -> usize) {
+    b.iter(|| {
+        d.feed(black_box(raw));
+        let m = d.decode_next().unwrap().unwrap();
+        black_box(then(&m))
+    })
+}
+
 fn bench(c: &mut Criterion) {
     for (name, raw) in samples() {
         let mut g = c.benchmark_group(format!("fix_decode/{name}"));
         g.throughput(Throughput::Bytes(raw.len() as u64));
         // One message per read: feed, validate (BodyLength, CheckSum, tags), index fields.
+        let new = || Decoder::new(DecoderLimits::default());
         g.bench_function("one_per_read", |b| {
-            let mut d = Decoder::new(DecoderLimits::default());
-            b.iter(|| {
-                d.feed(black_box(&raw));
-                let m = d.decode_next().unwrap().unwrap();
-                black_box(m.msg_type().len())
-            })
+            decode_then(b, new(), &raw, |m| m.msg_type().len())
         });
         // Plus a walk of the market-data repeating group, as the normalizer does, on the
         // message where the decoder returned it (QuickFIX's bench parses into one message
         // object, too).
         g.bench_function("with_groups", |b| {
-            let mut d = Decoder::new(DecoderLimits::default());
+            let mut d = new();
             b.iter(|| {
                 d.feed(black_box(&raw));
                 match d.decode_next() {
@@ -92,16 +98,11 @@ fn bench(c: &mut Criterion) {
         // message whose words were stored a moment ago costs a store-forwarding stall (see
         // the README).
         g.bench_function("with_groups_moved", |b| {
-            let mut d = Decoder::new(DecoderLimits::default());
-            b.iter(|| {
-                d.feed(black_box(&raw));
-                let m = d.decode_next().unwrap().unwrap();
-                black_box(walk_book(&m))
-            })
+            decode_then(b, new(), &raw, walk_book)
         });
         // The group walk alone, on a message decoded once (no stores of the index pending).
         g.bench_function("walk_only", |b| {
-            let mut d = Decoder::new(DecoderLimits::default());
+            let mut d = new();
             d.feed(&raw);
             let m = d.decode_next().unwrap().unwrap();
             b.iter(|| black_box(walk_book(black_box(&m))))
@@ -110,20 +111,10 @@ fn bench(c: &mut Criterion) {
         // index written by scalar stores): the walk's extra cost straight after a decode
         // does not follow the vector stores (it is the move; see the README).
         g.bench_function("byte_loop_one", |b| {
-            let mut d = Decoder::new(DecoderLimits::default()).without_block_pass();
-            b.iter(|| {
-                d.feed(black_box(&raw));
-                let m = d.decode_next().unwrap().unwrap();
-                black_box(m.msg_type().len())
-            })
+            decode_then(b, new().without_block_pass(), &raw, |m| m.msg_type().len())
         });
         g.bench_function("byte_loop_groups", |b| {
-            let mut d = Decoder::new(DecoderLimits::default()).without_block_pass();
-            b.iter(|| {
-                d.feed(black_box(&raw));
-                let m = d.decode_next().unwrap().unwrap();
-                black_box(walk_book(&m))
-            })
+            decode_then(b, new().without_block_pass(), &raw, walk_book)
         });
         g.finish();
 
@@ -132,7 +123,7 @@ fn bench(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("fix_decode/{name}"));
         g.throughput(Throughput::Bytes(batch.len() as u64));
         g.bench_function("64_per_read", |b| {
-            let mut d = Decoder::new(DecoderLimits::default());
+            let mut d = new();
             b.iter(|| {
                 d.feed(black_box(&batch));
                 let mut n = 0;
