@@ -456,8 +456,8 @@ const IDLE: Duration = Duration::from_secs(20);
 /// Events per second at each subscriber, with `msgs` FIX messages sent flat out.
 /// Returns the end-to-end rate (messages sent / send start to last receipt), each
 /// subscriber's own rate, events lost (received gaps) over all subscribers, and the longest
-/// wait any subscriber had between two events.
-async fn throughput(target: Target, n_subs: usize, msgs: u64) -> (f64, Vec<f64>, u64, Duration) {
+/// wait any subscriber had between two events, with where the event after it was held.
+async fn throughput(target: Target, n_subs: usize, msgs: u64) -> (f64, Vec<f64>, u64, Pause) {
     let s = setup(n_subs, target).await;
     let subs = connect_all(&s).await;
     // Every FIX message of the stamped feed is one Quote → one event.
@@ -469,7 +469,7 @@ async fn throughput(target: Target, n_subs: usize, msgs: u64) -> (f64, Vec<f64>,
             let mut n = 0u64;
             let mut gaps = 0u64;
             // The longest wait between two events: a stall shows here, a slow run does not.
-            let mut longest = Duration::ZERO;
+            let mut longest = Pause::default();
             // One idle timer, pushed back every 256 updates, rather than a `timeout` around
             // each `recv()`: that moved the receive future into a new timer entry per event,
             // a cost of this harness (~3% of the profile), not of the subscriber.
@@ -490,8 +490,8 @@ async fn throughput(target: Target, n_subs: usize, msgs: u64) -> (f64, Vec<f64>,
                 match update {
                     Some(Update::Event(r)) if matches!(r.envelope.event, Event::Quote(_)) => {
                         let now = Instant::now();
-                        if first.is_some() {
-                            longest = longest.max(now - last);
+                        if first.is_some() && now - last > longest.wait {
+                            longest = Pause::after(now - last, &r.envelope);
                         }
                         last = now;
                         first.get_or_insert(last);
@@ -511,17 +511,62 @@ async fn throughput(target: Target, n_subs: usize, msgs: u64) -> (f64, Vec<f64>,
     let (sim, _stop) = start_sim(sim_config(&s, 10_000_000, msgs, true)).await;
     let mut rates = Vec::new();
     let mut gaps = 0;
-    let mut longest = Duration::ZERO;
+    let mut longest = Pause::default();
     for t in tasks {
         let (rate, _, g, l) = t.await.unwrap();
         rates.push(rate);
         gaps += g;
-        longest = longest.max(l);
+        if l.wait > longest.wait {
+            longest = l;
+        }
     }
     let wall = t0.elapsed().as_secs_f64();
     let _ = sim.await;
     s.stop().await;
     (msgs as f64 / wall, rates, gaps, longest)
+}
+
+/// A subscriber's longest wait between two events, and where the event that ended it was
+/// held: a stall of seconds once in a few dozen runs says nothing about its cause by its
+/// length alone.
+#[derive(Clone, Copy, Default)]
+struct Pause {
+    wait: Duration,
+    /// How long before its arrival the event after the wait was sent by the simulator
+    /// (QuoteID) and read by the bridge (`received_ns`): both near `wait`, it sat between
+    /// the bridge's read and the subscriber; only the first, between the simulator's send
+    /// and the bridge's read; neither, nothing was sent during the wait. (A flat-out feed
+    /// runs ahead of the bridge: `sent_ago` is ~0.1–0.2 s without any stall.)
+    sent_ago: Duration,
+    read_ago: Duration,
+}
+
+impl Pause {
+    fn after(wait: Duration, env: &fixcurve::envelope::Envelope) -> Pause {
+        let now = now_ns();
+        let sent = match &env.event {
+            Event::Quote(q) => q.quote_id.as_deref().and_then(|v| v.parse::<u64>().ok()),
+            _ => None,
+        };
+        Pause {
+            wait,
+            sent_ago: Duration::from_nanos(sent.map_or(0, |s| now.saturating_sub(s))),
+            read_ago: Duration::from_nanos(now.saturating_sub(env.received_ns)),
+        }
+    }
+}
+
+impl std::fmt::Display for Pause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        write!(
+            f,
+            "{:.1} ms (the event after it sent {:.1} ms, read by the bridge {:.1} ms before it arrived)",
+            ms(self.wait),
+            ms(self.sent_ago),
+            ms(self.read_ago)
+        )
+    }
 }
 
 /// Latency percentiles (µs) at `rate` messages per second for `secs` seconds.
@@ -677,8 +722,7 @@ fn main() {
                 let (overall, rates, lost, longest) = throughput(target, n, msgs).await;
                 let min = rates.iter().cloned().fold(f64::INFINITY, f64::min);
                 println!(
-                    "throughput: {n} subscriber(s), {msgs} FIX quotes over mTLS: {overall:.0} msg/s end to end (send start to last receipt); per subscriber min {min:.0} msg/s; {lost} lost; longest pause {:.1} ms",
-                    longest.as_secs_f64() * 1e3
+                    "throughput: {n} subscriber(s), {msgs} FIX quotes over mTLS: {overall:.0} msg/s end to end (send start to last receipt); per subscriber min {min:.0} msg/s; {lost} lost; longest pause {longest}",
                 );
             }
             if target == Target::JetStream && !quick && !latency_only {
