@@ -662,6 +662,13 @@ fn env_u64(name: &str, default: u64) -> u64 {
 }
 
 fn main() {
+    // Warnings on stdout, beside the figures (`scripts/bench.sh` keeps stdout only): a run
+    // the disk stalled says so (`reading paused behind the sequence store's disk`).
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(std::io::stdout)
+        .with_ansi(false)
+        .init();
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing useful: run tiny.
     let quick = !std::env::args().any(|a| a == "--bench");
     let msgs = if quick {

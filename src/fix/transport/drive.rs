@@ -205,7 +205,7 @@ where
         }
     };
     let resume = store.state();
-    let store = StoreWriter::new(store);
+    let store = StoreWriter::labelled(store, label.to_string());
     let started = Session::new(
         cfg.clone(),
         resume,

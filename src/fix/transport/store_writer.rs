@@ -27,8 +27,9 @@
 //! and waited for.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -45,6 +46,12 @@ const MAX_QUEUED: usize = 4096;
 /// yielded to the publishing task, and another in the bridge's acknowledgement: ~2% of the
 /// CPU with 4 subscribers end to end, on the latency path at 10k msg/s.
 const TICK: Duration = Duration::from_millis(1);
+/// A store operation, or a wait of the reading task for the writer, this long is logged: the
+/// feed stood still behind the disk, and an operator should see that it was the disk. (The
+/// end-to-end bench once stalled ~1.9 s upstream of the bridge's read, twice in ~50 runs;
+/// this is how such a stall names itself.)
+const SLOW: Duration = Duration::from_millis(100);
+
 /// Empty ticks before the drainer stops (it is started again by the next batch): no timer
 /// runs while the session is quiet.
 const IDLE_TICKS: u32 = 100;
@@ -106,6 +113,29 @@ struct State<S> {
 struct Shared<S> {
     state: Mutex<State<S>>,
     wake: Condvar,
+    /// The session, for the slow-disk warnings.
+    label: String,
+    /// The longest single store operation (µs): a `pwrite`, a sync, a resend load.
+    longest_op_us: AtomicU64,
+    /// The longest the reading task waited for the writer (µs).
+    longest_wait_us: AtomicU64,
+}
+
+/// The longest stalls a writer has seen (the warnings are what operators get).
+#[cfg(test)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Stalls {
+    /// One store operation on the drainer.
+    pub(crate) disk: Duration,
+    /// The reading task waiting for a synced batch or for room in the queue.
+    pub(crate) reading_paused: Duration,
+}
+
+/// Records `took` in `longest` (µs) and says whether it is worth a warning.
+fn note(longest: &AtomicU64, took: Duration) -> bool {
+    let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+    longest.fetch_max(us, Ordering::Relaxed);
+    took >= SLOW
 }
 
 /// The drive task's handle on its store. Closing it ([`StoreWriter::close`]) waits for what is
@@ -118,7 +148,13 @@ const GONE: &str = "the sequence store is gone after an earlier failure";
 const POISONED: &str = "sequence store writer poisoned";
 
 impl<S: SeqStore + 'static> StoreWriter<S> {
+    #[cfg(test)]
     pub(crate) fn new(store: S) -> Self {
+        Self::labelled(store, String::new())
+    }
+
+    /// A writer whose slow-disk warnings name `label` (the session).
+    pub(crate) fn labelled(store: S, label: String) -> Self {
         StoreWriter {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
@@ -131,7 +167,20 @@ impl<S: SeqStore + 'static> StoreWriter<S> {
                     failed: None,
                 }),
                 wake: Condvar::new(),
+                label,
+                longest_op_us: AtomicU64::new(0),
+                longest_wait_us: AtomicU64::new(0),
             }),
+        }
+    }
+
+    /// The longest store operation and the longest wait of the reading task so far.
+    #[cfg(test)]
+    pub(crate) fn stalls(&self) -> Stalls {
+        let us = |a: &AtomicU64| Duration::from_micros(a.load(Ordering::Relaxed));
+        Stalls {
+            disk: us(&self.shared.longest_op_us),
+            reading_paused: us(&self.shared.longest_wait_us),
         }
     }
 
@@ -170,12 +219,23 @@ impl<S: SeqStore + 'static> StoreWriter<S> {
             let after = after.map_or(Ack::Ready, Ack::Pending);
             Job::Apply { work, after, done }
         })?;
-        match reply {
-            None => Ok(()),
-            Some(rx) => rx
-                .await
-                .unwrap_or_else(|_| Err("sequence store task failed".into())),
+        let Some(rx) = reply else {
+            return Ok(());
+        };
+        let since = Instant::now();
+        let r = rx
+            .await
+            .unwrap_or_else(|_| Err("sequence store task failed".into()));
+        let waited = since.elapsed();
+        if note(&self.shared.longest_wait_us, waited) {
+            tracing::warn!(
+                session = %self.shared.label,
+                paused_ms = waited.as_millis() as u64,
+                cause = if wait { "a synced batch" } else { "the writer's queue full" },
+                "reading paused behind the sequence store's disk"
+            );
         }
+        r
     }
 
     /// The stored messages a resend asks for, read after every batch queued before it.
@@ -320,12 +380,20 @@ fn drain<S: SeqStore>(shared: &Shared<S>) {
                     Ack::Lost => Err(()),
                 }
                 .map_err(|()| "the bridge stopped before journaling".to_string());
-                let r = acked.and_then(|()| store.apply(work).map_err(|e| e.to_string()));
+                let r = acked.and_then(|()| {
+                    let what = if work.sync { "synced write" } else { "write" };
+                    timed(shared, what, || {
+                        store.apply(work).map_err(|e| e.to_string())
+                    })
+                });
                 Answer::Applied(done, r)
             }
-            Job::Load { req, done } => {
-                Answer::Loaded(done, store.load(req).map_err(|e| e.to_string()))
-            }
+            Job::Load { req, done } => Answer::Loaded(
+                done,
+                timed(shared, "resend load", || {
+                    store.load(req).map_err(|e| e.to_string())
+                }),
+            ),
         };
         // The store goes back (or, failed, is dropped) before the caller hears: `close` then
         // finds it there, and its lock is released when `close` returns.
@@ -345,6 +413,22 @@ fn drain<S: SeqStore>(shared: &Shared<S>) {
         }
         answer.send();
     }
+}
+
+/// Runs one store operation, noting (and, when slow, logging) how long it took.
+fn timed<S, T>(shared: &Shared<S>, what: &str, op: impl FnOnce() -> T) -> T {
+    let since = Instant::now();
+    let r = op();
+    let took = since.elapsed();
+    if note(&shared.longest_op_us, took) {
+        tracing::warn!(
+            session = %shared.label,
+            took_ms = took.as_millis() as u64,
+            operation = what,
+            "sequence store slow: the disk held one operation"
+        );
+    }
+    r
 }
 
 enum Answer {
@@ -445,6 +529,8 @@ mod tests {
         told: Option<std::sync::mpsc::Sender<u64>>,
         /// Told when the store is dropped (the drainer and the handle have both let go).
         dropped: Option<std::sync::mpsc::Sender<()>>,
+        /// A disk that holds the next write this long (once).
+        hold: Option<std::time::Duration>,
     }
 
     impl Drop for TestStore {
@@ -467,6 +553,9 @@ mod tests {
                     source: std::io::Error::other("disk gone"),
                 });
             }
+            if let Some(hold) = self.hold.take() {
+                std::thread::sleep(hold);
+            }
             let acked = self.acked.load(SeqCst);
             for op in &work.ops {
                 if let StoreOp::NextTarget(n) = op {
@@ -484,6 +573,24 @@ mod tests {
         ) -> Result<Vec<(u64, Vec<u8>)>, crate::fix::store::StoreError> {
             SeqStore::load(&mut self.inner, req)
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_disk_that_holds_a_write_shows_as_a_slow_operation_and_a_paused_reader() {
+        let mut store = TestStore::default();
+        store.hold = Some(SLOW * 5);
+        let w = StoreWriter::labelled(store, "A->B".into());
+        assert_eq!(w.stalls(), Stalls::default());
+        // The first write holds the drainer; the queue fills behind it, and the call that
+        // finds it full waits for the disk.
+        for n in 2..=MAX_QUEUED as u64 + 3 {
+            w.apply(target(n, false)).await.unwrap();
+        }
+        let stalls = w.stalls();
+        assert!(stalls.disk >= SLOW * 5, "{stalls:?}");
+        // Filling the queue takes far less than the hold (in-memory pushes).
+        assert!(stalls.reading_paused >= SLOW, "{stalls:?}");
+        w.close().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
