@@ -663,7 +663,7 @@ fn env_u64(name: &str, default: u64) -> u64 {
 
 fn main() {
     // Warnings on stdout, beside the figures (`scripts/bench.sh` keeps stdout only): a run
-    // the disk stalled says so (`reading paused behind the sequence store's disk`).
+    // the disk stalled says so (`sequence store slow`, `reading paused waiting for ..`).
     tracing_subscriber::fmt()
         .with_max_level(tracing::Level::WARN)
         .with_writer(std::io::stdout)

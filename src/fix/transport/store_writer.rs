@@ -47,9 +47,11 @@ const MAX_QUEUED: usize = 4096;
 /// CPU with 4 subscribers end to end, on the latency path at 10k msg/s.
 const TICK: Duration = Duration::from_millis(1);
 /// A store operation, or a wait of the reading task for the writer, this long is logged: the
-/// feed stood still behind the disk, and an operator should see that it was the disk. (The
-/// end-to-end bench once stalled ~1.9 s upstream of the bridge's read, twice in ~50 runs;
-/// this is how such a stall names itself.)
+/// feed stood still, and an operator should see whether the disk held it (the operation's
+/// warning) or the wait was for something else the writer waits on, the bridge's
+/// acknowledgement of its journal (the reader's warning alone). The end-to-end bench has
+/// stalled ~1.9 s upstream of the bridge's read a few times in a hundred runs; this is how
+/// such a stall, if the store is in it, names itself.
 const SLOW: Duration = Duration::from_millis(100);
 
 /// Empty ticks before the drainer stops (it is started again by the next batch): no timer
@@ -232,7 +234,7 @@ impl<S: SeqStore + 'static> StoreWriter<S> {
                 session = %self.shared.label,
                 paused_ms = waited.as_millis() as u64,
                 cause = if wait { "a synced batch" } else { "the writer's queue full" },
-                "reading paused behind the sequence store's disk"
+                "reading paused waiting for the sequence store"
             );
         }
         r
