@@ -507,6 +507,7 @@ async fn throughput(target: Target, n_subs: usize, msgs: u64) -> (f64, Vec<f64>,
             (n as f64 / secs, n, gaps, longest)
         }));
     }
+    let probe = QueueProbe::start(s.fix.port());
     let t0 = Instant::now();
     let (sim, _stop) = start_sim(sim_config(&s, 10_000_000, msgs, true)).await;
     let mut rates = Vec::new();
@@ -521,6 +522,14 @@ async fn throughput(target: Target, n_subs: usize, msgs: u64) -> (f64, Vec<f64>,
         }
     }
     let wall = t0.elapsed().as_secs_f64();
+    // A pause this long (`BRIDGE_BENCH_STALL_MS`, 500 ms) is a stall: say where the bytes were.
+    if longest.wait >= Duration::from_millis(env_u64("BRIDGE_BENCH_STALL_MS", 500)) {
+        if let Some((rx, tx, n)) = probe.during(&longest) {
+            println!("stall: over the longest pause, the FIX connection's kernel queues at most: bridge receive {rx} B, simulator send {tx} B ({n} samples)");
+        }
+    } else {
+        let _ = probe.during(&longest);
+    }
     let _ = sim.await;
     s.stop().await;
     (msgs as f64 / wall, rates, gaps, longest)
@@ -532,6 +541,8 @@ async fn throughput(target: Target, n_subs: usize, msgs: u64) -> (f64, Vec<f64>,
 #[derive(Clone, Copy, Default)]
 struct Pause {
     wait: Duration,
+    /// When it ended.
+    ended: Option<Instant>,
     /// How long before its arrival the event after the wait was sent by the simulator
     /// (QuoteID) and read by the bridge (`received_ns`): both near `wait`, it sat between
     /// the bridge's read and the subscriber; only the first, between the simulator's send
@@ -550,6 +561,7 @@ impl Pause {
         };
         Pause {
             wait,
+            ended: Some(Instant::now()),
             sent_ago: Duration::from_nanos(sent.map_or(0, |s| now.saturating_sub(s))),
             read_ago: Duration::from_nanos(now.saturating_sub(env.received_ns)),
         }
@@ -566,6 +578,70 @@ impl std::fmt::Display for Pause {
             ms(self.sent_ago),
             ms(self.read_ago)
         )
+    }
+}
+
+/// The kernel's queues on the FIX connection (loopback), sampled every 10 ms from
+/// `/proc/net/tcp` while a throughput run lasts: after a stall they say which side held the
+/// bytes — the bridge not reading (its receive queue full) or the simulator not writing
+/// (both empty).
+struct QueueProbe {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    samples: std::thread::JoinHandle<Vec<(Instant, u64, u64)>>,
+}
+
+impl QueueProbe {
+    fn start(port: u16) -> QueueProbe {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let samples = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) && out.len() < 100_000 {
+                let (mut bridge_rx, mut sim_tx) = (0, 0);
+                for line in std::fs::read_to_string("/proc/net/tcp")
+                    .unwrap_or_default()
+                    .lines()
+                    .skip(1)
+                {
+                    let f: Vec<&str> = line.split_whitespace().collect();
+                    let (Some(local), Some(remote), Some(queues)) = (f.get(1), f.get(2), f.get(4))
+                    else {
+                        continue;
+                    };
+                    let port_of = |a: &str| {
+                        a.rsplit(':')
+                            .next()
+                            .and_then(|p| u16::from_str_radix(p, 16).ok())
+                    };
+                    let (tx, rx) = queues.split_once(':').unwrap_or(("0", "0"));
+                    let q = |v: &str| u64::from_str_radix(v, 16).unwrap_or(0);
+                    if port_of(local) == Some(port) {
+                        bridge_rx += q(rx);
+                    } else if port_of(remote) == Some(port) {
+                        sim_tx += q(tx);
+                    }
+                }
+                out.push((Instant::now(), bridge_rx, sim_tx));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            out
+        });
+        QueueProbe { stop, samples }
+    }
+
+    /// The largest queues seen over the `wait` before `ended`, and the number of samples.
+    fn during(self, pause: &Pause) -> Option<(u64, u64, usize)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let samples = self.samples.join().ok()?;
+        let ended = pause.ended?;
+        let from = ended.checked_sub(pause.wait)?;
+        let inside: Vec<_> = samples
+            .iter()
+            .filter(|(t, _, _)| *t >= from && *t <= ended)
+            .collect();
+        let max =
+            |f: fn(&(Instant, u64, u64)) -> u64| inside.iter().map(|x| f(x)).max().unwrap_or(0);
+        Some((max(|x| x.1), max(|x| x.2), inside.len()))
     }
 }
 
