@@ -523,12 +523,11 @@ async fn throughput(target: Target, n_subs: usize, msgs: u64) -> (f64, Vec<f64>,
     }
     let wall = t0.elapsed().as_secs_f64();
     // A pause this long (`BRIDGE_BENCH_STALL_MS`, 500 ms) is a stall: say where the bytes were.
+    let queues = probe.during(&longest);
     if longest.wait >= Duration::from_millis(env_u64("BRIDGE_BENCH_STALL_MS", 500)) {
-        if let Some((rx, tx, n)) = probe.during(&longest) {
+        if let Some((rx, tx, n)) = queues {
             println!("stall: over the longest pause, the FIX connection's kernel queues at most: bridge receive {rx} B, simulator send {tx} B ({n} samples)");
         }
-    } else {
-        let _ = probe.during(&longest);
     }
     let _ = sim.await;
     s.stop().await;

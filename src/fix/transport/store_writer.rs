@@ -49,9 +49,7 @@ const TICK: Duration = Duration::from_millis(1);
 /// A store operation, or a wait of the reading task for the writer, this long is logged: the
 /// feed stood still, and an operator should see whether the disk held it (the operation's
 /// warning) or the wait was for something else the writer waits on, the bridge's
-/// acknowledgement of its journal (the reader's warning alone). The end-to-end bench has
-/// stalled ~1.9 s upstream of the bridge's read a few times in a hundred runs; this is how
-/// such a stall, if the store is in it, names itself.
+/// acknowledgement of its journal (the reader's warning alone).
 const SLOW: Duration = Duration::from_millis(100);
 
 /// Empty ticks before the drainer stops (it is started again by the next batch): no timer
