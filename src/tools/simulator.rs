@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::fix::codec::{Decoder, DecoderLimits, Encoder};
@@ -423,8 +423,7 @@ pub async fn run_initiator(
         ],
         &mut out,
     );
-    wr.write_all(&out).await?;
-    out.clear();
+    send(&mut wr, &mut out).await?;
 
     let mut dec = Decoder::new(DecoderLimits::default());
     let mut buf = vec![0u8; 64 * 1024];
@@ -480,8 +479,7 @@ pub async fn run_initiator(
                     hdr.encode("0", &[], &mut out);
                 }
                 if !out.is_empty() {
-                    wr.write_all(&out).await?;
-                    out.clear();
+                    send(&mut wr, &mut out).await?;
                     last_sent = Instant::now();
                 }
                 sent += due;
@@ -515,7 +513,7 @@ pub async fn run_initiator(
                         }
                         b"5" => {
                             hdr.encode("5", &[], &mut out);
-                            wr.write_all(&out).await?;
+                            send(&mut wr, &mut out).await?;
                             let _ = wr.shutdown().await;
                             return Err(SimError::Ended(m.get_str(58).unwrap_or("Logout").to_owned()));
                         }
@@ -523,8 +521,7 @@ pub async fn run_initiator(
                     }
                 }
                 if !out.is_empty() {
-                    wr.write_all(&out).await?;
-                    out.clear();
+                    send(&mut wr, &mut out).await?;
                 }
             }
             _ = shutdown.changed() => break,
@@ -532,7 +529,7 @@ pub async fn run_initiator(
     }
     // Polite end: Logout, wait briefly for the answer.
     hdr.encode("5", &[], &mut out);
-    wr.write_all(&out).await?;
+    send(&mut wr, &mut out).await?;
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         loop {
             match rd.read(&mut buf).await {
@@ -553,10 +550,74 @@ pub async fn run_initiator(
     Ok(())
 }
 
+/// Writes `out` and flushes it, then clears it.
+///
+/// The flush is not a formality: a TLS stream's `write_all` returns once rustls has accepted
+/// the plaintext, and when the socket was full the last records stay in rustls's own buffer
+/// until something writes or flushes again. Without it the final batch of a run sat there
+/// through the 2 s wait for the Logout answer, and arrived 2 s late.
+async fn send<W: AsyncWrite + Unpin>(wr: &mut W, out: &mut Vec<u8>) -> std::io::Result<()> {
+    wr.write_all(out).await?;
+    wr.flush().await?;
+    out.clear();
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::normalize::{Event, Normalizer};
+
+    /// A run's last batch must reach the venue's peer by itself: nothing is written after it
+    /// until the Logout answer is given up on, so bytes left in rustls's buffer would wait.
+    #[tokio::test]
+    async fn a_send_reaches_the_peer_without_a_later_write() {
+        use crate::tls::{build_client_config, build_server_config, ServerTlsSettings};
+        use crate::tools::certs_dev::{generate, DevOptions};
+        const N: usize = 256 * 1024;
+        let d = tempfile::tempdir().unwrap();
+        let p = generate(d.path(), &DevOptions::default()).unwrap();
+        let scfg = build_server_config(&ServerTlsSettings {
+            cert: p.server_combined.clone(),
+            client_ca: Some(p.ca.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        let ccfg = build_client_config(&ClientTlsSettings {
+            cert: Some(p.client_combined.clone()),
+            ca: Some(p.ca.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        // A pipe far smaller than the batch: the socket is "full" when the batch is handed over.
+        let (a, b) = tokio::io::duplex(4 * 1024);
+        let srv = tokio::spawn(async move {
+            let mut s = tokio_rustls::TlsAcceptor::from(scfg)
+                .accept(a)
+                .await
+                .unwrap();
+            let mut got = vec![0u8; N];
+            s.read_exact(&mut got).await.map(|_| got)
+        });
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let c = tokio_rustls::TlsConnector::from(ccfg)
+            .connect(name, b)
+            .await
+            .unwrap();
+        let (_rd, mut wr) = tokio::io::split(c);
+        let mut out: Vec<u8> = (0..N).map(|i| (i % 251) as u8).collect();
+        let want = out.clone();
+        send(&mut wr, &mut out).await.unwrap();
+        assert!(out.is_empty());
+        // Nothing is written from here on, and `wr` stays open until the peer has it all.
+        let got = tokio::time::timeout(Duration::from_secs(10), srv)
+            .await
+            .expect("the batch's last records stayed in the TLS buffer")
+            .unwrap()
+            .unwrap();
+        assert!(got == want, "the peer read other bytes than were sent");
+        drop(wr);
+    }
 
     #[test]
     fn prices_format_exactly() {
