@@ -11,6 +11,7 @@
 //! BRIDGE_BENCH_LATENCY_ONLY=1 BRIDGE_BENCH_RATE=2000 cargo bench --bench bridge_e2e # latency run alone
 //! BRIDGE_BENCH_SUBS=4 BRIDGE_BENCH_LAT_SECS=1 cargo bench --bench bridge_e2e # one throughput size
 //! BRIDGE_BENCH_LATENCY_ONLY=1 cargo bench --features stage-trace --bench bridge_e2e # and where it goes
+//! BRIDGE_BENCH_QUEUES=1 cargo bench --bench bridge_e2e  # after a stall, the FIX connection's kernel queues (costly)
 //! ```
 //!
 //! The JetStream run starts a local `nats-server -js` (Debian's package) on a free port; the
@@ -507,7 +508,11 @@ async fn throughput(target: Target, n_subs: usize, msgs: u64) -> (f64, Vec<f64>,
             (n as f64 / secs, n, gaps, longest)
         }));
     }
-    let probe = QueueProbe::start(s.fix.port());
+    // Off unless asked for: each read of `/proc/net/tcp` walks the kernel's whole connection
+    // hash table (~5 ms on a 24 GB guest with a dozen sockets), so sampling every 10 ms took
+    // a tenth of the run's CPU (`established_get_first` in `perf`) from the bridge it measures.
+    let probe = (std::env::var_os("BRIDGE_BENCH_QUEUES").is_some_and(|v| v == "1"))
+        .then(|| QueueProbe::start(s.fix.port()));
     let t0 = Instant::now();
     let (sim, _stop) = start_sim(sim_config(&s, 10_000_000, msgs, true)).await;
     let mut rates = Vec::new();
@@ -523,7 +528,7 @@ async fn throughput(target: Target, n_subs: usize, msgs: u64) -> (f64, Vec<f64>,
     }
     let wall = t0.elapsed().as_secs_f64();
     // A pause this long (`BRIDGE_BENCH_STALL_MS`, 500 ms) is a stall: say where the bytes were.
-    let queues = probe.during(&longest);
+    let queues = probe.and_then(|p| p.during(&longest));
     if longest.wait >= Duration::from_millis(env_u64("BRIDGE_BENCH_STALL_MS", 500)) {
         if let Some((rx, tx, n)) = queues {
             println!("stall: over the longest pause, the FIX connection's kernel queues at most: bridge receive {rx} B, simulator send {tx} B ({n} samples)");
@@ -581,9 +586,9 @@ impl std::fmt::Display for Pause {
 }
 
 /// The kernel's queues on the FIX connection (loopback), sampled every 10 ms from
-/// `/proc/net/tcp` while a throughput run lasts: after a stall they say which side held the
-/// bytes — the bridge not reading (its receive queue full) or the simulator not writing
-/// (both empty).
+/// `/proc/net/tcp` while a throughput run lasts (`BRIDGE_BENCH_QUEUES=1`): after a stall they
+/// say which side held the bytes — the bridge not reading (its receive queue full) or the
+/// simulator not writing (both empty). Costly, hence opt-in (see where it starts).
 struct QueueProbe {
     stop: Arc<std::sync::atomic::AtomicBool>,
     samples: std::thread::JoinHandle<Vec<(Instant, u64, u64)>>,
