@@ -394,7 +394,13 @@ where
             wbuf.clear();
             session.drain_transmit(&mut wbuf);
             if !wbuf.is_empty() {
-                let _ = tokio::time::timeout(Duration::from_secs(2), wr.write_all(&wbuf)).await;
+                // Flushed here, not at the shutdown below: over TLS the last records may
+                // otherwise sit in rustls's buffer while the store closes.
+                let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                    wr.write_all(&wbuf).await?;
+                    wr.flush().await
+                })
+                .await;
             }
             break;
         }
