@@ -417,9 +417,11 @@ async fn start_sim(
 ) -> (
     tokio::task::JoinHandle<Result<(), SimError>>,
     tokio::sync::watch::Sender<bool>,
+    Arc<SimStats>,
 ) {
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let stats = Arc::new(SimStats::default());
+    let sim_stats = stats.clone();
     let h = tokio::spawn(async move {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -431,7 +433,7 @@ async fn start_sim(
             }
         }
     });
-    (h, stop)
+    (h, stop, sim_stats)
 }
 
 async fn connect_all(s: &Setup) -> Vec<Subscriber> {
@@ -514,7 +516,7 @@ async fn throughput(target: Target, n_subs: usize, msgs: u64) -> (f64, Vec<f64>,
     let probe = (std::env::var_os("BRIDGE_BENCH_QUEUES").is_some_and(|v| v == "1"))
         .then(|| QueueProbe::start(s.fix.port()));
     let t0 = Instant::now();
-    let (sim, _stop) = start_sim(sim_config(&s, 10_000_000, msgs, true)).await;
+    let (sim, _stop, _) = start_sim(sim_config(&s, 10_000_000, msgs, true)).await;
     let mut rates = Vec::new();
     let mut gaps = 0;
     let mut longest = Pause::default();
@@ -658,14 +660,17 @@ async fn latency(
     Vec<(f64, f64)>,
     Vec<(f64, f64)>,
     Vec<(f64, f64)>,
+    Option<Vec<(f64, f64)>>,
     usize,
     u64,
 ) {
     let s = setup(1, target).await;
     let mut sub = connect_all(&s).await.pop().unwrap();
     let total = rate as u64 * secs;
-    let (sim, _stop) = start_sim(sim_config(&s, rate, total, true)).await;
+    let (sim, _stop, sim_stats) = start_sim(sim_config(&s, rate, total, true)).await;
     let mut lat_ns: Vec<u64> = Vec::with_capacity(total as usize);
+    // Arrival, QuoteID and MsgSeqNum of each quote, for the latency from when it was due.
+    let mut arrivals: Vec<(u64, u64, u64)> = Vec::with_capacity(total as usize);
     // From the bridge reading the FIX message (envelope received_ns) to the subscriber.
     let mut inner_ns: Vec<u64> = Vec::with_capacity(total as usize);
     // From the simulator's send to the bridge reading it: TLS both ways and the loopback.
@@ -680,6 +685,7 @@ async fn latency(
                         lat_ns.push(now.saturating_sub(sent));
                         inner_ns.push(now.saturating_sub(r.envelope.received_ns));
                         wire_ns.push(r.envelope.received_ns.saturating_sub(sent));
+                        arrivals.push((now, sent, r.envelope.fix_seq.unwrap_or(0)));
                         // The stage trace leaves out the warm-up second too.
                         if lat_ns.len() == rate as usize {
                             let _ = fixcurve::stagetrace::take();
@@ -693,6 +699,13 @@ async fn latency(
         }
     }
     let _ = sim.await;
+    let due_ns = since_due(
+        &arrivals,
+        sim_stats
+            .paced_from_ns
+            .load(std::sync::atomic::Ordering::Relaxed),
+        rate,
+    );
     // With `--features stage-trace`: where the time went, hand-over by hand-over.
     for r in fixcurve::stagetrace::take() {
         let [p50, p90, p99, p999] = r.us;
@@ -713,9 +726,30 @@ async fn latency(
         percentiles(&lat_ns[warm..]),
         percentiles(&inner_ns[warm..]),
         percentiles(&wire_ns[warm..]),
+        due_ns.map(|d| percentiles(d.get(warm..).unwrap_or_default())),
         n,
         gaps,
     )
+}
+
+/// Each quote's latency from when the simulator's pacing made it due rather than from when
+/// it was sent (QuoteID), so a simulator that sent late — busy cores, a descheduled vCPU —
+/// counts against the figure instead of hiding the wait (coordinated omission). `None` when
+/// the MsgSeqNum → due-time mapping does not hold (a quote stamped before it was due).
+fn since_due(arrivals: &[(u64, u64, u64)], paced_from: u64, rate: u32) -> Option<Vec<u64>> {
+    let period = 1_000_000_000 / u64::from(rate.max(1));
+    let mut out = Vec::with_capacity(arrivals.len());
+    let mut early = 0usize;
+    for &(now, sent, seq) in arrivals {
+        // Logon is MsgSeqNum 1; the k-th quote (0-based) is k + 2 and due (k + 1) periods in.
+        let due = paced_from.saturating_add(seq.checked_sub(1)?.saturating_mul(period));
+        // Wall clock against the monotonic pacing: allow 50 µs of disagreement.
+        if sent.saturating_add(50_000) < due {
+            early += 1;
+        }
+        out.push(now.saturating_sub(due));
+    }
+    (early * 1000 <= arrivals.len()).then_some(out)
 }
 
 fn percentiles(samples: &[u64]) -> Vec<(f64, f64)> {
@@ -826,7 +860,7 @@ fn main() {
             }
             // On a runtime worker like every other task (the main thread blocked in block_on
             // would add a cross-thread wake-up that no real subscriber pays).
-            let (ps, inner, wire, n, lost) = tokio::spawn(latency(target, lat_rate, lat_secs)).await.unwrap();
+            let (ps, inner, wire, due, n, lost) = tokio::spawn(latency(target, lat_rate, lat_secs)).await.unwrap();
             let fmt = |ps: &[(f64, f64)]| {
                 ps.iter()
                     .map(|(p, us)| format!("p{p}={us:.0}µs"))
@@ -834,10 +868,11 @@ fn main() {
                     .join(" ")
             };
             println!(
-                "latency at {lat_rate} msg/s, 1 subscriber, {n} samples after 1 s warm-up: FIX send -> subscriber {} ({lost} lost); bridge read -> subscriber {}; FIX send -> bridge read {}",
+                "latency at {lat_rate} msg/s, 1 subscriber, {n} samples after 1 s warm-up: FIX send -> subscriber {} ({lost} lost); bridge read -> subscriber {}; FIX send -> bridge read {}; FIX due -> subscriber {}",
                 fmt(&ps),
                 fmt(&inner),
-                fmt(&wire)
+                fmt(&wire),
+                due.as_deref().map_or("(not measured: quotes stamped before they were due)".into(), fmt)
             );
         }
         }

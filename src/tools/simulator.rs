@@ -270,7 +270,10 @@ enum Pacer {
 }
 
 impl Pacer {
-    fn new(rate: u64) -> Self {
+    /// Ticks at `start` + n / `rate`: the instants the send loop's batch arithmetic (from the
+    /// same `start`) makes each message due, so a message is sent at its due time rather
+    /// than a thread start-up later.
+    fn new(rate: u64, start: Instant) -> Self {
         if !(1_001..=100_000).contains(&rate) {
             let mut tick = tokio::time::interval(Duration::from_millis(1));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -284,7 +287,6 @@ impl Pacer {
                 // The default 50 µs timer slack is half the interval at 10,000/s.
                 // SAFETY: PR_SET_TIMERSLACK takes an integer and changes only this thread.
                 unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1_000u64) };
-                let start = Instant::now();
                 let period_ns = 1_000_000_000 / rate;
                 let mut n: u64 = 0;
                 // Ends when the simulator drops its side.
@@ -305,7 +307,7 @@ impl Pacer {
             });
         match spawned {
             Ok(_) => Pacer::Thread(notify),
-            Err(_) => Pacer::new(0),
+            Err(_) => Pacer::new(0, start),
         }
     }
 
@@ -324,6 +326,10 @@ impl Pacer {
 pub struct SimStats {
     pub sent: AtomicU64,
     pub logged_on: AtomicU64,
+    /// Wall-clock ns (as `received_ns`) when the paced send loop started: the k-th message
+    /// after Logon (0-based, MsgSeqNum k + 2 while nothing else is sent) is due (k + 1) / rate
+    /// s after it. A latency measured from there also counts a simulator that sent late.
+    pub paced_from_ns: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -454,9 +460,12 @@ pub async fn run_initiator(
 
     let mut feed = VenueFeed::default();
     let start = Instant::now();
+    stats
+        .paced_from_ns
+        .store(crate::bridge::now_ns(), Ordering::Relaxed);
     let mut sent: u64 = 0;
     let rate = cfg.rate.max(1) as u64;
-    let mut tick = Pacer::new(rate);
+    let mut tick = Pacer::new(rate, start);
     let hb = Duration::from_secs(cfg.heartbeat_secs.max(1) as u64);
     let mut last_sent = Instant::now();
     loop {
