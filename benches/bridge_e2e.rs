@@ -12,6 +12,7 @@
 //! BRIDGE_BENCH_SUBS=4 BRIDGE_BENCH_LAT_SECS=1 cargo bench --bench bridge_e2e # one throughput size
 //! BRIDGE_BENCH_LATENCY_ONLY=1 cargo bench --features stage-trace --bench bridge_e2e # and where it goes
 //! BRIDGE_BENCH_QUEUES=1 cargo bench --bench bridge_e2e  # after a stall, the FIX connection's kernel queues (costly)
+//! BRIDGE_BENCH_SIM_THREAD=1 BRIDGE_BENCH_LATENCY_ONLY=1 cargo bench --bench bridge_e2e # the simulator in its own thread
 //! ```
 //!
 //! The JetStream run starts a local `nats-server -js` (Debian's package) on a free port; the
@@ -412,28 +413,50 @@ fn sim_config(s: &Setup, rate: u32, limit: u64, stamp: bool) -> SimConfig {
     }
 }
 
+/// Starts the simulator: as a task on the bench's runtime, or (`own_thread`) on a runtime of
+/// its own in its own thread, more like a venue on another host — a stall of the bridge's
+/// workers then does not also stop the sender, whose quotes would otherwise be stamped
+/// only after the stall and hide it; but on a 2-core box it is a third busy thread taking
+/// CPU from the bridge (`BRIDGE_BENCH_SIM_THREAD=1`, latency run only).
 async fn start_sim(
     cfg: SimConfig,
+    own_thread: bool,
 ) -> (
-    tokio::task::JoinHandle<Result<(), SimError>>,
+    tokio::sync::oneshot::Receiver<Result<(), SimError>>,
     tokio::sync::watch::Sender<bool>,
     Arc<SimStats>,
 ) {
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let stats = Arc::new(SimStats::default());
     let sim_stats = stats.clone();
-    let h = tokio::spawn(async move {
+    let (done_tx, done) = tokio::sync::oneshot::channel();
+    let run = async move {
         let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
+        let r = loop {
             match run_initiator(cfg.clone(), stats.clone(), stop_rx.clone()).await {
                 Err(SimError::Connect { .. }) if Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(20)).await
                 }
-                other => return other,
+                other => break other,
             }
-        }
-    });
-    (h, stop, sim_stats)
+        };
+        let _ = done_tx.send(r);
+    };
+    if own_thread {
+        std::thread::Builder::new()
+            .name("sim".into())
+            .spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("simulator runtime")
+                    .block_on(run)
+            })
+            .expect("simulator thread");
+    } else {
+        tokio::spawn(run);
+    }
+    (done, stop, sim_stats)
 }
 
 async fn connect_all(s: &Setup) -> Vec<Subscriber> {
@@ -516,7 +539,7 @@ async fn throughput(target: Target, n_subs: usize, msgs: u64) -> (f64, Vec<f64>,
     let probe = (std::env::var_os("BRIDGE_BENCH_QUEUES").is_some_and(|v| v == "1"))
         .then(|| QueueProbe::start(s.fix.port()));
     let t0 = Instant::now();
-    let (sim, _stop, _) = start_sim(sim_config(&s, 10_000_000, msgs, true)).await;
+    let (sim, _stop, _) = start_sim(sim_config(&s, 10_000_000, msgs, true), false).await;
     let mut rates = Vec::new();
     let mut gaps = 0;
     let mut longest = Pause::default();
@@ -661,13 +684,17 @@ async fn latency(
     Vec<(f64, f64)>,
     Vec<(f64, f64)>,
     Option<Vec<(f64, f64)>>,
+    (u64, u64),
     usize,
     u64,
 ) {
     let s = setup(1, target).await;
     let mut sub = connect_all(&s).await.pop().unwrap();
     let total = rate as u64 * secs;
-    let (sim, _stop, sim_stats) = start_sim(sim_config(&s, rate, total, true)).await;
+    // Shared by default, as every figure so far was measured; neither layout is a venue on
+    // another host (the README's latency section has both, alternated).
+    let own_thread = std::env::var_os("BRIDGE_BENCH_SIM_THREAD").is_some_and(|v| v == "1");
+    let (sim, _stop, sim_stats) = start_sim(sim_config(&s, rate, total, true), own_thread).await;
     let mut lat_ns: Vec<u64> = Vec::with_capacity(total as usize);
     // Arrival, QuoteID and MsgSeqNum of each quote, for the latency from when it was due.
     let mut arrivals: Vec<(u64, u64, u64)> = Vec::with_capacity(total as usize);
@@ -699,13 +726,8 @@ async fn latency(
         }
     }
     let _ = sim.await;
-    let due_ns = since_due(
-        &arrivals,
-        sim_stats
-            .paced_from_ns
-            .load(std::sync::atomic::Ordering::Relaxed),
-        rate,
-    );
+    use std::sync::atomic::Ordering::Relaxed;
+    let due_ns = since_due(&arrivals, sim_stats.paced_from_ns.load(Relaxed), rate);
     // With `--features stage-trace`: where the time went, hand-over by hand-over.
     for r in fixcurve::stagetrace::take() {
         let [p50, p90, p99, p999] = r.us;
@@ -727,6 +749,10 @@ async fn latency(
         percentiles(&inner_ns[warm..]),
         percentiles(&wire_ns[warm..]),
         due_ns.map(|d| percentiles(d.get(warm..).unwrap_or_default())),
+        (
+            sim_stats.pacer_late_500us.load(Relaxed),
+            sim_stats.pacer_late_max_us.load(Relaxed),
+        ),
         n,
         gaps,
     )
@@ -860,7 +886,7 @@ fn main() {
             }
             // On a runtime worker like every other task (the main thread blocked in block_on
             // would add a cross-thread wake-up that no real subscriber pays).
-            let (ps, inner, wire, due, n, lost) = tokio::spawn(latency(target, lat_rate, lat_secs)).await.unwrap();
+            let (ps, inner, wire, due, (late_n, late_max), n, lost) = tokio::spawn(latency(target, lat_rate, lat_secs)).await.unwrap();
             let fmt = |ps: &[(f64, f64)]| {
                 ps.iter()
                     .map(|(p, us)| format!("p{p}={us:.0}µs"))
@@ -868,11 +894,12 @@ fn main() {
                     .join(" ")
             };
             println!(
-                "latency at {lat_rate} msg/s, 1 subscriber, {n} samples after 1 s warm-up: FIX send -> subscriber {} ({lost} lost); bridge read -> subscriber {}; FIX send -> bridge read {}; FIX due -> subscriber {}",
+                "latency at {lat_rate} msg/s, 1 subscriber, {n} samples after 1 s warm-up: FIX send -> subscriber {} ({lost} lost); bridge read -> subscriber {}; FIX send -> bridge read {}; FIX due -> subscriber {}; machine: the simulator's pacing thread woke >= 0.5 ms late {late_n} times, at worst {:.1} ms",
                 fmt(&ps),
                 fmt(&inner),
                 fmt(&wire),
-                due.as_deref().map_or("(not measured: quotes stamped before they were due)".into(), fmt)
+                due.as_deref().map_or("(not measured: quotes stamped before they were due)".into(), fmt),
+                late_max as f64 / 1000.0
             );
         }
         }

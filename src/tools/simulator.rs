@@ -273,7 +273,8 @@ impl Pacer {
     /// Ticks at `start` + n / `rate`: the instants the send loop's batch arithmetic (from the
     /// same `start`) makes each message due, so a message is sent at its due time rather
     /// than a thread start-up later.
-    fn new(rate: u64, start: Instant) -> Self {
+    /// How late each tick woke is recorded in `stats` (see [`SimStats::pacer_late_max_us`]).
+    fn new(rate: u64, start: Instant, stats: Arc<SimStats>) -> Self {
         if !(1_001..=100_000).contains(&rate) {
             let mut tick = tokio::time::interval(Duration::from_millis(1));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -296,18 +297,21 @@ impl Pacer {
                     n = n.saturating_add(1);
                     let next = start + Duration::from_nanos(period_ns.saturating_mul(n));
                     let now = Instant::now();
-                    if next > now {
+                    let late = if next > now {
                         std::thread::sleep(next - now);
+                        Instant::now().saturating_duration_since(next)
                     } else {
                         // Behind (the machine was busy): resynchronise, never spin.
                         let elapsed = u64::try_from(now.duration_since(start).as_nanos());
                         n = elapsed.unwrap_or(u64::MAX) / period_ns.max(1);
-                    }
+                        now.duration_since(next)
+                    };
+                    stats.pacer_woke_late(late);
                 }
             });
         match spawned {
             Ok(_) => Pacer::Thread(notify),
-            Err(_) => Pacer::new(0, start),
+            Err(_) => Pacer::new(0, start, Arc::new(SimStats::default())),
         }
     }
 
@@ -330,6 +334,23 @@ pub struct SimStats {
     /// after Logon (0-based, MsgSeqNum k + 2 while nothing else is sent) is due (k + 1) / rate
     /// s after it. A latency measured from there also counts a simulator that sent late.
     pub paced_from_ns: AtomicU64,
+    /// The pacing thread's (rates 1,001–100,000/s) latest wake-up after its due instant, in
+    /// µs, and how many wake-ups were 500 µs or more late. Nothing in the simulator holds
+    /// it up, so these measure the machine: a run where a thread that asked for 100 µs
+    /// slept for milliseconds (a busy guest, a vCPU the host took away) says so beside its
+    /// latency figures.
+    pub pacer_late_max_us: AtomicU64,
+    pub pacer_late_500us: AtomicU64,
+}
+
+impl SimStats {
+    fn pacer_woke_late(&self, late: Duration) {
+        let us = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
+        self.pacer_late_max_us.fetch_max(us, Ordering::Relaxed);
+        if us >= 500 {
+            self.pacer_late_500us.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -465,7 +486,7 @@ pub async fn run_initiator(
         .store(crate::bridge::now_ns(), Ordering::Relaxed);
     let mut sent: u64 = 0;
     let rate = cfg.rate.max(1) as u64;
-    let mut tick = Pacer::new(rate, start);
+    let mut tick = Pacer::new(rate, start, stats.clone());
     let hb = Duration::from_secs(cfg.heartbeat_secs.max(1) as u64);
     let mut last_sent = Instant::now();
     loop {
