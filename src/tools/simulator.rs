@@ -273,6 +273,7 @@ impl Pacer {
     /// Ticks at `start` + n / `rate`: the instants the send loop's batch arithmetic (from the
     /// same `start`) makes each message due, so a message is sent at its due time rather
     /// than a thread start-up later.
+    ///
     /// How late each tick woke is recorded in `stats` (see [`SimStats::pacer_late_max_us`]).
     fn new(rate: u64, start: Instant, stats: Arc<SimStats>) -> Self {
         if !(1_001..=100_000).contains(&rate) {
@@ -334,8 +335,8 @@ pub struct SimStats {
     /// after Logon (0-based, MsgSeqNum k + 2 while nothing else is sent) is due (k + 1) / rate
     /// s after it. A latency measured from there also counts a simulator that sent late.
     pub paced_from_ns: AtomicU64,
-    /// The pacing thread's (rates 1,001–100,000/s) latest wake-up after its due instant, in
-    /// µs, and how many wake-ups were 500 µs or more late. Nothing in the simulator holds
+    /// How late the pacing thread (rates 1,001–100,000/s) woke after a tick's due instant,
+    /// at worst, in µs, and how many wake-ups were 500 µs or more late. Nothing in the simulator holds
     /// it up, so these measure the machine: a run where a thread that asked for 100 µs
     /// slept for milliseconds (a busy guest, a vCPU the host took away) says so beside its
     /// latency figures.
