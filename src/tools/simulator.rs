@@ -277,9 +277,7 @@ impl Pacer {
     /// How late each tick woke is recorded in `stats` (see [`SimStats::pacer_late_max_us`]).
     fn new(rate: u64, start: Instant, stats: Arc<SimStats>) -> Self {
         if !(1_001..=100_000).contains(&rate) {
-            let mut tick = tokio::time::interval(Duration::from_millis(1));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            return Pacer::Tokio(tick);
+            return Pacer::millisecond();
         }
         let notify = Arc::new(tokio::sync::Notify::new());
         let weak = Arc::downgrade(&notify);
@@ -312,8 +310,15 @@ impl Pacer {
             });
         match spawned {
             Ok(_) => Pacer::Thread(notify),
-            Err(_) => Pacer::new(0, start, Arc::new(SimStats::default())),
+            Err(_) => Pacer::millisecond(),
         }
+    }
+
+    /// tokio's own 1 ms ticks: low rates, very high ones, or no thread to pace with.
+    fn millisecond() -> Self {
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        Pacer::Tokio(tick)
     }
 
     async fn wait(&mut self) {
