@@ -157,3 +157,184 @@ async fn typed_events_prefixes_gaps_and_restart() {
     }
     p2.shutdown().await;
 }
+
+/// Forwards one connection to `to`, but holds what the client sends after its CURVE
+/// handshake (greeting, HELLO, INITIATE) until `release` is notified: the subscription is
+/// then known to be on its way and not yet in effect, the window a `since` replay must cover.
+async fn relay_holding_subscriptions(
+    listener: tokio::net::TcpListener,
+    to: String,
+    release: std::sync::Arc<tokio::sync::Notify>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (client, _) = listener.accept().await.unwrap();
+    let server = tokio::net::TcpStream::connect(to.trim_start_matches("tcp://"))
+        .await
+        .unwrap();
+    let (mut cr, mut cw) = client.into_split();
+    let (mut sr, mut sw) = server.into_split();
+    tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut sr, &mut cw).await;
+    });
+    // ZMTP: a 64-byte greeting, then frames of flags (0x02 long, 0x04 command) and a size.
+    // Forwarded as they complete, up to the end of the second command (INITIATE).
+    let mut held = Vec::new();
+    let mut sent = 0usize;
+    let mut pos = 64usize;
+    let mut commands = 0;
+    let mut buf = vec![0u8; 4096];
+    while commands < 2 {
+        let n = cr.read(&mut buf).await.unwrap();
+        assert!(n > 0, "client closed during the handshake");
+        held.extend_from_slice(&buf[..n]);
+        let mut upto = held.len().min(64);
+        while commands < 2 && held.len() >= pos {
+            upto = pos;
+            let Some(&flags) = held.get(pos) else { break };
+            let (len, head) = if flags & 0x02 != 0 {
+                let Some(b) = held.get(pos + 1..pos + 9) else {
+                    break;
+                };
+                (u64::from_be_bytes(b.try_into().unwrap()) as usize, 9)
+            } else {
+                let Some(&b) = held.get(pos + 1) else { break };
+                (b as usize, 2)
+            };
+            if held.len() < pos + head + len {
+                break;
+            }
+            assert!(flags & 0x04 != 0, "a message frame inside the handshake");
+            pos += head + len;
+            commands += 1;
+            upto = pos;
+        }
+        if upto > sent {
+            sw.write_all(&held[sent..upto]).await.unwrap();
+            sent = upto;
+        }
+    }
+    let rest = held.split_off(sent);
+    release.notified().await;
+    sw.write_all(&rest).await.unwrap();
+    let _ = tokio::io::copy(&mut cr, &mut sw).await;
+}
+
+/// `since` replays the journal when the handshake completes, before the subscription reaches
+/// the publisher (ZMTP does not acknowledge it). An event on a new topic published in that
+/// window is in neither the replay nor the live stream, and no later event on its topic shows
+/// it missing: the subscriber must still deliver it, from the journal, before the first live
+/// event, with no gap and nothing twice.
+#[tokio::test]
+async fn since_covers_events_published_before_the_subscription_took_effect() {
+    use fixcurve::journal::{Journal, JournalConfig};
+    use fixcurve::replay::{ReplayServer, ReplaySources, Snapshots};
+    use std::sync::Arc;
+
+    let server = Keypair::generate();
+    let client = Keypair::generate();
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(JournalConfig::new(dir.path().join("journal")), 7).unwrap();
+    let auth = StaticAuthorizer::new(vec![(
+        client.public,
+        Grant {
+            name: "c".into(),
+            topics: TopicAcl::all(),
+        },
+    )]);
+    let replay = ReplayServer::bind(
+        &["tcp://127.0.0.1:0".to_string()],
+        server.clone(),
+        auth,
+        ReplaySources {
+            journal: Some(journal.reader()),
+            snapshots: Arc::new(Snapshots::new()),
+        },
+        Arc::new(fixcurve::metrics::Registry::default()),
+        AuditLog::discard(),
+    )
+    .await
+    .unwrap();
+    let p = bind(&server, &client, "tcp://127.0.0.1:0").await;
+    // As the bridge does: journaled (and flushed) first, then published.
+    let mut publish = |topic: &'static str, seq: u64, text: &str| {
+        let env = envelope(7, seq, text);
+        journal.append(topic, seq, None, &env);
+        journal.flush().unwrap();
+        p.publish(Bytes::from_static(topic.as_bytes()), env);
+    };
+    publish("exec.V.A", 1, "before");
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let relay_ep = format!("tcp://{}", listener.local_addr().unwrap());
+    let release = Arc::new(tokio::sync::Notify::new());
+    tokio::spawn(relay_holding_subscriptions(
+        listener,
+        p.local_endpoints()[0].clone(),
+        release.clone(),
+    ));
+    let opts = Options {
+        replay: Some(replay.local_endpoints()[0].clone()),
+        since: Some(1),
+        ..Options::default()
+    };
+    let mut sub =
+        Subscriber::connect_with(&relay_ep, server.public, client, &["exec."], opts).unwrap();
+    // The replay has run when `Connected` is delivered: it holds A #1 only.
+    loop {
+        match timeout(WAIT, sub.recv()).await.expect("connected in time") {
+            Some(Update::Connected) => break,
+            Some(Update::Event(r)) => {
+                assert_eq!((r.topic.as_str(), r.envelope.seq), ("exec.V.A", 1))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let mut got = Vec::new();
+    // The replayed event may come before or after `Connected`: take it if it is still queued.
+    if let Ok(Some(Update::Event(r))) = timeout(Duration::from_millis(50), sub.recv()).await {
+        got.push((r.topic.clone(), r.envelope.seq));
+    }
+    // In the window: journaled and published while the subscription is held back.
+    publish("exec.V.B", 1, "in the window");
+    release.notify_one();
+    // Live from here; published until one arrives (the subscription lands when it lands).
+    let deadline = Deadline::new("a live event after the subscription landed");
+    let mut seq = 1;
+    'live: loop {
+        deadline.check();
+        publish("exec.V.C", seq, "live");
+        seq += 1;
+        while let Ok(Some(u)) = timeout(Duration::from_millis(100), sub.recv()).await {
+            match u {
+                Update::Event(r) => {
+                    got.push((r.topic.clone(), r.envelope.seq));
+                    if r.topic == "exec.V.C" {
+                        break 'live;
+                    }
+                }
+                Update::Connected | Update::Disconnected { .. } => {}
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    let want_prefix = [("exec.V.B".to_string(), 1)];
+    let b_at = got.iter().position(|e| e.0 == "exec.V.B");
+    assert!(
+        b_at.is_some(),
+        "the event published in the window never arrived: {got:?}"
+    );
+    assert_eq!(
+        got.iter().filter(|e| e.0 == "exec.V.B").count(),
+        1,
+        "{got:?}"
+    );
+    assert_eq!(
+        got.get(b_at.unwrap()..b_at.unwrap() + 1),
+        Some(&want_prefix[..])
+    );
+    // It came before the first live event, and C starts at 1 (the replayed C's first, if any).
+    let c_first = got.iter().position(|e| e.0 == "exec.V.C").unwrap();
+    assert!(b_at.unwrap() < c_first, "{got:?}");
+    assert_eq!(got[c_first].1, 1, "{got:?}");
+    p.shutdown().await;
+}

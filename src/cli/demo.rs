@@ -18,7 +18,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::audit::AuditLog;
 use crate::bridge::{keys, Bridge, PublishKeys};
-use crate::client::{text_line, Subscriber, Update};
+use crate::client::{text_line, Options as SubscriberOptions, Subscriber, Update};
 use crate::config::Config;
 use crate::tls::ClientTlsSettings;
 use crate::tools::certs_dev::{self, DevOptions};
@@ -121,9 +121,12 @@ pub async fn run(args: Args) -> super::Outcome {
         r#"
 [publish]
 bind = ["{bind}"]
+replay_bind = ["tcp://127.0.0.1:0"]
 keys = "keys"
 [state]
 dir = "state"
+[journal]
+prefixes = ["exec.", "status.", "md."]
 [audit]
 path = "audit.jsonl"
 [[acceptor]]
@@ -156,7 +159,23 @@ heartbeat_secs = 30
         .context("publisher has no endpoint")?;
     eprintln!("demo: server public key {}", server_public.to_z85());
 
-    let mut sub = Subscriber::connect(&endpoint, server_public, demo_client, &[])?;
+    // The subscriber starts from the journal (per-topic sequence 1), as `fixcurve sub
+    // --since 1` does: it connects while the simulator logs on, and an event published before
+    // its subscription reached the publisher (the session's first status event, now and then)
+    // would otherwise never reach it, nor be reported as a gap (nothing came before it). The
+    // demo journals every topic for this, not only executions as the default does.
+    let replay = bridge.replay_endpoints().first().cloned();
+    let mut sub = Subscriber::connect_with(
+        &endpoint,
+        server_public,
+        demo_client,
+        &[],
+        SubscriberOptions {
+            replay,
+            since: Some(1),
+            ..SubscriberOptions::default()
+        },
+    )?;
 
     let (sim_stop, sim_stop_rx) = tokio::sync::watch::channel(false);
     let sim_stats = Arc::new(SimStats::default());

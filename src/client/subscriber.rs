@@ -81,6 +81,9 @@ pub struct Subscriber {
     since: Option<u64>,
     snapshot: bool,
     started: bool,
+    /// Each prefix's journal position where the `since` replay ended, read once more when the
+    /// first live message shows the subscription in effect (see [`Subscriber::catch_up`]).
+    catch_up: Vec<(String, u64)>,
 }
 
 /// The replay endpoint and the connection to it (opened when first needed, reopened after a
@@ -142,6 +145,42 @@ impl Recovery {
     }
 }
 
+/// Replays the journal under `prefix` from per-topic seq `since`, starting at journal
+/// position `from`, through `decoder` into `out` (duplicates dropped there). Returns the
+/// position after the last record read. A connection that failed is dropped, to be reopened.
+async fn replay_prefix(
+    rec: &mut Recovery,
+    decoder: &mut FrameDecoder,
+    prefix: &str,
+    since: u64,
+    mut from: u64,
+    out: &mut Vec<Update>,
+) -> Result<u64, ReplayError> {
+    loop {
+        let r = match rec.client().await {
+            Ok(c) => c.replay(prefix, since, from).await,
+            Err(e) => Err(e),
+        };
+        let b = match r {
+            Ok(b) => b,
+            Err(e) => {
+                if !matches!(e, ReplayError::Refused { .. }) {
+                    rec.conn = None;
+                }
+                return Err(e);
+            }
+        };
+        for (t, payload) in &b.records {
+            let frames = [Bytes::from(t.clone().into_bytes()), payload.clone()];
+            decoder.push(&frames, out);
+        }
+        from = b.next;
+        if b.end {
+            return Ok(from);
+        }
+    }
+}
+
 impl Subscriber {
     /// Connects in the background (needs a tokio runtime); fails only on a malformed
     /// endpoint. An empty prefix list subscribes to everything.
@@ -191,6 +230,7 @@ impl Subscriber {
             since: opts.since,
             snapshot: opts.snapshot,
             started: false,
+            catch_up: Vec::new(),
         })
     }
 
@@ -294,31 +334,54 @@ impl Subscriber {
                 }
             }
             if let Some(since) = self.since {
-                let mut from = 0;
-                loop {
-                    let r = match rec.client().await {
-                        Ok(c) => c.replay(p, since, from).await,
-                        Err(e) => Err(e),
-                    };
-                    match r {
-                        Ok(b) => {
-                            for (t, payload) in &b.records {
-                                let frames = [Bytes::from(t.clone().into_bytes()), payload.clone()];
-                                self.decoder.push(&frames, &mut out);
-                            }
-                            if b.end {
-                                break;
-                            }
-                            from = b.next;
-                        }
-                        Err(ReplayError::Refused { code, .. }) if code == "unknown-topic" => break,
-                        Err(e) => {
-                            rec.conn = None;
-                            tracing::warn!(prefix = %p, error = %e, "replay from --since failed");
-                            break;
-                        }
+                match replay_prefix(rec, &mut self.decoder, p, since, 0, &mut out).await {
+                    Ok(next) => self.catch_up.push((p.clone(), next)),
+                    // Nothing journaled under it yet: the catch-up reads it from the start.
+                    Err(ReplayError::Refused { code, .. }) if code == "unknown-topic" => {
+                        self.catch_up.push((p.clone(), 0))
+                    }
+                    Err(e @ ReplayError::Refused { .. }) => {
+                        tracing::warn!(prefix = %p, error = %e, "replay from --since refused");
+                    }
+                    // Unreachable or cut off: the catch-up tries it again, from the start
+                    // (what was read already is dropped there as duplicates).
+                    Err(e) => {
+                        tracing::warn!(prefix = %p, error = %e, "replay from --since failed");
+                        self.catch_up.push((p.clone(), 0));
                     }
                 }
+            }
+        }
+        self.pending.extend(out);
+    }
+
+    /// What each prefix's journal gained after its `since` replay ended, read before the
+    /// first live message is delivered (`again`: false) and at each idle tail check until
+    /// then (`again`: true, the positions kept). The replay starts when the handshake
+    /// completes, while the subscription is still on its way to the publisher (ZMTP does not
+    /// acknowledge it), so an event published in between is in neither the replay nor the
+    /// live stream — and on a topic not seen before, no later event would show it missing.
+    /// A live message proves the subscription in effect, and everything published before it
+    /// is journaled by then (the bridge journals before it publishes). Duplicates of the live
+    /// stream are dropped by sequence number.
+    async fn catch_up(&mut self, again: bool) {
+        let prefixes = std::mem::take(&mut self.catch_up);
+        let (Some(since), Some(rec)) = (self.since, self.recovery.as_mut()) else {
+            return;
+        };
+        let mut out = Vec::new();
+        for (p, from) in prefixes {
+            let next = match replay_prefix(rec, &mut self.decoder, &p, since, from, &mut out).await
+            {
+                Ok(next) => next,
+                Err(ReplayError::Refused { code, .. }) if code == "unknown-topic" => from,
+                Err(e) => {
+                    tracing::warn!(prefix = %p, error = %e, "catch-up after the --since replay failed");
+                    from
+                }
+            };
+            if again {
+                self.catch_up.push((p, next));
             }
         }
         self.pending.extend(out);
@@ -353,6 +416,9 @@ impl Subscriber {
             let ev = tokio::select! {
                 ev = self.inner.recv() => ev?,
                 _ = idle => {
+                    if !self.catch_up.is_empty() {
+                        self.catch_up(true).await;
+                    }
                     self.tail().await;
                     continue;
                 }
@@ -367,6 +433,9 @@ impl Subscriber {
                 }
                 SubEvent::Disconnected { reason } => return Some(Update::Disconnected { reason }),
                 SubEvent::Message(frames) => {
+                    if !self.catch_up.is_empty() {
+                        self.catch_up(false).await;
+                    }
                     crate::stagetrace::mark_payload(
                         crate::stagetrace::Stage::Delivered,
                         frames.get(1).map(|p| &p[..]),

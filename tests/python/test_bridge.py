@@ -409,8 +409,12 @@ def test_demo_without_files_prints_events_and_summary(fc):
     lines = cp.stdout.splitlines()
     assert any(re.match(r"^md\.DEMO\.EUR/USD #\d+ book_snapshot EUR/USD \[bid ", l) for l in lines), cp.stdout[:2000]
     assert any(re.match(r"^exec\.DEMO\.DEMO-ACC #\d+ execution trade ", l) for l in lines), cp.stdout[:2000]
-    m = re.search(r"demo summary: .* simulator sent (\d+) FIX messages .* subscriber received (\d+) events, 0 gaps", cp.stdout)
-    assert m and int(m.group(1)) >= 40 and int(m.group(2)) >= 40, cp.stdout[-500:]
+    m = re.search(r"demo summary: .* simulator sent (\d+) FIX messages .* published (\d+) events, subscriber received (\d+) events, 0 gaps", cp.stdout)
+    assert m and int(m.group(1)) >= 40 and int(m.group(3)) >= 40, cp.stdout[-500:]
+    # Every published event reached the demo's subscriber, the session's first status event
+    # included (published while the subscriber was still subscribing: it comes from the journal).
+    assert int(m.group(3)) == int(m.group(2)), cp.stdout[-500:]
+    assert re.search(r"^status\.DEMO #1 session ", cp.stdout, re.M), cp.stdout[:2000]
 
 
 QFPEER = PEERS / "qfpeer"

@@ -279,3 +279,102 @@ def test_slow_and_disconnected_subscribers_end_with_the_full_sequence(spawn, tmp
     assert seqs == list(range(1, n + 503)), (seqs[:5], seqs[-5:], len(seqs))
     assert any(l.startswith("disconnected") for l in sub.stderr_lines), "it was never away"
     assert not any(l.startswith("gap:") for l in sub.stderr_lines)
+
+
+class HoldingRelay:
+    """A TCP relay to the publisher that forwards a libzmq subscriber's greeting and CURVE
+    handshake (HELLO, INITIATE) but holds what it sends next — its subscription — until
+    `release()`: the window in which the subscriber has replayed the journal and the
+    publisher does not yet send it anything."""
+
+    def __init__(self, target):
+        import socket
+        import threading
+        host, port = target.removeprefix("tcp://").rsplit(":", 1)
+        self.target = (host, int(port))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.endpoint = f"tcp://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.handshake_done = threading.Event()
+        self.released = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def release(self):
+        self.released.set()
+
+    def _run(self):
+        import socket
+        import threading
+        client, _ = self.listener.accept()
+        server = socket.create_connection(self.target)
+
+        def pump(src, dst):
+            try:
+                while data := src.recv(65536):
+                    dst.sendall(data)
+            except OSError:
+                pass
+
+        threading.Thread(target=pump, args=(server, client), daemon=True).start()
+        held, sent, pos, commands = b"", 0, 64, 0
+        while commands < 2:
+            data = client.recv(65536)
+            assert data, "the subscriber closed during the handshake"
+            held += data
+            upto = min(len(held), 64)
+            while commands < 2 and len(held) > pos:
+                upto = pos
+                flags = held[pos]
+                head = 9 if flags & 0x02 else 2
+                if len(held) < pos + head:
+                    break
+                size = int.from_bytes(held[pos + 1:pos + head], "big")
+                if len(held) < pos + head + size:
+                    break
+                assert flags & 0x04, "a message frame inside the handshake"
+                pos += head + size
+                commands += 1
+                upto = pos
+            if upto > sent:
+                server.sendall(held[sent:upto])
+                sent = upto
+        self.handshake_done.set()
+        self.released.wait()
+        server.sendall(held[sent:])
+        pump(client, server)
+
+
+@needs_quickfix
+@pytest.mark.timeout(120)
+def test_since_covers_an_execution_published_before_the_subscription_took_effect(spawn, tmp_path):
+    """The Python client with `since` replays the journal before its subscription is in effect
+    at the publisher (ZMTP does not acknowledge a subscription). An execution on a new account
+    published in that window is in neither the replay nor the live stream, and no later event
+    on its topic reveals it: it must still arrive, once, before the first live event."""
+    b = Durable(spawn, tmp_path)
+    _, alice_sec = keypair(b.keys, "alice")
+    b.start()
+    venue = b.venue()
+    relay = HoldingRelay(b.publish)
+    sub = Subscriber(relay.endpoint, b.server_pub, alice_sec, topics=["exec."], replay=b.replay, since=1)
+    try:
+        assert sub.recv(timeout_ms=0) is None  # the journal replay runs now: nothing yet
+        assert relay.handshake_done.wait(10), "no CURVE handshake through the relay"
+        send(venue, "exec WIN")
+        wait_until(lambda: (metric(scrape(b.metrics), "fixcurve_journal_newest_record") or 0) >= 1,
+                   what="the execution journaled")
+        relay.release()
+        got = []
+        deadline = time.monotonic() + 30
+        while not any(e.topic == "exec.VENUE1.LIVE" for e in got):
+            assert time.monotonic() < deadline, f"no live event: {[(e.topic, e.seq) for e in got]}"
+            send(venue, "exec LIVE")
+            while (ev := sub.recv(timeout_ms=200)) is not None:
+                got.append(ev)
+        seen = [(e.topic, e.seq) for e in got]
+        assert seen.count(("exec.VENUE1.WIN", 1)) == 1, seen
+        assert seen.index(("exec.VENUE1.WIN", 1)) < seen.index(("exec.VENUE1.LIVE", 1)), seen
+        live = [s for t, s in seen if t == "exec.VENUE1.LIVE"]
+        assert live == list(range(1, len(live) + 1)), seen
+        assert sub.gaps == []
+    finally:
+        sub.close()

@@ -87,6 +87,9 @@ class Subscriber:
         self._since = since
         self._snapshot = snapshot
         self._started = False
+        # Each prefix's journal position where the ``since`` replay ended: read once more when
+        # the first live event shows the subscription in effect (see ``_catch_up``).
+        self._resume = []
         self._ready = deque()
         self.on_gap = on_gap
         self.strict = strict
@@ -198,13 +201,43 @@ class Subscriber:
                     self._ready.append(ev)
             if self._since is not None:
                 try:
-                    for topic, payload in self._replayer().replay_all(prefix, self._since):
-                        ev = decode(topic, payload)
-                        if self._detector.check(ev):
-                            self._ready.append(ev)
+                    self._resume.append((prefix, self._replay_from(prefix, 0)))
                 except ReplayRefused as e:
                     if e.code != "unknown-topic":
                         raise
+                    # Nothing journaled under it yet: the catch-up reads it from the start.
+                    self._resume.append((prefix, 0))
+
+    def _replay_from(self, prefix: str, start: int) -> int:
+        """The journal under ``prefix`` from per-topic seq ``since``, read from position
+        ``start`` into the ready queue (duplicates dropped); returns the position after it."""
+        while True:
+            recs, start, end, _ = self._replayer().replay(prefix, self._since, start)
+            for topic, payload in recs:
+                ev = decode(topic, payload)
+                if self._detector.check(ev):
+                    self._ready.append(ev)
+            if end:
+                return start
+
+    def _catch_up(self, again: bool):
+        """What each prefix's journal gained after its ``since`` replay ended: before the
+        first live event (``again`` False), and at each idle tail check until then. The
+        replay runs while the subscription may still be on its way to the publisher (ZMTP does
+        not acknowledge it), so an event published in between is in neither the replay nor
+        the live stream, and on a new topic no later event would show it missing. A live event
+        proves the subscription in effect, and the bridge journals before it publishes."""
+        resume, self._resume = self._resume, []
+        for prefix, start in resume:
+            try:
+                start = self._replay_from(prefix, start)
+            except ReplayRefused as e:
+                if e.code != "unknown-topic":
+                    self._replay = None
+            except (TimeoutError, ValueError, zmq.ZMQError):
+                self._replay = None
+            if again:
+                self._resume.append((prefix, start))
 
     def _fill(self, gap: Gap) -> List[Event]:
         """Events of ``gap`` from the journal, in order (what it no longer holds is missing)."""
@@ -265,6 +298,8 @@ class Subscriber:
                 slice_ms = left if slice_ms is None else min(slice_ms, left)
             if not self._wait(slice_ms):
                 if self._replay_ep is not None:
+                    if self._resume:
+                        self._catch_up(again=True)
                     self._tail()
                 continue
             frames = self.socket.recv_multipart()
@@ -280,6 +315,8 @@ class Subscriber:
                 if self.strict:
                     raise
                 continue
+            if self._resume:
+                self._catch_up(again=False)
             if not self._detector.check(ev):
                 continue
             if ev.gap is not None and self._replay_ep is not None:
