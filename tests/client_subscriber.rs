@@ -38,14 +38,19 @@ fn envelope(epoch: u64, seq: u64, text: &str) -> Bytes {
     )
 }
 
-async fn bind(server: &Keypair, client: &Keypair, ep: &str) -> Publisher {
-    let auth = StaticAuthorizer::new(vec![(
+/// `client` may connect and read every topic.
+fn grant_all(client: &Keypair) -> std::sync::Arc<StaticAuthorizer> {
+    StaticAuthorizer::new(vec![(
         client.public,
         Grant {
             name: "c".into(),
             topics: TopicAcl::all(),
         },
-    )]);
+    )])
+}
+
+async fn bind(server: &Keypair, client: &Keypair, ep: &str) -> Publisher {
+    let auth = grant_all(client);
     Publisher::bind(
         PublisherConfig::new(vec![ep.into()], server.clone()),
         auth,
@@ -234,17 +239,10 @@ async fn since_covers_events_published_before_the_subscription_took_effect() {
     let client = Keypair::generate();
     let dir = tempfile::tempdir().unwrap();
     let mut journal = Journal::open(JournalConfig::new(dir.path().join("journal")), 7).unwrap();
-    let auth = StaticAuthorizer::new(vec![(
-        client.public,
-        Grant {
-            name: "c".into(),
-            topics: TopicAcl::all(),
-        },
-    )]);
     let replay = ReplayServer::bind(
         &["tcp://127.0.0.1:0".to_string()],
         server.clone(),
-        auth,
+        grant_all(&client),
         ReplaySources {
             journal: Some(journal.reader()),
             snapshots: Arc::new(Snapshots::new()),
