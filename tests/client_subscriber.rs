@@ -231,6 +231,19 @@ async fn relay_holding_subscriptions(
 /// event, with no gap and nothing twice.
 #[tokio::test]
 async fn since_covers_events_published_before_the_subscription_took_effect() {
+    subscription_window(true).await;
+}
+
+/// The same window with nothing published after it: the client's idle check reads it.
+#[tokio::test]
+async fn since_covers_the_window_when_nothing_live_follows() {
+    subscription_window(false).await;
+}
+
+/// An event on a new topic published while the subscription is held back; then, if `live`,
+/// live events until one arrives. Asserts the window's event arrives once, before any live
+/// one, with no gap.
+async fn subscription_window(live: bool) {
     use fixcurve::journal::{Journal, JournalConfig};
     use fixcurve::replay::{ReplayServer, ReplaySources, Snapshots};
     use std::sync::Arc;
@@ -295,6 +308,26 @@ async fn since_covers_events_published_before_the_subscription_took_effect() {
     // In the window: journaled and published while the subscription is held back.
     publish("exec.V.B", 1, "in the window");
     release.notify_one();
+    if !live {
+        // Nothing follows: only the idle check (after a second without messages) can find it.
+        loop {
+            match timeout(WAIT, sub.recv())
+                .await
+                .expect("the window's event in time")
+            {
+                Some(Update::Event(r)) => {
+                    got.push((r.topic.clone(), r.envelope.seq));
+                    if r.topic == "exec.V.B" {
+                        break;
+                    }
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(got.last(), Some(&("exec.V.B".to_string(), 1)), "{got:?}");
+        p.shutdown().await;
+        return;
+    }
     // Live from here; published until one arrives (the subscription lands when it lands).
     let deadline = Deadline::new("a live event after the subscription landed");
     let mut seq = 1;
