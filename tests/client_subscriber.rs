@@ -290,21 +290,18 @@ async fn subscription_window(live: bool) {
     };
     let mut sub =
         Subscriber::connect_with(&relay_ep, server.public, client, &["exec."], opts).unwrap();
-    // The replay has run when `Connected` is delivered: it holds A #1 only.
-    loop {
-        match timeout(WAIT, sub.recv()).await.expect("connected in time") {
-            Some(Update::Connected) => break,
-            Some(Update::Event(r)) => {
-                assert_eq!((r.topic.as_str(), r.envelope.seq), ("exec.V.A", 1))
-            }
-            other => panic!("{other:?}"),
-        }
-    }
+    // The replay has run when `Connected` is delivered, and what it read follows it: A #1.
+    let next = |u: Option<Option<Update>>| u.expect("an update in time").expect("subscriber ended");
+    assert_eq!(
+        next(timeout(WAIT, sub.recv()).await.ok()),
+        Update::Connected
+    );
     let mut got = Vec::new();
-    // The replayed event may come before or after `Connected`: take it if it is still queued.
-    if let Ok(Some(Update::Event(r))) = timeout(Duration::from_millis(50), sub.recv()).await {
-        got.push((r.topic.clone(), r.envelope.seq));
+    match next(timeout(WAIT, sub.recv()).await.ok()) {
+        Update::Event(r) => got.push((r.topic.clone(), r.envelope.seq)),
+        other => panic!("{other:?}"),
     }
+    assert_eq!(got, [("exec.V.A".to_string(), 1)]);
     // In the window: journaled and published while the subscription is held back.
     publish("exec.V.B", 1, "in the window");
     release.notify_one();
